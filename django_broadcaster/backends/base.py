@@ -1,0 +1,93 @@
+"""The base class every backend extends.
+
+A backend turns :class:`~django_broadcaster.events.CloudEvent` values into messages on one
+transport. Only :meth:`BaseBackend.send` must be written; :meth:`BaseBackend.send_batch` loops over
+it, and a backend whose client can pipeline overrides it. The transport client is built lazily in
+:meth:`BaseBackend.open`, never in ``__init__``, so building a backend (as the system checks do)
+touches no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from ..events import CloudEvent
+from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, DeliveryError
+
+#: What :meth:`BaseBackend.send_batch` returns: the error of each event (by id) that was refused.
+Rejections = dict[str, DeliveryError]
+
+
+class BaseBackend:
+    """Deliver CloudEvents to one destination.
+
+    Backends are built as ``Backend(alias=alias, **OPTIONS)``. A subclass takes its own options
+    as keyword arguments and passes the rest up; any option left over here is unknown, and
+    raises ``BroadcasterImproperlyConfigured`` naming the alias.
+
+    Backends are context managers: ``with backend:`` opens and closes the connection.
+    """
+
+    #: Whether :meth:`send_batch` sends many events per round trip (informational, for logs).
+    supports_batching = False
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        if options:
+            raise BroadcasterImproperlyConfigured(
+                f"Backend {alias!r} ({type(self).__name__}) got unknown OPTIONS "
+                f"{sorted(options)}; remove them or check their spelling."
+            )
+        self.alias = alias
+
+    def open(self) -> bool:
+        """Open the connection if needed; return whether this call opened it.
+
+        The default has no connection to open and returns ``False``.
+        """
+        return False
+
+    def close(self) -> None:
+        """Close the connection if one is open. Safe to call twice, or without :meth:`open`."""
+
+    def send(self, event: CloudEvent) -> None:
+        """Deliver one event, or raise.
+
+        Raise :class:`~django_broadcaster.exceptions.EventRejected` when the destination refuses
+        this event and :class:`~django_broadcaster.exceptions.BackendUnavailable` when it cannot
+        be reached at all. Subclasses must implement this method.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement send().")
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        """Deliver ``events`` and return the error of each one that was refused, by event id.
+
+        An event missing from the result was accepted. Raises ``BackendUnavailable`` when the
+        destination cannot be reached; the worker then retries the whole batch later without
+        spending retries, so events accepted before the outage may be delivered twice.
+        """
+        rejected: Rejections = {}
+        for event in events:
+            try:
+                self.send(event)
+            except BackendUnavailable:
+                raise
+            except DeliveryError as exc:
+                rejected[str(event.id)] = exc
+        return rejected
+
+    def __enter__(self) -> BaseBackend:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} alias={self.alias!r}>"

@@ -1,0 +1,27 @@
+"""A backend that keeps events in memory, for tests (like Django's locmem mail backend)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import CloudEvent
+from .base import BaseBackend
+
+#: Every event delivered by any :class:`LocMemBackend`, in delivery order.
+outbox: list[CloudEvent] = []
+
+
+class LocMemBackend(BaseBackend):
+    """Append each delivered event to the module-level list :data:`outbox`.
+
+    Tests empty it with ``outbox.clear()``; :attr:`events` holds this instance's events only.
+    """
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.events: list[CloudEvent] = []
+
+    def send(self, event: CloudEvent) -> None:
+        """Record ``event``; never fails."""
+        self.events.append(event)
+        outbox.append(event)

@@ -1,0 +1,162 @@
+"""The ``BROADCASTER`` setting, read in one place.
+
+Settings are read when first needed, never at import time, and read again after Django's
+``setting_changed`` signal (so ``override_settings`` works in tests). Problems are reported by the
+system checks in :mod:`django_broadcaster.checks`; code that runs later calls :func:`get_settings`,
+which raises :class:`~django_broadcaster.exceptions.BroadcasterImproperlyConfigured`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cache
+from typing import Any, Final
+
+from django.conf import settings
+
+from .exceptions import BroadcasterImproperlyConfigured
+
+SETTING_NAME: Final = "BROADCASTER"
+LEGACY_SETTING_NAME: Final = "OUTBOX_PUBLISHERS"
+BACKEND_KEYS: Final = frozenset({"BACKEND", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One entry of ``BACKENDS``: the alias, the backend class's dotted path and its options."""
+
+    alias: str
+    backend: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BroadcasterSettings:
+    """The validated ``BROADCASTER`` setting, with defaults filled in."""
+
+    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+    batch_size: int = 100
+    poll_interval: timedelta = timedelta(seconds=1)
+    lease_duration: timedelta = timedelta(seconds=60)
+    max_retries: int = 5
+    retry_base_delay: timedelta = timedelta(seconds=2)
+    retry_max_delay: timedelta = timedelta(minutes=10)
+    breaker_base_delay: timedelta = timedelta(seconds=1)
+    breaker_max_delay: timedelta = timedelta(seconds=30)
+    max_data_size: int = 64 * 1024
+
+
+# Maps each key of the BROADCASTER dict to its field and the type its value must have.
+SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
+    "BATCH_SIZE": ("batch_size", int),
+    "POLL_INTERVAL": ("poll_interval", timedelta),
+    "LEASE_DURATION": ("lease_duration", timedelta),
+    "MAX_RETRIES": ("max_retries", int),
+    "RETRY_BASE_DELAY": ("retry_base_delay", timedelta),
+    "RETRY_MAX_DELAY": ("retry_max_delay", timedelta),
+    "BREAKER_BASE_DELAY": ("breaker_base_delay", timedelta),
+    "BREAKER_MAX_DELAY": ("breaker_max_delay", timedelta),
+    "MAX_DATA_SIZE": ("max_data_size", int),
+}
+KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
+
+
+@cache
+def get_settings() -> BroadcasterSettings:
+    """Return the validated settings, or raise ``BroadcasterImproperlyConfigured``."""
+    errors = settings_errors() + backend_shape_errors()
+    if errors:
+        raise BroadcasterImproperlyConfigured(errors[0])
+    raw = raw_settings()
+    values = {SETTING_FIELDS[key][0]: value for key, value in raw.items() if key != "BACKENDS"}
+    return BroadcasterSettings(backends=_backend_configs(backends_setting()), **values)
+
+
+def raw_settings() -> Mapping[str, Any]:
+    """Return the ``BROADCASTER`` dict as the project wrote it (empty when unset)."""
+    value = getattr(settings, SETTING_NAME, {})
+    return value if isinstance(value, Mapping) else {}
+
+
+def backends_setting() -> Mapping[str, Any]:
+    """Return the backends as configured: ``BROADCASTER["BACKENDS"]``, else 0.1.1's setting."""
+    backends = raw_backends()
+    return backends if isinstance(backends, Mapping) else {}
+
+
+def raw_backends() -> object:
+    """Return the backends setting as written, whatever its type."""
+    raw = raw_settings()
+    return raw["BACKENDS"] if "BACKENDS" in raw else getattr(settings, LEGACY_SETTING_NAME, {})
+
+
+def settings_errors() -> list[str]:
+    """Return a message for each problem in the ``BROADCASTER`` setting (but not in backends)."""
+    value = getattr(settings, SETTING_NAME, {})
+    if not isinstance(value, Mapping):
+        return [f"{SETTING_NAME} must be a dict, got {type(value).__name__}."]
+    errors = [
+        f"{SETTING_NAME} has an unknown key {key!r}; known keys are {sorted(KNOWN_KEYS)}."
+        for key in value
+        if key not in KNOWN_KEYS
+    ]
+    for key, (_, expected) in SETTING_FIELDS.items():
+        if key in value:
+            errors.extend(_value_errors(key, value[key], expected))
+    return errors
+
+
+def backend_shape_errors() -> list[str]:
+    """Return a message for each malformed ``BACKENDS`` entry (``BACKEND`` and ``OPTIONS``)."""
+    value = raw_backends()
+    if not isinstance(value, Mapping):
+        return [
+            f'{SETTING_NAME}["BACKENDS"] must be a dict of aliases, got {type(value).__name__}.'
+        ]
+    errors = []
+    for alias, config in value.items():
+        where = f'{SETTING_NAME}["BACKENDS"][{alias!r}]'
+        if not isinstance(config, Mapping):
+            errors.append(f"{where} must be a dict with BACKEND and OPTIONS.")
+            continue
+        unknown = sorted(set(config) - BACKEND_KEYS)
+        if unknown:
+            errors.append(
+                f"{where} has unknown keys {unknown}; only BACKEND and OPTIONS are allowed."
+            )
+        if not isinstance(config.get("BACKEND"), str):
+            errors.append(f"{where} needs BACKEND, the dotted path of a backend class.")
+        if not isinstance(config.get("OPTIONS", {}), Mapping):
+            errors.append(f"{where}['OPTIONS'] must be a dict.")
+    return errors
+
+
+def _value_errors(key: str, value: object, expected: type) -> list[str]:
+    if not isinstance(value, expected) or isinstance(value, bool):
+        return [
+            f'{SETTING_NAME}["{key}"] must be a {expected.__name__}, got {type(value).__name__}.'
+        ]
+    if (isinstance(value, int) and value < 0) or (
+        isinstance(value, timedelta) and value < timedelta(0)
+    ):
+        return [f'{SETTING_NAME}["{key}"] must not be negative.']
+    if key in {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION"} and not value:
+        return [f'{SETTING_NAME}["{key}"] must be greater than zero.']
+    return []
+
+
+def _backend_configs(backends: Mapping[str, Any]) -> dict[str, BackendConfig]:
+    return {
+        alias: BackendConfig(
+            alias=alias, backend=config["BACKEND"], options=dict(config.get("OPTIONS", {}))
+        )
+        for alias, config in backends.items()
+    }
+
+
+def reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """Forget the cached settings when a test overrides them (connected to ``setting_changed``)."""
+    if setting in {SETTING_NAME, LEGACY_SETTING_NAME}:
+        get_settings.cache_clear()

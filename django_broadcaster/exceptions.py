@@ -1,0 +1,54 @@
+"""The exception tree of django-broadcaster.
+
+Publishing raises :class:`InvalidEvent` (a ``ValueError``) for bad input, before anything is
+written. Backends raise :class:`DeliveryError` subclasses; the worker tells an outage
+(:class:`BackendUnavailable`, which never spends an event's retries) from a rejection of one
+event (:class:`EventRejected`) by type alone, never by message text.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class BroadcasterError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidEvent(BroadcasterError, ValueError):
+    """An event cannot be published as given; the message names the attribute and the fix."""
+
+
+class BroadcasterImproperlyConfigured(BroadcasterError, ImproperlyConfigured):
+    """The ``BROADCASTER`` setting, or a backend's ``OPTIONS``, are wrong."""
+
+
+class UnknownBackend(InvalidEvent):
+    """A publisher named a backend alias that is not in ``BROADCASTER["BACKENDS"]``."""
+
+
+class DeliveryError(BroadcasterError):
+    """A destination did not accept an event.
+
+    ``destination`` names the backend alias or handler that failed; the original exception,
+    when there is one, is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, destination: str = "") -> None:
+        super().__init__(message)
+        self.destination = destination
+
+
+class EventRejected(DeliveryError):
+    """The destination refused this one event (too large, invalid for the broker, ...).
+
+    The event spends one retry; other events of the batch are unaffected.
+    """
+
+
+class BackendUnavailable(DeliveryError):
+    """The destination could not be reached at all (connection refused, timeout, ...).
+
+    An outage is not the event's fault: the worker defers the event without spending a retry
+    and stops calling the backend for a while (a circuit breaker).
+    """

@@ -1,0 +1,76 @@
+"""``manage.py outbox_worker``: deliver outbox events until stopped."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from ...conf import get_settings
+from ...worker import Worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver due outbox events to the configured backends and local handlers. "
+        "Runs until SIGTERM or SIGINT, which finish and record the batch in hand; "
+        "a second signal stops at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            metavar="N",
+            help='Events claimed per batch (default: BROADCASTER["BATCH_SIZE"], 100).',
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            metavar="SECONDS",
+            help='Seconds to wait when nothing is due (default: BROADCASTER["POLL_INTERVAL"], 1).',
+        )
+        parser.add_argument(
+            "--max-iterations",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Stop after N claim cycles (default: 0, no limit).",
+        )
+        parser.add_argument(
+            "--burst",
+            action="store_true",
+            help="Deliver everything that is due, then exit 0.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        config = get_settings()
+        if options["batch_size"] is not None:
+            config = replace(config, batch_size=options["batch_size"])
+        if options["interval"] is not None:
+            config = replace(config, poll_interval=timedelta(seconds=options["interval"]))
+        _log_to_console(options["verbosity"])
+        worker = Worker(
+            config=config, burst=options["burst"], max_iterations=options["max_iterations"]
+        )
+        worker.install_signal_handlers()
+        stats = worker.run()
+        if options["verbosity"]:
+            self.stdout.write(
+                f"Published {stats.published}, retried {stats.retried}, "
+                f"deferred {stats.deferred}, failed {stats.failed} in {stats.batches} batches."
+            )
+
+
+def _log_to_console(verbosity: int) -> None:
+    """Show the worker's log on stderr unless the project configured logging for it."""
+    logger = logging.getLogger("django_broadcaster")
+    if logger.handlers or not verbosity:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 2 else logging.INFO)

@@ -1,0 +1,156 @@
+"""The outbox table and the queries that claim its rows.
+
+A row is written by the publisher in the caller's transaction and read by the worker. The worker
+*claims* due rows for a while (a lease): it moves ``scheduled_at`` past the lease's end and stamps a
+``lease_token``. A worker that dies simply lets the lease run out, and the rows become due again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .events import CloudEvent
+
+
+def new_event_id() -> uuid.UUID:
+    """Return a new time-ordered UUID (version 7), so new rows land at the end of the index."""
+    milliseconds = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (milliseconds & (2**48 - 1)) << 80
+    value |= 0x7 << 76 | (random_bits >> 68) << 64  # version, then 12 random bits
+    value |= 0b10 << 62 | (random_bits & (2**62 - 1))  # RFC 4122 variant, then 62 random bits
+    return uuid.UUID(int=value)
+
+
+class Status(models.TextChoices):
+    """Where an event is in its life: waiting, delivered everywhere, or given up on."""
+
+    PENDING = "pending", "Pending"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Rows leased to one worker, and the token that proves the lease."""
+
+    token: uuid.UUID
+    rows: list[OutboxEvent]
+
+
+class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
+    """Queries over the outbox."""
+
+    def due(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the pending events whose time has come, oldest first.
+
+        Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
+        """
+        return self.filter(status=Status.PENDING, scheduled_at__lte=now).order_by("scheduled_at")
+
+    def claim(self, limit: int, lease: timedelta) -> Claim:
+        """Lease up to ``limit`` due events to the caller and return them.
+
+        In one short transaction: select due rows (``FOR UPDATE SKIP LOCKED`` where the database
+        has it, so concurrent workers pass each other by), then move them out of the due set with a
+        compare-and-set that only succeeds on rows still due, which keeps SQLite (no row locks)
+        correct too. The caller records outcomes with the claim's token before the lease ends, or
+        the rows become claimable again.
+        """
+        token = uuid.uuid4()
+        now = timezone.now()
+        with transaction.atomic(using=self.db):
+            rows = list(self.due(now).select_for_update(skip_locked=True)[:limit])
+            if not rows:
+                return Claim(token, [])
+            ids = [row.pk for row in rows]
+            leased_until = now + lease
+            claimed = self.filter(pk__in=ids, status=Status.PENDING, scheduled_at__lte=now).update(
+                lease_token=token, scheduled_at=leased_until
+            )
+            if claimed != len(rows):  # another worker won some rows (only without row locks)
+                return Claim(token, list(self.leased_by(token, ids)))
+        for row in rows:
+            row.lease_token, row.scheduled_at = token, leased_until
+        return Claim(token, rows)
+
+    def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:
+        """Return those of the rows ``ids`` still held under the lease ``token``."""
+        return self.filter(pk__in=ids, lease_token=token, status=Status.PENDING)
+
+
+class OutboxEvent(models.Model):
+    """One event waiting in, or delivered from, the outbox.
+
+    Its CloudEvent ``id`` is ``str(self.id)``. ``backends`` lists the aliases the publisher chose
+    (``None`` means every configured backend); ``delivered`` lists the destinations (backend
+    aliases and ``handler:`` names) that already accepted the event, so a retry redoes only the
+    rest.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_event_id, editable=False)
+    event_type = models.CharField(max_length=255)
+    source = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255, blank=True)
+    data_content_type = models.CharField(max_length=100, default="application/json")
+    data_schema = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    extensions = models.JSONField(default=dict, blank=True)
+    time = models.DateTimeField(default=timezone.now, help_text="The CloudEvent's time.")
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scheduled_at = models.DateTimeField(
+        default=timezone.now, help_text="When a worker may next claim the event."
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveIntegerField(default=5)
+    last_error = models.TextField(blank=True)
+
+    backends = models.JSONField(null=True, blank=True)
+    delivered = models.JSONField(default=list, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+
+    objects = OutboxEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = "outbox_events"
+        ordering = ["-created_at"]
+        verbose_name = "outbox event"
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"], name="outbox_due_idx", condition=Q(status="pending")
+            ),
+            models.Index(fields=["event_type", "created_at"], name="outbox_type_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"
+
+    def as_cloud_event(self) -> CloudEvent:
+        """Return the immutable CloudEvent this row stands for."""
+        return CloudEvent(
+            event_type=self.event_type,
+            source=self.source,
+            data=self.data,
+            subject=self.subject or None,
+            id=str(self.id),
+            time=self.time,
+            datacontenttype=self.data_content_type,
+            dataschema=self.data_schema or None,
+            extensions=self.extensions or {},
+        )
+
+    def wants_backend(self, alias: str) -> bool:
+        """Return whether the publisher wanted this event sent to backend ``alias``."""
+        return self.backends is None or alias in self.backends

@@ -1,0 +1,191 @@
+"""Write events to the outbox, in the caller's database transaction.
+
+Publishing only inserts rows: if the surrounding transaction rolls back, the events never existed.
+Everything about an event is checked before the insert, so bad input raises
+:class:`~django_broadcaster.exceptions.InvalidEvent` at the call site and writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import router
+from django.utils import timezone
+
+from .conf import get_settings
+from .events import DEFAULT_DATACONTENTTYPE, CloudEvent, ExtensionValue, encode_data, require_aware
+from .exceptions import InvalidEvent, UnknownBackend
+from .models import OutboxEvent, new_event_id
+from .signals import event_created
+
+
+class Publisher:
+    """Turn events into outbox rows. Use the module-level :data:`publisher`."""
+
+    def publish_event(
+        self,
+        event_type: str,
+        source: str,
+        data: Any = None,
+        *,
+        subject: str | None = None,
+        scheduled_at: datetime | None = None,
+        max_retries: int | None = None,
+        backends: Sequence[str] | None = None,
+        partition_key: str | None = None,
+        datacontenttype: str = DEFAULT_DATACONTENTTYPE,
+        dataschema: str | None = None,
+        extensions: Mapping[str, ExtensionValue] | None = None,
+        using: str | None = None,
+    ) -> OutboxEvent:
+        """Write one event to the outbox and return its row.
+
+        The row joins the current transaction of database ``using`` (the router's choice by
+        default). ``scheduled_at`` delays delivery; ``max_retries`` overrides
+        ``BROADCASTER["MAX_RETRIES"]``; ``backends`` limits delivery to those aliases (default:
+        every configured backend); ``partition_key`` sets the ``partitionkey`` extension. An empty
+        ``subject`` means no subject, as in 0.1.1.
+
+        Raises :class:`InvalidEvent` (or its subclass :class:`UnknownBackend`) naming what is wrong.
+        """
+        all_extensions = dict(extensions or {})
+        if partition_key is not None:
+            all_extensions["partitionkey"] = partition_key
+        event = CloudEvent(
+            event_type=event_type,
+            source=source,
+            data=data,
+            subject=subject or None,
+            datacontenttype=datacontenttype,
+            dataschema=dataschema,
+            extensions=all_extensions,
+        )
+        return self.publish_cloud_event(
+            event,
+            scheduled_at=scheduled_at,
+            max_retries=max_retries,
+            backends=backends,
+            using=using,
+        )
+
+    def publish_cloud_event(
+        self,
+        cloud_event: CloudEvent,
+        *,
+        scheduled_at: datetime | None = None,
+        max_retries: int | None = None,
+        backends: Sequence[str] | None = None,
+        using: str | None = None,
+    ) -> OutboxEvent:
+        """Write ``cloud_event`` to the outbox and return its row; see :meth:`publish_event`.
+
+        If ``cloud_event.id`` is set it must be a UUID, and becomes the row's id.
+        """
+        row = self._build_row(cloud_event, scheduled_at, max_retries, backends)
+        row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
+        event_created.send(sender=OutboxEvent, event=row)
+        return row
+
+    def publish_events(
+        self,
+        cloud_events: Iterable[CloudEvent],
+        *,
+        scheduled_at: datetime | None = None,
+        max_retries: int | None = None,
+        backends: Sequence[str] | None = None,
+        using: str | None = None,
+    ) -> list[OutboxEvent]:
+        """Write many events with one INSERT (per 1,000 rows) and return their rows, in order.
+
+        Every event is validated before anything is written: one bad event writes none.
+        """
+        rows = [
+            self._build_row(event, scheduled_at, max_retries, backends) for event in cloud_events
+        ]
+        database = using or router.db_for_write(OutboxEvent)
+        OutboxEvent.objects.using(database).bulk_create(rows, batch_size=1000)
+        for row in rows:
+            event_created.send(sender=OutboxEvent, event=row)
+        return rows
+
+    def _build_row(
+        self,
+        event: CloudEvent,
+        scheduled_at: datetime | None,
+        max_retries: int | None,
+        backends: Sequence[str] | None,
+    ) -> OutboxEvent:
+        config = get_settings()
+        encode_data(event.data, max_size=config.max_data_size)
+        _check_lengths(event)
+        now = timezone.now()
+        if scheduled_at is not None:
+            require_aware("scheduled_at", scheduled_at)
+        if max_retries is None:
+            max_retries = config.max_retries
+        elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
+        return OutboxEvent(
+            id=_row_id(event.id),
+            event_type=event.event_type,
+            source=event.source,
+            subject=event.subject or "",
+            data_content_type=event.datacontenttype,
+            data_schema=event.dataschema or "",
+            data=event.data,
+            extensions=dict(event.extensions),
+            time=event.time or now,
+            created_at=now,
+            scheduled_at=scheduled_at or now,
+            max_retries=max_retries,
+            backends=_checked_aliases(backends, config.backends),
+        )
+
+
+def _row_id(event_id: str | None) -> uuid.UUID:
+    if event_id is None:
+        return new_event_id()
+    try:
+        return uuid.UUID(event_id)
+    except ValueError as exc:
+        raise InvalidEvent(
+            f"id must be a UUID (the outbox row's id), got {event_id!r}; leave it unset to get one."
+        ) from exc
+
+
+def _checked_aliases(
+    backends: Sequence[str] | None, configured: Mapping[str, object]
+) -> list[str] | None:
+    if backends is None:
+        return None
+    if isinstance(backends, str):
+        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
+    unknown = [alias for alias in backends if alias not in configured]
+    if unknown:
+        raise UnknownBackend(
+            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(configured)}."
+        )
+    return list(backends)
+
+
+def _check_lengths(event: CloudEvent) -> None:
+    for attribute, column in (
+        ("event_type", "event_type"),
+        ("source", "source"),
+        ("subject", "subject"),
+        ("dataschema", "data_schema"),
+        ("datacontenttype", "data_content_type"),
+    ):
+        value = getattr(event, attribute)
+        limit = OutboxEvent._meta.get_field(column).max_length
+        if value is not None and limit is not None and len(value) > limit:
+            raise InvalidEvent(
+                f"{attribute} is {len(value)} characters long; the limit is {limit}."
+            )
+
+
+#: The publisher to import: ``from django_broadcaster.publishers import publisher``.
+publisher = Publisher()

@@ -1,0 +1,96 @@
+"""Local handlers: functions the worker calls with each delivered event.
+
+Register with ``@event_registry.register("order.created")`` (stack the decorator to cover several
+types) or ``@event_registry.register()`` for every event. The worker calls each matching handler
+with the immutable :class:`~django_broadcaster.events.CloudEvent`; each handler is a destination of
+its own, tracked apart from the others and from the backends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+from .events import CloudEvent
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], object]
+H = TypeVar("H", bound=Handler)
+
+HANDLER_PREFIX: Final = "handler:"
+
+
+def handler_name(handler: Handler) -> str:
+    """Return the destination name of ``handler``: ``handler:`` and its dotted path."""
+    owner = getattr(handler, "__self__", None)  # bound built-in methods have no __module__
+    module = getattr(handler, "__module__", None) or type(owner).__module__
+    qualname = getattr(handler, "__qualname__", None) or repr(handler)
+    return f"{HANDLER_PREFIX}{module}.{qualname}"
+
+
+class EventRegistry:
+    """Map event types to the local handlers that receive them.
+
+    Each handler gets a destination name, stable across restarts: ``handler:`` and its dotted
+    path, with ``#2``, ``#3``... appended (in registration order) when two handlers share a path,
+    as lambdas and bound methods can.
+    """
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[Handler]] = {}
+        self._for_all: list[Handler] = []
+        self._names: list[tuple[Handler, str]] = []
+
+    def register(self, event_type: str | None = None) -> Callable[[H], H]:
+        """Return a decorator that registers a handler for ``event_type``, or for every event.
+
+        The decorator returns the function unchanged, so it stacks. Registering the same function
+        twice for the same type is a no-op.
+        """
+
+        def decorator(handler: H) -> H:
+            handlers = (
+                self._for_all if event_type is None else self._by_type.setdefault(event_type, [])
+            )
+            if handler not in handlers:
+                handlers.append(handler)
+                logger.debug("Registered %s for %s", self._name_of(handler), event_type or "*")
+            return handler
+
+        return decorator
+
+    def unregister(self, handler: Handler, event_type: str | None = None) -> None:
+        """Remove ``handler`` from ``event_type``, or from the catch-alls; no error if absent."""
+        handlers = self._for_all if event_type is None else self._by_type.get(event_type, [])
+        if handler in handlers:
+            handlers.remove(handler)
+
+    def handlers_for(self, event_type: str) -> dict[str, Handler]:
+        """Return the handlers of ``event_type`` by destination name: its own, then catch-alls."""
+        handlers = [*self._by_type.get(event_type, ()), *self._for_all]
+        return {self._name_of(handler): handler for handler in handlers}
+
+    def clear(self) -> None:
+        """Remove every handler (for tests)."""
+        self._by_type.clear()
+        self._for_all.clear()
+        self._names.clear()
+
+    def _name_of(self, handler: Handler) -> str:
+        for known, name in self._names:
+            if known == handler:
+                return name
+        base = handler_name(handler)
+        taken = {name for _, name in self._names}
+        name, suffix = base, 1
+        while name in taken:
+            suffix += 1
+            name = f"{base}#{suffix}"
+        self._names.append((handler, name))
+        return name
+
+
+#: The registry the worker reads.
+event_registry = EventRegistry()

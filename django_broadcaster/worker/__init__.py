@@ -1,0 +1,11 @@
+"""The worker: claim due events, deliver them, record the outcomes.
+
+- :mod:`.loop`: the :class:`Worker` loop, signals, database reconnects;
+- :mod:`.delivery`: sending a batch to backends and handlers;
+- :mod:`.recording`: writing outcomes back in bulk;
+- :mod:`.backoff` and :mod:`.breaker`: retry delays and per-backend circuit breakers.
+"""
+
+from .loop import Worker, WorkerStats
+
+__all__ = ["Worker", "WorkerStats"]

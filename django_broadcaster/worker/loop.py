@@ -1,0 +1,155 @@
+"""The worker loop: claim a batch, deliver it, record the outcomes, repeat.
+
+The management command ``outbox_worker`` only parses its arguments and runs a :class:`Worker`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+
+from django.db import DatabaseError, close_old_connections, connections
+
+from ..backends import BaseBackend, create_backends
+from ..conf import BroadcasterSettings, get_settings
+from ..models import OutboxEvent
+from ..registry import EventRegistry, event_registry
+from .backoff import backoff_delay
+from .breaker import CircuitBreaker
+from .delivery import deliver
+from .recording import BatchSummary, record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    """Running totals since the worker started."""
+
+    batches: int = 0
+    published: int = 0
+    retried: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+    def add(self, summary: BatchSummary) -> None:
+        """Add one batch's counts."""
+        self.batches += 1
+        self.published += summary.published
+        self.retried += summary.retried
+        self.deferred += summary.deferred
+        self.failed += summary.failed
+
+
+@dataclass
+class Worker:
+    """Deliver due outbox events until stopped.
+
+    ``burst`` makes :meth:`run` return once nothing is due; ``max_iterations`` (0 for no limit)
+    bounds the number of claim cycles. Backends default to ``BROADCASTER["BACKENDS"]``. The worker
+    opens backends lazily and closes them when :meth:`run` returns.
+    """
+
+    config: BroadcasterSettings = field(default_factory=get_settings)
+    burst: bool = False
+    max_iterations: int = 0
+    backends: Mapping[str, BaseBackend] = field(default_factory=create_backends)
+    registry: EventRegistry = event_registry
+    stats: WorkerStats = field(default_factory=WorkerStats)
+
+    def __post_init__(self) -> None:
+        self._stopping = threading.Event()
+        self._database_failures = 0
+        self.breakers = {
+            alias: CircuitBreaker(
+                alias, self.config.breaker_base_delay, self.config.breaker_max_delay
+            )
+            for alias in self.backends
+        }
+
+    def run(self) -> WorkerStats:
+        """Run claim cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
+        logger.info(
+            "Outbox worker started: backends %s, batch size %d.",
+            sorted(self.backends) or "none",
+            self.config.batch_size,
+        )
+        iterations = 0
+        try:
+            while not self._stopping.is_set():
+                handled = self._cycle()
+                iterations += 1
+                if self.max_iterations and iterations >= self.max_iterations:
+                    break
+                if handled is None:
+                    continue
+                if handled == 0:
+                    if self.burst:
+                        break
+                    self._stopping.wait(self.config.poll_interval.total_seconds())
+        finally:
+            self.close()
+        logger.info("Outbox worker stopped: %s", self.stats)
+        return self.stats
+
+    def run_once(self) -> BatchSummary:
+        """Claim one batch, deliver it and record the outcomes; return what it ended as."""
+        claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
+        if not claim.rows:
+            return BatchSummary()
+        outcomes = deliver(claim.rows, self.backends, self.breakers, self.registry)
+        summary = record(outcomes, claim.token, self.config)
+        self.stats.add(summary)
+        logger.debug("Batch of %d: %s", len(claim.rows), summary)
+        return summary
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the batch in hand is recorded."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Close every backend (safe to call twice)."""
+        for backend in self.backends.values():
+            try:
+                backend.close()
+            except Exception:
+                logger.exception("Closing backend %r failed", backend.alias)
+
+    def install_signal_handlers(self) -> None:
+        """Make SIGTERM and SIGINT stop gracefully; a second one stops at once."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping.is_set():
+            raise KeyboardInterrupt
+        logger.info("Received %s: finishing the batch in hand.", signal.Signals(signum).name)
+        self.stop()
+
+    def _cycle(self) -> int | None:
+        """Run one claim cycle; return the rows handled, or None after a database error."""
+        close_old_connections()
+        try:
+            summary = self.run_once()
+        except DatabaseError as exc:
+            self._wait_for_database(exc)
+            return None
+        self._database_failures = 0
+        return summary.published + summary.retried + summary.deferred + summary.failed
+
+    def _wait_for_database(self, error: DatabaseError) -> None:
+        self._database_failures += 1
+        delay = backoff_delay(
+            self._database_failures, self.config.breaker_base_delay, self.config.breaker_max_delay
+        )
+        logger.warning(
+            "Database error (%s); retrying in %.1f s.", error, delay / timedelta(seconds=1)
+        )
+        for connection in connections.all():
+            connection.close_if_unusable_or_obsolete()
+        self._stopping.wait(delay.total_seconds())

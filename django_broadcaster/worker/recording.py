@@ -1,0 +1,94 @@
+"""Write the outcomes of a delivery attempt back to the outbox, in bulk.
+
+Rows delivered everywhere become ``published`` in one UPDATE; the others (retry, deferral after
+an outage, or failure) are written with one ``bulk_update``. Every write is guarded by the lease
+token, so a worker whose lease ran out (and whose rows another worker took over) changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import BroadcasterSettings
+from ..models import OutboxEvent, Status
+from ..signals import event_failed, event_published
+from .backoff import backoff_delay
+from .delivery import Outcome
+
+UNFINISHED_FIELDS = [
+    "status",
+    "scheduled_at",
+    "retry_count",
+    "last_error",
+    "delivered",
+    "lease_token",
+]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Counts of what one batch ended as."""
+
+    published: int = 0
+    retried: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def record(
+    outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings
+) -> BatchSummary:
+    """Store ``outcomes`` for rows leased under ``token``; send the signals; return the counts."""
+    now = timezone.now()
+    complete = [o for o in outcomes if o.complete]
+    unfinished = [o for o in outcomes if not o.complete]
+    for outcome in unfinished:
+        _apply(outcome, now, config)
+    leased = OutboxEvent.objects.filter(lease_token=token)
+    with transaction.atomic():
+        if complete:
+            leased.filter(pk__in=[o.row.pk for o in complete]).update(
+                status=Status.PUBLISHED, published_at=now, lease_token=None, last_error=""
+            )
+        if unfinished:
+            leased.bulk_update([o.row for o in unfinished], UNFINISHED_FIELDS)
+    failed = [o for o in unfinished if o.row.status == Status.FAILED]
+    _send_signals(complete, failed)
+    return BatchSummary(
+        published=len(complete),
+        retried=sum(1 for o in unfinished if o.errors and o.row.status == Status.PENDING),
+        deferred=sum(1 for o in unfinished if not o.errors),
+        failed=len(failed),
+    )
+
+
+def _apply(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> None:
+    row = outcome.row
+    row.delivered = outcome.delivered
+    row.lease_token = None
+    problems = {**outcome.unavailable, **outcome.errors}
+    row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
+    if not outcome.errors:  # only outages: try again when the backend may be back
+        row.scheduled_at = outcome.deferred_until or now
+        return
+    row.retry_count += 1
+    if row.retry_count > row.max_retries:
+        row.status = Status.FAILED
+        return
+    retry_at = now + backoff_delay(row.retry_count, config.retry_base_delay, config.retry_max_delay)
+    row.scheduled_at = max(retry_at, outcome.deferred_until or retry_at)
+
+
+def _send_signals(complete: Sequence[Outcome], failed: Sequence[Outcome]) -> None:
+    if event_published.has_listeners(OutboxEvent):
+        for outcome in complete:
+            event_published.send(sender=OutboxEvent, event=outcome.event)
+    if event_failed.has_listeners(OutboxEvent):
+        for outcome in failed:
+            event_failed.send(sender=OutboxEvent, event=outcome.event, error=outcome.row.last_error)

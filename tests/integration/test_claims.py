@@ -1,0 +1,59 @@
+"""Claims are leases: no row is claimed twice while leased, and a dead worker's rows come back."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_broadcaster.conf import get_settings
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.worker.delivery import deliver
+from django_broadcaster.worker.recording import record
+from django_broadcaster.backends import create_backends
+from django_broadcaster.worker.breaker import CircuitBreaker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LEASE = timedelta(minutes=1)
+
+
+def publish(n: int) -> list[OutboxEvent]:
+    return [publisher.publish_event("t", "s", {"n": i}) for i in range(n)]
+
+
+def test_claims_do_not_overlap() -> None:
+    publish(10)
+    first = OutboxEvent.objects.claim(4, LEASE)
+    second = OutboxEvent.objects.claim(100, LEASE)
+    assert len(first.rows) == 4 and len(second.rows) == 6
+    assert not {r.pk for r in first.rows} & {r.pk for r in second.rows}
+    assert OutboxEvent.objects.claim(100, LEASE).rows == []
+
+
+def test_claim_takes_the_oldest_due_events_first() -> None:
+    rows = publish(3)
+    OutboxEvent.objects.filter(pk=rows[2].pk).update(scheduled_at=timezone.now() - timedelta(hours=1))
+    OutboxEvent.objects.filter(pk=rows[1].pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
+    claim = OutboxEvent.objects.claim(2, LEASE)
+    assert [r.pk for r in claim.rows] == [rows[2].pk, rows[0].pk]
+
+
+def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> None:
+    publish(3)
+    dead = OutboxEvent.objects.claim(10, LEASE)  # this worker "dies" without recording
+    assert OutboxEvent.objects.claim(10, LEASE).rows == []
+
+    OutboxEvent.objects.update(scheduled_at=timezone.now() - timedelta(seconds=1))  # lease over
+    alive = OutboxEvent.objects.claim(10, LEASE)
+    assert {r.pk for r in alive.rows} == {r.pk for r in dead.rows}
+
+    backends = create_backends()
+    breakers = {a: CircuitBreaker(a, LEASE, LEASE) for a in backends}
+    late = deliver(dead.rows, backends, breakers, EventRegistry())
+    record(late, dead.token, get_settings())  # the zombie's outcome is ignored
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 0
+
+    record(deliver(alive.rows, backends, breakers, EventRegistry()), alive.token, get_settings())
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
+    assert OutboxEvent.objects.filter(lease_token__isnull=False).count() == 0

@@ -1,0 +1,201 @@
+"""The worker delivers, retries only what failed, tracks each destination, and survives outages."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from django_broadcaster.backends import locmem
+from django_broadcaster.conf import get_settings
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.signals import event_failed, event_published
+from django_broadcaster.worker import Worker
+from tests import doubles
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOCMEM = {"BACKEND": "django_broadcaster.backends.LocMemBackend"}
+REJECTING = {"BACKEND": "tests.doubles.RejectingBackend"}
+UNAVAILABLE = {"BACKEND": "tests.doubles.UnavailableBackend"}
+
+
+@pytest.fixture(autouse=True)
+def _reset_doubles() -> Iterator[None]:
+    doubles.calls.clear()
+    doubles.UnavailableBackend.down = True
+    yield
+    doubles.calls.clear()
+
+
+def make_worker(registry: EventRegistry | None = None, **kwargs: object) -> Worker:
+    return Worker(config=get_settings(), registry=registry or EventRegistry(), **kwargs)  # type: ignore[arg-type]
+
+
+def make_due(*rows: OutboxEvent) -> None:
+    """Pretend the retry delay (or lease) has passed."""
+    OutboxEvent.objects.filter(pk__in=[r.pk for r in rows]).update(
+        scheduled_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_delivers_to_backends_and_handlers_then_marks_published() -> None:
+    registry = EventRegistry()
+    typed: list[CloudEvent] = []
+    everything: list[CloudEvent] = []
+    registry.register("order.created")(typed.append)
+    registry.register()(everything.append)
+    created = publisher.publish_event("order.created", "shop", {"n": 1})
+    other = publisher.publish_event("order.paid", "shop", {"n": 2})
+
+    stats = make_worker(registry, burst=True).run()
+
+    assert stats.published == 2
+    assert [e.id for e in typed] == [str(created.id)]
+    assert {e.id for e in everything} == {str(created.id), str(other.id)}
+    assert {e.id for e in locmem.outbox} == {str(created.id), str(other.id)}
+    assert set(OutboxEvent.objects.values_list("status", flat=True)) == {Status.PUBLISHED}
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+def test_stacked_registration_covers_several_types() -> None:
+    registry = EventRegistry()
+    seen: list[str] = []
+
+    @registry.register("a")
+    @registry.register("b")
+    def handler(event: CloudEvent) -> None:
+        seen.append(event.event_type)
+
+    publisher.publish_event("a", "s")
+    publisher.publish_event("b", "s")
+    make_worker(registry, burst=True).run()
+    assert sorted(seen) == ["a", "b"]
+
+
+@override_settings(BROADCASTER={"BACKENDS": {"good": LOCMEM, "picky": REJECTING}})
+def test_a_retry_redoes_only_the_failed_destination() -> None:
+    bad = publisher.publish_event("t", "s", {"reject": True}, max_retries=3)
+    fine = publisher.publish_event("t", "s", {"reject": False})
+
+    make_worker(burst=True).run()
+
+    bad.refresh_from_db()
+    assert bad.status == Status.PENDING
+    assert bad.retry_count == 1
+    assert bad.delivered == ["good"]
+    assert bad.last_error.startswith("picky: EventRejected: too large")
+    assert bad.scheduled_at > timezone.now()
+    assert OutboxEvent.objects.get(pk=fine.pk).status == Status.PUBLISHED
+
+    make_due(bad)
+    locmem.outbox.clear()
+    make_worker(burst=True).run()
+
+    assert locmem.outbox == []  # "good" already had it: never sent twice
+    assert doubles.calls.count(("picky", str(bad.id))) == 2
+    bad.refresh_from_db()
+    assert (bad.retry_count, bad.status) == (2, Status.PENDING)
+
+
+@override_settings(BROADCASTER={"BACKENDS": {"picky": REJECTING}})
+def test_after_max_retries_the_event_fails_with_last_error() -> None:
+    failures: list[str] = []
+
+    def on_failed(sender: type, event: CloudEvent, error: str, **kwargs: object) -> None:
+        failures.append(error)
+
+    bad = publisher.publish_event("t", "s", {"reject": True}, max_retries=1)
+    event_failed.connect(on_failed)
+    try:
+        make_worker(burst=True).run()
+        make_due(bad)
+        make_worker(burst=True).run()
+    finally:
+        event_failed.disconnect(on_failed)
+    bad.refresh_from_db()
+    assert (bad.status, bad.retry_count) == (Status.FAILED, 2)
+    assert bad.last_error == "picky: EventRejected: too large for this broker"
+    assert failures == [bad.last_error]
+    make_due(bad)
+    assert make_worker(burst=True).run().batches == 0  # failed events are not claimed again
+
+
+def test_a_failing_handler_fails_only_its_own_destination() -> None:
+    registry = EventRegistry()
+    good_calls: list[str] = []
+
+    @registry.register("t")
+    def broken(event: CloudEvent) -> None:
+        raise ValueError("handler bug")
+
+    registry.register("t")(lambda event: good_calls.append(str(event.id)))
+    row = publisher.publish_event("t", "s")
+
+    make_worker(registry, burst=True).run()
+    row.refresh_from_db()
+    assert row.retry_count == 1
+    assert "default" in row.delivered
+    assert any(d.endswith("<lambda>") for d in row.delivered)
+    assert "test_a_failing_handler_fails_only_its_own_destination.<locals>.broken" in row.last_error
+    assert "ValueError: handler bug" in row.last_error
+
+    make_due(row)
+    make_worker(registry, burst=True).run()
+    assert good_calls == [str(row.id)]  # the healthy handler ran once, not on the retry
+    assert len(locmem.outbox) == 1
+
+
+@override_settings(BROADCASTER={"BACKENDS": {"good": LOCMEM, "down": UNAVAILABLE}})
+def test_an_outage_spends_no_retries_and_pauses_the_backend() -> None:
+    rows = [publisher.publish_event("t", "s", {"n": n}, max_retries=0) for n in range(3)]
+    worker = make_worker(burst=True)
+
+    worker.run_once()
+    assert len(doubles.calls) == 1  # the first call failed; the rest of the batch was not tried
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.retry_count, row.delivered) == (Status.PENDING, 0, ["good"])
+        assert row.last_error.startswith("down: unavailable: ")
+    assert worker.breakers["down"].is_open(timezone.now())
+
+    make_due(*rows)
+    worker.run_once()
+    assert len(doubles.calls) == 1  # breaker open: the backend was not called again
+    assert worker.breakers["down"].open_until is not None
+
+    doubles.UnavailableBackend.down = False
+    worker.breakers["down"].open_until = timezone.now()
+    make_due(*rows)
+    published: list[str] = []
+    event_published.connect(lambda sender, event, **kw: published.append(event.id), weak=False)
+    try:
+        worker.run_once()
+    finally:
+        event_published.receivers.clear()
+    assert {r.status for r in OutboxEvent.objects.all()} == {Status.PUBLISHED}
+    assert sorted(published) == sorted(str(r.id) for r in rows)
+    assert len(locmem.outbox) == 3  # the healthy backend got each event once
+
+
+@override_settings(BROADCASTER={"BACKENDS": {"a": LOCMEM, "b": REJECTING}})
+def test_events_go_only_to_the_backends_the_publisher_named() -> None:
+    row = publisher.publish_event("t", "s", {"reject": True}, backends=["a"])
+    make_worker(burst=True).run()
+    row.refresh_from_db()
+    assert row.status == Status.PUBLISHED
+    assert doubles.calls == []
+
+
+def test_max_iterations_bounds_the_loop() -> None:
+    for n in range(5):
+        publisher.publish_event("t", "s", {"n": n})
+    config = replace(get_settings(), batch_size=2)
+    stats = Worker(config=config, registry=EventRegistry(), max_iterations=2).run()
+    assert stats.published == 4
+    assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 1

@@ -1,0 +1,141 @@
+"""CloudEvent validation: every rule of the spec that we enforce, and the SDK conversion."""
+
+from datetime import datetime, timezone
+
+import pytest
+from cloudevents.core.formats.json import JSONFormat
+from hypothesis import given
+from hypothesis import strategies as st
+
+from django_broadcaster.events import CloudEvent, encode_data, to_sdk_event, to_structured_json
+from django_broadcaster.exceptions import InvalidEvent
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def make(**overrides: object) -> CloudEvent:
+    values: dict[str, object] = {"event_type": "order.created", "source": "order-service"}
+    values.update(overrides)
+    return CloudEvent(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["order-service", "/orders", "https://example.com/orders?x=1#f", "urn:uuid:1234", "a%20b"],
+)
+def test_accepts_uri_references(source: str) -> None:
+    assert make(source=source).source == source
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"event_type": ""}, "type must not be empty"),
+        ({"event_type": 5}, "type must be a string"),
+        ({"event_type": "a\x00b"}, "control characters"),
+        ({"source": ""}, "source must not be empty"),
+        ({"source": "has space"}, "URI-reference"),
+        ({"source": "bad%zz"}, "URI-reference"),
+        ({"source": "1abc:def"}, "URI-reference"),
+        ({"subject": ""}, "subject must not be empty"),
+        ({"dataschema": "relative/path"}, "absolute URI"),
+        ({"time": datetime(2026, 1, 1)}, "timezone-aware"),
+        ({"extensions": {"Bad": "x"}}, "lowercase letters and digits"),
+        ({"extensions": {"a_b": "x"}}, "lowercase letters and digits"),
+        ({"extensions": {"x" * 21: "x"}}, "1 to 20"),
+        ({"extensions": {"data": "x"}}, "reserved"),
+        ({"extensions": {"subject": "x"}}, "reserved"),
+        ({"extensions": {"big": 2**31}}, "32-bit"),
+        ({"extensions": {"obj": {"a": 1}}}, "string, an integer or a boolean"),
+        ({"extensions": {"s": "\x7f"}}, "control characters"),
+    ],
+)
+def test_rejects_what_the_spec_forbids(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        make(**overrides)
+
+
+def test_is_immutable() -> None:
+    event = make(extensions={"tenant": "acme"})
+    with pytest.raises(AttributeError):
+        event.source = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        event.extensions["tenant"] = "evil"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (float("nan"), "NaN or Infinity"),
+        ({"x": float("inf")}, "NaN or Infinity"),
+        ({"when": NOW}, "JSON-serializable"),
+        ({1, 2}, "JSON-serializable"),
+        (b"bytes", "JSON-serializable"),
+    ],
+)
+def test_encode_data_is_strict_json(data: object, message: str) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        encode_data(data)
+
+
+def test_encode_data_enforces_the_size_limit() -> None:
+    assert encode_data({"a": "x" * 10}, max_size=100) == b'{"a":"xxxxxxxxxx"}'
+    with pytest.raises(InvalidEvent, match="over the limit of 10 bytes"):
+        encode_data({"a": "x" * 10}, max_size=10)
+
+
+def test_structured_json_decodes_with_the_sdk() -> None:
+    event = make(
+        id="1a2b", time=NOW, data={"n": 1}, subject="o-1", extensions={"partitionkey": "k", "n": 3}
+    )
+    decoded = JSONFormat().read(None, to_structured_json(event))
+    assert decoded.get_id() == "1a2b"
+    assert decoded.get_type() == "order.created"
+    assert decoded.get_source() == "order-service"
+    assert decoded.get_subject() == "o-1"
+    assert decoded.get_time() == NOW
+    assert decoded.get_data() == {"n": 1}
+    assert decoded.get_extension("partitionkey") == "k"
+    assert decoded.get_specversion() == "1.0"
+
+
+def test_unpublished_event_cannot_be_converted() -> None:
+    with pytest.raises(InvalidEvent, match="no id"):
+        to_sdk_event(make())
+
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-ABC.", min_size=0, max_size=25)
+
+
+@given(name=names, value=st.one_of(st.text(max_size=5), st.integers(), st.booleans()))
+def test_extension_validation_matches_the_spec(name: str, value: object) -> None:
+    reserved = {"data", "id", "source", "specversion", "type", "subject", "time"} | {
+        "datacontenttype",
+        "dataschema",
+    }
+    name_ok = 1 <= len(name) <= 20 and all(c.isdigit() or "a" <= c <= "z" for c in name)
+    value_ok = (
+        isinstance(value, bool)
+        or (isinstance(value, int) and -(2**31) <= value < 2**31)
+        or (
+            isinstance(value, str)
+            and value != ""
+            and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in value)
+        )
+    )
+    expected_ok = name_ok and name not in reserved and value_ok
+    try:
+        make(extensions={name: value})
+    except InvalidEvent:
+        assert not expected_ok
+    else:
+        assert expected_ok
+
+
+@given(source=st.text(max_size=30))
+def test_source_validation_never_crashes(source: str) -> None:
+    try:
+        event = make(source=source)
+    except InvalidEvent:
+        return
+    assert event.source and " " not in event.source

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final, cast
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
@@ -31,12 +32,13 @@ def new_event_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
-class Status(models.TextChoices):
+class Status:
     """Where an event is in its life: waiting, delivered everywhere, or given up on."""
 
-    PENDING = "pending", "Pending"
-    PUBLISHED = "published", "Published"
-    FAILED = "failed", "Failed"
+    PENDING: Final = "pending"
+    PUBLISHED: Final = "published"
+    FAILED: Final = "failed"
+    choices: Final = [(PENDING, "Pending"), (PUBLISHED, "Published"), (FAILED, "Failed")]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
         Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
         """
-        return self.filter(status=Status.PENDING, scheduled_at__lte=now).order_by("scheduled_at")
+        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).order_by("scheduled_at")
+        return cast(OutboxEventQuerySet, due)
 
     def claim(self, limit: int, lease: timedelta) -> Claim:
         """Lease up to ``limit`` due events to the caller and return them.
@@ -85,7 +88,9 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
     def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:
         """Return those of the rows ``ids`` still held under the lease ``token``."""
-        return self.filter(pk__in=ids, lease_token=token, status=Status.PENDING)
+        return cast(
+            OutboxEventQuerySet, self.filter(pk__in=ids, lease_token=token, status=Status.PENDING)
+        )
 
 
 class OutboxEvent(models.Model):

@@ -180,7 +180,7 @@ def _check_lengths(event: CloudEvent) -> None:
         ("datacontenttype", "data_content_type"),
     ):
         value = getattr(event, attribute)
-        limit = OutboxEvent._meta.get_field(column).max_length
+        limit = getattr(OutboxEvent._meta.get_field(column), "max_length", None)
         if value is not None and limit is not None and len(value) > limit:
             raise InvalidEvent(
                 f"{attribute} is {len(value)} characters long; the limit is {limit}."

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from django_broadcaster.backends.base import BaseBackend
+from django_broadcaster.backends.base import BaseBackend, Rejections
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
 
@@ -33,3 +35,28 @@ class UnavailableBackend(BaseBackend):
         calls.append((self.alias, str(event.id)))
         if UnavailableBackend.down:
             raise BackendUnavailable("connection refused", destination=self.alias)
+
+
+class GateBackend(BaseBackend):
+    """Hold each batch until the test opens the gate, to stop a worker in the middle of one.
+
+    On each batch it creates ``<directory>/started``, then blocks reading the FIFO
+    ``<directory>/gate`` until the test writes to it, then accepts the batch and appends the event
+    ids to ``<directory>/delivered``.
+    """
+
+    def __init__(self, alias: str, *, directory: str, **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.directory = directory
+
+    def send(self, event: CloudEvent) -> None:
+        self.send_batch([event])
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        root = Path(self.directory)
+        (root / "started").touch()
+        with open(root / "gate") as gate:
+            gate.read()
+        with open(root / "delivered", "a") as delivered:
+            delivered.writelines(f"{event.id}\n" for event in events)
+        return {}

@@ -5,6 +5,7 @@ otherwise. Redis and Kafka are read from ``REDIS_URL`` and ``KAFKA_BOOTSTRAP_SER
 fixtures in ``tests/conftest.py``.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,6 +45,10 @@ else:
         }
     }
 
+# A worker subprocess started by a test uses that test's database and backends.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -72,5 +77,6 @@ TEMPLATES = [
 ]
 
 BROADCASTER = {
-    "BACKENDS": {"default": {"BACKEND": "django_broadcaster.backends.LocMemBackend"}},
+    "BACKENDS": json.loads(os.environ.get("TEST_BROADCASTER_BACKENDS", "null"))
+    or {"default": {"BACKEND": "django_broadcaster.backends.LocMemBackend"}},
 }

@@ -20,6 +20,6 @@ def backoff_delay(
     """
     if attempt < 1:
         raise ValueError(f"attempt must be at least 1, got {attempt}")
-    exponential = base * 2 ** min(attempt - 1, 32)
+    exponential = base * (1 << min(attempt - 1, 32))
     ceiling = min(exponential, cap)
     return ceiling * (0.5 + random_fraction() / 2)

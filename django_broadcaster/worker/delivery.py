@@ -78,6 +78,7 @@ def _send_to_backend(
     alias: str, backend: BaseBackend, breaker: CircuitBreaker, outcomes: list[Outcome]
 ) -> None:
     now = timezone.now()
+    rejected: Mapping[str, BaseException]
     if breaker.is_open(now):
         assert breaker.open_until is not None
         for outcome in outcomes:

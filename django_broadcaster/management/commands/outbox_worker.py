@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...conf import get_settings
 from ...worker import Worker
@@ -47,6 +47,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _check_arguments(options)
         config = get_settings()
         if options["batch_size"] is not None:
             config = replace(config, batch_size=options["batch_size"])
@@ -63,6 +64,15 @@ class Command(BaseCommand):
                 f"Published {stats.published}, retried {stats.retried}, "
                 f"deferred {stats.deferred}, failed {stats.failed} in {stats.batches} batches."
             )
+
+
+def _check_arguments(options: dict[str, Any]) -> None:
+    if options["batch_size"] is not None and options["batch_size"] < 1:
+        raise CommandError("--batch-size must be at least 1.")
+    if options["interval"] is not None and options["interval"] < 0:
+        raise CommandError("--interval must not be negative.")
+    if options["max_iterations"] < 0:
+        raise CommandError("--max-iterations must not be negative (0 means no limit).")
 
 
 def _log_to_console(verbosity: int) -> None:

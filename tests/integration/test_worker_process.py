@@ -1,0 +1,46 @@
+"""The real ``outbox_worker`` command, as a subprocess: signals, burst mode, several workers."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from tests.workers import finish, start_worker, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_sigterm_finishes_and_records_the_batch_in_hand_then_exits_0(tmp_path: Path) -> None:
+    publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(30)])
+    os.mkfifo(tmp_path / "gate")
+    gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
+    worker = start_worker("--batch-size", "10", "--interval", "0", backends={"gate": gate})
+
+    wait_until((tmp_path / "started").exists, what="the worker to start a batch")
+    worker.send_signal(signal.SIGTERM)
+    (tmp_path / "gate").write_text("go")  # let the batch in hand complete
+    output = finish(worker)
+
+    assert worker.returncode == 0, output
+    delivered = (tmp_path / "delivered").read_text().split()
+    assert len(delivered) == 10
+    published = set(
+        OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("id", flat=True)
+    )
+    assert {str(pk) for pk in published} == set(delivered)
+    assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 20
+    assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+
+
+def test_burst_mode_delivers_everything_due_and_exits_0() -> None:
+    publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(25)])
+    locmem = {"BACKEND": "django_broadcaster.backends.LocMemBackend"}
+    worker = start_worker("--burst", "--batch-size", "10", backends={"default": locmem})
+    output = finish(worker)
+    assert worker.returncode == 0, output
+    assert "Published 25, retried 0, deferred 0, failed 0 in 3 batches." in output
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 25

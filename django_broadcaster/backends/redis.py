@@ -1,0 +1,243 @@
+"""A backend that appends each event to a Redis stream.
+
+There is no official CloudEvents binding for Redis. Each stream entry carries the event in the
+CloudEvents JSON format (structured mode) in the field ``cloud_event``, which version 0.1.1's
+consumers read, plus 0.1.1's fields ``event_id``, ``event_type``, ``source`` and ``timestamp``
+(the event time, ISO 8601).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+from urllib.parse import unquote, urlsplit
+
+from ..events import CloudEvent, to_structured_json
+from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, EventRejected
+from .base import BaseBackend, Rejections
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
+    _MISSING: ImportError | None = exc
+else:
+    _MISSING = None
+    #: Errors meaning Redis cannot take any write now, whatever the event: an outage.
+    OUTAGE_ERRORS: Final[tuple[type[Exception], ...]] = (
+        redis.ConnectionError,
+        redis.TimeoutError,
+        redis.exceptions.ReadOnlyError,
+        redis.exceptions.OutOfMemoryError,
+        OSError,
+    )
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
+
+logger = logging.getLogger(__name__)
+
+URL_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
+#: Set through the backend's own options, so ``client_options`` must not repeat them.
+RESERVED_CLIENT_OPTIONS: Final = frozenset(
+    {"url", "host", "port", "db", "password", "socket_timeout", "socket_connect_timeout"}
+)
+_DEFAULT_ADDRESS: Final = {"host": "localhost", "port": 6379, "db": 0, "password": None}
+_MASK: Final = "***"
+_QUERY_PASSWORD: Final = re.compile(r"(?i)(?<=[?&])password=([^&#]*)")
+
+
+class RedisStreamBackend(BaseBackend):
+    """Deliver events with ``XADD`` to the stream ``stream_name``.
+
+    Give either ``url`` (``redis://``, ``rediss://`` or ``unix://``) or ``host``/``port``/``db``/
+    ``password``. ``max_len`` trims the stream approximately (``MAXLEN ~``); ``None`` keeps every
+    entry. ``client_options`` go to ``redis.Redis`` (``username``, ``ssl_*``, ``retry``, ...).
+    :meth:`open` (or the first send) builds the client and :meth:`close` releases it. Passwords
+    never appear in ``repr()``, log lines or exception messages.
+    """
+
+    #: send_batch() pipelines every XADD of the batch into one round trip.
+    supports_batching = True
+
+    def __init__(
+        self,
+        alias: str,
+        *,
+        url: str | None = None,
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        stream_name: str = "events",
+        max_len: int | None = 10000,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        client_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(alias, **options)
+        _require_redis(alias)
+        self.url, self.host, self.port, self.db = url, host, port, db
+        self.stream_name, self.max_len = stream_name, max_len
+        self._password = password
+        self._check(client_options or {})
+        self._client_options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+            # One immediate retry replaces a stale pooled connection; a longer outage is for the
+            # worker's circuit breaker, so redis-py's default seconds of backoff are skipped.
+            "retry": Retry(NoBackoff(), 1),
+            **(client_options or {}),
+        }
+        self._secrets = _secrets(password, url, self._client_options)
+        self._client: redis.Redis | None = None
+
+    def open(self) -> bool:
+        """Build the client if needed and return whether this call built it.
+
+        redis-py connects on the first command, so an unreachable server surfaces as
+        ``BackendUnavailable`` from :meth:`send` or :meth:`send_batch`.
+        """
+        if self._client is not None:
+            return False
+        logger.debug("Backend %r: using Redis at %s.", self.alias, self.server)
+        if self.url is not None:
+            self._client = redis.Redis.from_url(self.url, **self._client_options)
+        else:
+            self._client = redis.Redis(**self._address(), **self._client_options)
+        return True
+
+    def close(self) -> None:
+        """Release the client's connections. Safe to call twice, or without :meth:`open`."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def send(self, event: CloudEvent) -> None:
+        """Append ``event`` to the stream; raise ``EventRejected`` or ``BackendUnavailable``."""
+        rejected = self.send_batch([event])
+        if rejected:
+            raise rejected[str(event.id)]
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        """Append ``events`` in one pipelined round trip; return the refused ones by event id.
+
+        Opens the client if needed (the caller closes it). Raises ``BackendUnavailable``, with the
+        cause chained, when Redis is unreachable or takes no writes; entries added before the
+        failure stay in the stream.
+        """
+        if not events:
+            return {}
+        self.open()
+        assert self._client is not None
+        pipeline = self._client.pipeline(transaction=False)
+        for event in events:
+            pipeline.xadd(self.stream_name, stream_fields(event), maxlen=self.max_len)
+        try:
+            results = pipeline.execute(raise_on_error=False)
+        except OUTAGE_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+        return self._rejections(events, results)
+
+    @property
+    def server(self) -> str:
+        """Return where the server is, with any password masked."""
+        return mask_url(self.url) if self.url else f"{self.host}:{self.port}/{self.db}"
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} alias={self.alias!r} server={self.server!r} "
+            f"stream={self.stream_name!r}>"
+        )
+
+    def _rejections(self, events: Sequence[CloudEvent], results: list[Any]) -> Rejections:
+        rejected: Rejections = {}
+        for event, result in zip(events, results, strict=True):
+            if isinstance(result, OUTAGE_ERRORS):
+                raise self._unavailable(result) from result
+            if isinstance(result, Exception):
+                rejected[str(event.id)] = self._rejected(event, result)
+        return rejected
+
+    def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
+        error = EventRejected(
+            f"Backend {self.alias!r}: Redis refused event {event.id}: {self._scrub(exc)}",
+            destination=self.alias,
+        )
+        error.__cause__ = exc
+        return error
+
+    def _address(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "db": self.db, "password": self._password}
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"Backend {self.alias!r}: Redis at {self.server} is unavailable: {self._scrub(exc)}",
+            destination=self.alias,
+        )
+
+    def _scrub(self, exc: BaseException) -> str:
+        """Return the message of ``exc`` with any configured secret masked (defence in depth)."""
+        text = str(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, _MASK)
+        return text
+
+    def _check(self, client_options: Mapping[str, Any]) -> None:
+        if self.url is not None and self._address() != _DEFAULT_ADDRESS:
+            self._improperly_configured("give either url or host/port/db/password, not both")
+        if self.url is not None and urlsplit(self.url).scheme not in URL_SCHEMES:
+            self._improperly_configured(f"url must start with one of {sorted(URL_SCHEMES)}")
+        if not isinstance(self.stream_name, str) or not self.stream_name:
+            self._improperly_configured("stream_name must be a non-empty string")
+        if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len < 1):
+            self._improperly_configured("max_len must be a positive integer or None")
+        clashes = sorted(RESERVED_CLIENT_OPTIONS.intersection(client_options))
+        if clashes:
+            self._improperly_configured(f"set {clashes} as backend options, not client_options")
+
+    def _improperly_configured(self, problem: str) -> NoReturn:
+        raise BroadcasterImproperlyConfigured(
+            f"Backend {self.alias!r} ({type(self).__name__}): {problem}."
+        )
+
+
+def stream_fields(event: CloudEvent) -> dict[FieldT, EncodableT]:
+    """Return the fields of the stream entry for ``event`` (see the module docstring)."""
+    fields: dict[FieldT, EncodableT] = {
+        "cloud_event": to_structured_json(event),
+        "event_id": str(event.id),
+        "event_type": event.event_type,
+        "source": event.source,
+    }
+    if event.time is not None:
+        fields["timestamp"] = event.time.isoformat()
+    return fields
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with the password of its user info or query string replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        userinfo = parts.netloc.rpartition("@")[0]
+        url = url.replace(f"{userinfo}@", f"{parts.username or ''}:{_MASK}@", 1)
+    return _QUERY_PASSWORD.sub(f"password={_MASK}", url)
+
+
+def _secrets(password: str | None, url: str | None, client_options: Mapping[str, Any]) -> set[str]:
+    parts = urlsplit(url or "")
+    found = {password, parts.password, *_QUERY_PASSWORD.findall(url or "")}
+    found.update(value for key, value in client_options.items() if "password" in key)
+    strings = {value for value in found if isinstance(value, str) and value}
+    return strings | {unquote(value) for value in strings}
+
+
+def _require_redis(alias: str) -> None:
+    if _MISSING is not None:
+        raise BroadcasterImproperlyConfigured(
+            f"Backend {alias!r} needs the redis package: pip install 'django-broadcaster[redis]'."
+        ) from _MISSING

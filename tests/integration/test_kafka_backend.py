@@ -1,0 +1,304 @@
+"""KafkaBackend against a real Kafka-protocol broker: every message consumed and decoded by the SDK.
+
+Each test uses its own topic and reads it from the earliest offset (the dev broker's end offsets
+are unreliable). The ``test_rule_*`` tests check the raw messages against the CloudEvents Kafka
+binding where cloudevents 2.2.0's binding gets it wrong or where a regression would be silent.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, from_kafka, from_structured
+from cloudevents.core.formats.json import JSONFormat
+from django.utils import timezone
+from kafka import KafkaConsumer
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+from django_broadcaster.backends import KafkaBackend
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.exceptions import BackendUnavailable, EventRejected
+
+STRUCTURED_CONTENT_TYPE = b"application/cloudevents+json; charset=UTF-8"
+
+
+def make_event(**overrides: Any) -> CloudEvent:
+    fields: dict[str, Any] = {
+        "event_type": "com.example.order.created",
+        "source": "https://shop.example.com/orders",
+        "data": {"order": 42, "items": ["a", "b"], "total": 9.5},
+        "id": str(uuid.uuid4()),
+        "time": timezone.now(),
+    }
+    return CloudEvent(**{**fields, **overrides})
+
+
+EVENTS = [
+    {},
+    {"subject": "order/42"},
+    {"extensions": {"partitionkey": "customer-7", "tenant": "acme", "attempt": 3, "vip": True}},
+    {"data": ["a", 1, None], "extensions": {"partitionkey": "customer-8"}},
+    {"data": "plain string"},
+    {"data": 7.25},
+    {"data": None, "subject": "no-data"},
+    {"data": None, "extensions": {"partitionkey": "customer-9"}},
+]
+
+
+@pytest.fixture(params=["binary", "structured"])
+def content_mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+def backend(
+    kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+) -> Iterator[KafkaBackend]:
+    """Yield an open backend producing to the topic ``unique_name``."""
+    with KafkaBackend(
+        "kafka",
+        bootstrap_servers=kafka_bootstrap_servers,
+        topic=unique_name,
+        content_mode=content_mode,
+    ) as opened:
+        assert isinstance(opened, KafkaBackend)
+        yield opened
+
+
+def consume(bootstrap_servers: str, topic: str, count: int, timeout_s: float = 30) -> list[Any]:
+    """Return the first ``count`` records of ``topic``, ordered by event id as sent."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        enable_auto_commit=False,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    assert len(records) == count, f"expected {count} records on {topic}, got {len(records)}"
+    return records
+
+
+def by_id(records: list[Any]) -> dict[str, Any]:
+    """Index records by the event id they carry (header in binary mode, JSON in structured)."""
+    return {decode(record).get_id(): record for record in records}
+
+
+def message(record: Any) -> KafkaMessage:
+    return KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+
+
+def decode(record: Any) -> BaseCloudEvent:
+    return from_kafka(message(record), JSONFormat())
+
+
+def assert_same_event(decoded: BaseCloudEvent, event: CloudEvent, content_mode: str) -> None:
+    assert decoded.get_id() == event.id
+    assert decoded.get_type() == event.event_type
+    assert decoded.get_source() == event.source
+    assert decoded.get_time() == event.time
+    assert decoded.get_subject() == event.subject
+    assert decoded.get_datacontenttype() == "application/json"
+    assert decoded.get_data() == event.data
+    for name, value in event.extensions.items():
+        # Binary mode carries every extension as a header string, in CloudEvents' canonical form.
+        expected = value if content_mode == "structured" else canonical_string(value)
+        assert decoded.get_extension(name) == expected, name
+
+
+def canonical_string(value: str | int | bool) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.kafka
+def test_send_batch_delivers_every_event_decodable_by_the_sdk(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+) -> None:
+    events = [make_event(**overrides) for overrides in EVENTS]
+
+    assert backend.send_batch(events) == {}
+
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, len(events)))
+    for event in events:
+        record = records[event.id]
+        assert record.key == (event.partition_key.encode() if event.partition_key else None)
+        strict = from_binary if content_mode == "binary" else from_structured
+        assert_same_event(strict(message(record), JSONFormat()), event, content_mode)
+        assert_same_event(decode(record), event, content_mode)
+
+
+@pytest.mark.kafka
+def test_send_delivers_one_event(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+) -> None:
+    event = make_event(extensions={"partitionkey": "k1"})
+
+    backend.send(event)
+
+    [record] = consume(kafka_bootstrap_servers, unique_name, 1)
+    assert_same_event(decode(record), event, content_mode)
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("content_mode", ["structured"], indirect=True)
+def test_rule_structured_content_type_is_cloudevents_json_utf8(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    """Binding 3.3.1; SDK 2.2.0 sends ``application/cloudevents+json`` without the charset."""
+    event = make_event(extensions={"partitionkey": "k1"})
+    backend.send(event)
+
+    [record] = consume(kafka_bootstrap_servers, unique_name, 1)
+    assert record.headers == [("content-type", STRUCTURED_CONTENT_TYPE)]
+    body = json.loads(record.value)
+    assert body["datacontenttype"] == "application/json"  # kept in the event, not the header
+    assert body["partitionkey"] == "k1"
+    assert record.key == b"k1"
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
+def test_rule_binary_keeps_partitionkey_header_and_maps_datacontenttype(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    """Binding 3.1 and 3.2.1: the key mapper must not remove ``partitionkey`` from the event."""
+    keyed, unkeyed = make_event(extensions={"partitionkey": "k1"}), make_event()
+    backend.send_batch([keyed, unkeyed])
+
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
+    headers = dict(records[keyed.id].headers)
+    assert headers["ce_partitionkey"] == b"k1"
+    assert records[keyed.id].key == b"k1"
+    assert headers["content-type"] == b"application/json"
+    assert "ce_datacontenttype" not in headers
+    assert records[unkeyed.id].key is None
+    assert "ce_partitionkey" not in dict(records[unkeyed.id].headers)
+    for name, value in records[keyed.id].headers:
+        assert isinstance(name, str) and isinstance(value, bytes)
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
+def test_rule_binary_value_is_json_text_for_every_json_value(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    """SDK 2.2.0 writes non-dict data as Python text: ``[1, 'a']``, ``hello``, ``True``."""
+    values: list[Any] = [{"a": 1}, [1, "a", None], "hello", 3, 2.5, True, False]
+    events = [make_event(data=value) for value in values]
+    backend.send_batch(events)
+
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, len(events)))
+    for event in events:
+        assert json.loads(records[event.id].value) == event.data
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
+def test_rule_binary_boolean_extension_is_canonical(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    """CloudEvents' Boolean is ``true``/``false``; SDK 2.2.0 writes Python's ``True``."""
+    event = make_event(extensions={"vip": True, "trial": False, "attempt": 3})
+    backend.send(event)
+
+    [record] = consume(kafka_bootstrap_servers, unique_name, 1)
+    headers = dict(record.headers)
+    assert (headers["ce_vip"], headers["ce_trial"], headers["ce_attempt"]) == (
+        b"true",
+        b"false",
+        b"3",
+    )
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
+def test_rule_binary_event_without_data_has_no_value(
+    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    """Binding 3.2.2: no data, no value (SDK 2.2.0 sends b"").
+
+    kafka-python refuses a message with neither key nor value, so an unkeyed event gets b"".
+    """
+    keyed = make_event(data=None, extensions={"partitionkey": "k1"})
+    unkeyed = make_event(data=None)
+    backend.send_batch([keyed, unkeyed])
+
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
+    assert records[keyed.id].value is None
+    assert records[unkeyed.id].value == b""
+    assert decode(records[keyed.id]).get_data() is None
+
+
+@pytest.mark.kafka
+def test_oversize_message_is_rejected_alone(
+    kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+) -> None:
+    small_before, big, small_after = make_event(), make_event(data="x" * 20_000), make_event()
+    with KafkaBackend(
+        "kafka",
+        bootstrap_servers=kafka_bootstrap_servers,
+        topic=unique_name,
+        content_mode=content_mode,
+        producer_options={"max_request_size": 8192},
+    ) as backend:
+        rejected = backend.send_batch([small_before, big, small_after])
+        with pytest.raises(EventRejected):
+            backend.send(big)
+
+    assert list(rejected) == [big.id]
+    assert isinstance(rejected[big.id], EventRejected)
+    assert rejected[big.id].destination == "kafka"
+    assert isinstance(rejected[big.id].__cause__, MessageSizeTooLargeError)
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
+    assert set(records) == {small_before.id, small_after.id}
+
+
+@pytest.mark.kafka
+def test_empty_batch_sends_nothing(backend: KafkaBackend) -> None:
+    assert backend.send_batch([]) == {}
+
+
+def closed_port() -> int:
+    """Return a loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("call", ["open", "send_batch"])
+def test_unreachable_broker_raises_backend_unavailable_quickly(call: str) -> None:
+    port = closed_port()
+    backend = KafkaBackend(
+        "kafka", bootstrap_servers=f"127.0.0.1:{port}", topic="unreachable", send_timeout=1
+    )
+    started = time.monotonic()
+
+    with pytest.raises(BackendUnavailable) as info:
+        if call == "open":
+            backend.open()
+        else:
+            backend.send_batch([make_event()])
+
+    assert time.monotonic() - started < 5
+    assert info.value.destination == "kafka"
+    assert isinstance(info.value.__cause__, KafkaTimeoutError)
+    assert f"127.0.0.1:{port}" in str(info.value)
+    backend.close()
+    backend.close()

@@ -86,6 +86,25 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
             row.lease_token, row.scheduled_at = token, leased_until
         return Claim(token, rows)
 
+    def in_flight(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the events a worker holds right now (claimed, lease not yet over)."""
+        held = self.filter(status=Status.PENDING, lease_token__isnull=False, scheduled_at__gt=now)
+        return cast(OutboxEventQuerySet, held)
+
+    def retry_now(self) -> int:
+        """Make these events due now, failed ones with their retries restored; return the count.
+
+        Published events and events a worker holds right now are left alone. This is what the
+        ``outbox_requeue`` command and the admin's "retry now" action do.
+        """
+        now = timezone.now()
+        waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).exclude(
+            pk__in=self.in_flight(now).values("pk")
+        )
+        return waiting.update(
+            status=Status.PENDING, retry_count=0, scheduled_at=now, lease_token=None
+        )
+
     def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:
         """Return those of the rows ``ids`` still held under the lease ``token``."""
         return cast(

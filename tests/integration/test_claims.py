@@ -57,3 +57,25 @@ def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> 
     record(deliver(alive.rows, backends, breakers, EventRegistry()), alive.token, get_settings())
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
     assert OutboxEvent.objects.filter(lease_token__isnull=False).count() == 0
+
+
+def test_retry_now_requeues_failed_and_waiting_events_but_not_claimed_ones() -> None:
+    failed, waiting, claimed, published = publish(4)
+    OutboxEvent.objects.filter(pk=failed.pk).update(status=Status.FAILED, retry_count=6)
+    OutboxEvent.objects.filter(pk=waiting.pk).update(
+        retry_count=2, scheduled_at=timezone.now() + timedelta(hours=1)
+    )
+    OutboxEvent.objects.filter(pk=published.pk).update(status=Status.PUBLISHED)
+    OutboxEvent.objects.filter(pk__in=[failed.pk, waiting.pk, published.pk]).update(
+        lease_token=None
+    )
+    held = OutboxEvent.objects.claim(10, LEASE)
+    assert [r.pk for r in held.rows] == [claimed.pk]
+
+    assert OutboxEvent.objects.all().retry_now() == 2
+
+    due = OutboxEvent.objects.due(timezone.now())
+    assert {r.pk for r in due} == {failed.pk, waiting.pk}
+    assert {r.retry_count for r in due} == {0}
+    assert OutboxEvent.objects.get(pk=claimed.pk).lease_token == held.token
+    assert OutboxEvent.objects.get(pk=published.pk).status == Status.PUBLISHED

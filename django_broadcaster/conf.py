@@ -46,6 +46,7 @@ class BroadcasterSettings:
     breaker_base_delay: timedelta = timedelta(seconds=1)
     breaker_max_delay: timedelta = timedelta(seconds=30)
     max_data_size: int = 64 * 1024
+    shutdown_timeout: timedelta = timedelta(seconds=20)
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -59,6 +60,7 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "BREAKER_BASE_DELAY": ("breaker_base_delay", timedelta),
     "BREAKER_MAX_DELAY": ("breaker_max_delay", timedelta),
     "MAX_DATA_SIZE": ("max_data_size", int),
+    "SHUTDOWN_TIMEOUT": ("shutdown_timeout", timedelta),
 }
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
 

@@ -101,8 +101,8 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).exclude(
             pk__in=self.in_flight(now).values("pk")
         )
-        return waiting.update(
-            status=Status.PENDING, retry_count=0, scheduled_at=now, lease_token=None
+        return int(
+            waiting.update(status=Status.PENDING, retry_count=0, scheduled_at=now, lease_token=None)
         )
 
     def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:

@@ -7,6 +7,7 @@ fixtures in ``tests/conftest.py``.
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,3 +81,15 @@ BROADCASTER = {
     "BACKENDS": json.loads(os.environ.get("TEST_BROADCASTER_BACKENDS", "null"))
     or {"default": {"BACKEND": "django_broadcaster.backends.LocMemBackend"}},
 }
+# More BROADCASTER keys for a worker subprocess, as JSON; durations are given in seconds.
+_DURATIONS = {
+    "POLL_INTERVAL",
+    "LEASE_DURATION",
+    "RETRY_BASE_DELAY",
+    "RETRY_MAX_DELAY",
+    "BREAKER_BASE_DELAY",
+    "BREAKER_MAX_DELAY",
+    "SHUTDOWN_TIMEOUT",
+}
+for _key, _value in json.loads(os.environ.get("TEST_BROADCASTER_SETTINGS", "{}")).items():
+    BROADCASTER[_key] = timedelta(seconds=_value) if _key in _DURATIONS else _value

@@ -16,14 +16,20 @@ from django.db import connection
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker(*args: str, backends: Mapping[str, Any]) -> subprocess.Popen[str]:
-    """Start a worker process with ``args``, delivering to ``backends`` (a BACKENDS dict)."""
+def start_worker(
+    *args: str, backends: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+) -> subprocess.Popen[str]:
+    """Start a worker process with ``args``, delivering to ``backends`` (a BACKENDS dict).
+
+    ``settings`` adds other ``BROADCASTER`` keys, with durations in seconds.
+    """
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(REPO_ROOT),
         "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "TEST_BROADCASTER_BACKENDS": json.dumps(backends),
+        "TEST_BROADCASTER_SETTINGS": json.dumps(settings or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "django", "outbox_worker", *args],

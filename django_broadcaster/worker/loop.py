@@ -8,16 +8,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
 
 from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
 
 from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
-from ..models import OutboxEvent
+from ..models import Claim, OutboxEvent
 from ..registry import EventRegistry, event_registry
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
@@ -25,6 +27,15 @@ from .delivery import deliver
 from .recording import BatchSummary, record
 
 logger = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopNow(BaseException):
+    """The grace period after a stop signal is over (or a second signal came): stop at once.
+
+    A ``BaseException``, so that no ``except Exception`` in delivery code swallows it.
+    """
 
 
 @dataclass
@@ -65,6 +76,7 @@ class Worker:
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
         self._database_failures = 0
+        self._owns_signals = False
         self.breakers = {
             alias: CircuitBreaker(
                 alias, self.config.breaker_base_delay, self.config.breaker_max_delay
@@ -92,18 +104,27 @@ class Worker:
                     if self.burst:
                         break
                     self._stopping.wait(self.config.poll_interval.total_seconds())
+        except StopNow:
+            logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
+            self._cancel_grace_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
         return self.stats
 
     def run_once(self) -> BatchSummary:
         """Claim one batch, deliver it and record the outcomes; return what it ended as."""
-        claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
+        with self._signals_deferred():
+            claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
         if not claim.rows:
             return BatchSummary()
-        outcomes = deliver(claim.rows, self.backends, self.breakers, self.registry)
-        summary = record(outcomes, claim.token, self.config)
+        try:
+            outcomes = deliver(claim.rows, self.backends, self.breakers, self.registry)
+        except StopNow:
+            self._release(claim)
+            raise
+        with self._signals_deferred():
+            summary = record(outcomes, claim.token, self.config)
         self.stats.add(summary)
         logger.debug("Batch of %d: %s", len(claim.rows), summary)
         return summary
@@ -121,15 +142,58 @@ class Worker:
                 logger.exception("Closing backend %r failed", backend.alias)
 
     def install_signal_handlers(self) -> None:
-        """Make SIGTERM and SIGINT stop gracefully; a second one stops at once."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        """Make SIGTERM and SIGINT stop gracefully (call from the main thread).
+
+        The batch in hand is finished and recorded. If that takes longer than
+        ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or a second signal comes, the worker stops at once
+        and makes the unrecorded events of the batch due again, so none stays claimed.
+        """
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGALRM, self._on_grace_period_over)
+        self._owns_signals = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stopping.is_set():
-            raise KeyboardInterrupt
-        logger.info("Received %s: finishing the batch in hand.", signal.Signals(signum).name)
+            raise StopNow
+        grace = self.config.shutdown_timeout.total_seconds()
+        logger.info(
+            "Received %s: finishing the batch in hand (at most %.0f s).",
+            signal.Signals(signum).name,
+            grace,
+        )
         self.stop()
+        signal.setitimer(signal.ITIMER_REAL, max(grace, 0.001))
+
+    def _on_grace_period_over(self, signum: int, frame: FrameType | None) -> None:
+        raise StopNow
+
+    def _cancel_grace_timer(self) -> None:
+        if self._owns_signals:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    @contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        """Hold stop signals while the outbox is written, so a claim or record is never cut."""
+        if not self._owns_signals:
+            yield
+            return
+        held = {*STOP_SIGNALS, signal.SIGALRM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+    def _release(self, claim: Claim) -> None:
+        """Make the unrecorded rows of ``claim`` due again, without spending a retry."""
+        with self._signals_deferred():
+            for connection in connections.all():
+                connection.close()  # the interrupted call may have left it mid-protocol
+            released = OutboxEvent.objects.leased_by(
+                claim.token, [r.pk for r in claim.rows]
+            ).update(lease_token=None, scheduled_at=timezone.now())
+        logger.warning("Released %d claimed events.", released)
 
     def _cycle(self) -> int | None:
         """Run one claim cycle; return the rows handled, or None after a database error."""

@@ -5,6 +5,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
@@ -44,3 +45,37 @@ def test_burst_mode_delivers_everything_due_and_exits_0() -> None:
     assert worker.returncode == 0, output
     assert "Published 25, retried 0, deferred 0, failed 0 in 3 batches." in output
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 25
+
+
+def test_a_batch_that_overstays_the_grace_period_is_released(tmp_path: Path) -> None:
+    publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(30)])
+    os.mkfifo(tmp_path / "gate")  # never opened by the test: the batch hangs
+    gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
+    worker = start_worker(
+        "--batch-size", "10", backends={"gate": gate}, settings={"SHUTDOWN_TIMEOUT": 0.5}
+    )
+
+    wait_until((tmp_path / "started").exists, what="the worker to start a batch")
+    worker.send_signal(signal.SIGTERM)
+    output = finish(worker, timeout=30)
+
+    assert worker.returncode == 0, output
+    assert "Released 10 claimed events." in output
+    assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+    assert OutboxEvent.objects.due(timezone.now()).count() == 30
+    assert set(OutboxEvent.objects.values_list("retry_count", flat=True)) == {0}
+
+
+def test_a_second_signal_stops_at_once_and_releases_the_batch(tmp_path: Path) -> None:
+    publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(5)])
+    os.mkfifo(tmp_path / "gate")
+    gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
+    worker = start_worker("--batch-size", "10", backends={"gate": gate})
+
+    wait_until((tmp_path / "started").exists, what="the worker to start a batch")
+    worker.send_signal(signal.SIGTERM)
+    worker.send_signal(signal.SIGINT)
+    output = finish(worker, timeout=30)
+
+    assert worker.returncode == 0, output
+    assert OutboxEvent.objects.due(timezone.now()).count() == 5

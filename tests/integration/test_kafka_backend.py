@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,26 +17,15 @@ import pytest
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, from_kafka, from_structured
 from cloudevents.core.formats.json import JSONFormat
-from django.utils import timezone
 from kafka import KafkaConsumer
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from django_broadcaster.backends import KafkaBackend
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
+from tests.factories import published_event
 
 STRUCTURED_CONTENT_TYPE = b"application/cloudevents+json; charset=UTF-8"
-
-
-def make_event(**overrides: Any) -> CloudEvent:
-    fields: dict[str, Any] = {
-        "event_type": "com.example.order.created",
-        "source": "https://shop.example.com/orders",
-        "data": {"order": 42, "items": ["a", "b"], "total": 9.5},
-        "id": str(uuid.uuid4()),
-        "time": timezone.now(),
-    }
-    return CloudEvent(**{**fields, **overrides})
 
 
 EVENTS = [
@@ -130,7 +118,7 @@ def canonical_string(value: str | int | bool) -> str:
 def test_send_batch_delivers_every_event_decodable_by_the_sdk(
     backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
 ) -> None:
-    events = [make_event(**overrides) for overrides in EVENTS]
+    events = [published_event(**overrides) for overrides in EVENTS]
 
     assert backend.send_batch(events) == {}
 
@@ -147,7 +135,7 @@ def test_send_batch_delivers_every_event_decodable_by_the_sdk(
 def test_send_delivers_one_event(
     backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
 ) -> None:
-    event = make_event(extensions={"partitionkey": "k1"})
+    event = published_event(extensions={"partitionkey": "k1"})
 
     backend.send(event)
 
@@ -161,7 +149,7 @@ def test_rule_structured_content_type_is_cloudevents_json_utf8(
     backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """Binding 3.3.1; SDK 2.2.0 sends ``application/cloudevents+json`` without the charset."""
-    event = make_event(extensions={"partitionkey": "k1"})
+    event = published_event(extensions={"partitionkey": "k1"})
     backend.send(event)
 
     [record] = consume(kafka_bootstrap_servers, unique_name, 1)
@@ -178,7 +166,7 @@ def test_rule_binary_keeps_partitionkey_header_and_maps_datacontenttype(
     backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """Binding 3.1 and 3.2.1: the key mapper must not remove ``partitionkey`` from the event."""
-    keyed, unkeyed = make_event(extensions={"partitionkey": "k1"}), make_event()
+    keyed, unkeyed = published_event(extensions={"partitionkey": "k1"}), published_event()
     backend.send_batch([keyed, unkeyed])
 
     records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
@@ -200,7 +188,7 @@ def test_rule_binary_value_is_json_text_for_every_json_value(
 ) -> None:
     """SDK 2.2.0 writes non-dict data as Python text: ``[1, 'a']``, ``hello``, ``True``."""
     values: list[Any] = [{"a": 1}, [1, "a", None], "hello", 3, 2.5, True, False]
-    events = [make_event(data=value) for value in values]
+    events = [published_event(data=value) for value in values]
     backend.send_batch(events)
 
     records = by_id(consume(kafka_bootstrap_servers, unique_name, len(events)))
@@ -214,7 +202,7 @@ def test_rule_binary_boolean_extension_is_canonical(
     backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """CloudEvents' Boolean is ``true``/``false``; SDK 2.2.0 writes Python's ``True``."""
-    event = make_event(extensions={"vip": True, "trial": False, "attempt": 3})
+    event = published_event(extensions={"vip": True, "trial": False, "attempt": 3})
     backend.send(event)
 
     [record] = consume(kafka_bootstrap_servers, unique_name, 1)
@@ -235,8 +223,8 @@ def test_rule_binary_event_without_data_has_no_value(
 
     kafka-python refuses a message with neither key nor value, so an unkeyed event gets b"".
     """
-    keyed = make_event(data=None, extensions={"partitionkey": "k1"})
-    unkeyed = make_event(data=None)
+    keyed = published_event(data=None, extensions={"partitionkey": "k1"})
+    unkeyed = published_event(data=None)
     backend.send_batch([keyed, unkeyed])
 
     records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
@@ -249,7 +237,11 @@ def test_rule_binary_event_without_data_has_no_value(
 def test_oversize_message_is_rejected_alone(
     kafka_bootstrap_servers: str, unique_name: str, content_mode: str
 ) -> None:
-    small_before, big, small_after = make_event(), make_event(data="x" * 20_000), make_event()
+    small_before, big, small_after = (
+        published_event(),
+        published_event(data="x" * 20_000),
+        published_event(),
+    )
     with KafkaBackend(
         "kafka",
         bootstrap_servers=kafka_bootstrap_servers,
@@ -294,7 +286,7 @@ def test_unreachable_broker_raises_backend_unavailable_quickly(call: str) -> Non
         if call == "open":
             backend.open()
         else:
-            backend.send_batch([make_event()])
+            backend.send_batch([published_event()])
 
     assert time.monotonic() - started < 5
     assert info.value.destination == "kafka"

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from cloudevents.core.formats.json import JSONFormat
-from django.utils import timezone
 
 from django_broadcaster.backends import RedisStreamBackend
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
+from tests.factories import published_event
 
 SECRET = "hunter2-s3cret"
-
-
-def make_event(**overrides: Any) -> CloudEvent:
-    fields: dict[str, Any] = {
-        "event_type": "com.example.order.created",
-        "source": "https://shop.example.com/orders",
-        "data": {"order": 42, "items": ["a", "b"], "total": 9.5},
-        "id": str(uuid.uuid4()),
-        "time": timezone.now(),
-    }
-    return CloudEvent(**{**fields, **overrides})
 
 
 EVENTS = [
@@ -76,7 +64,7 @@ def assert_same_event(fields: dict[bytes, bytes], event: CloudEvent) -> None:
 def test_send_batch_writes_one_decodable_entry_per_event(
     backend: RedisStreamBackend, redis_client: Any, unique_name: str
 ) -> None:
-    events = [make_event(**overrides) for overrides in EVENTS]
+    events = [published_event(**overrides) for overrides in EVENTS]
 
     assert backend.send_batch(events) == {}
 
@@ -90,7 +78,7 @@ def test_send_batch_writes_one_decodable_entry_per_event(
 def test_send_appends_one_entry(
     backend: RedisStreamBackend, redis_client: Any, unique_name: str
 ) -> None:
-    event = make_event(extensions={"partitionkey": "k1"})
+    event = published_event(extensions={"partitionkey": "k1"})
 
     backend.send(event)
 
@@ -102,7 +90,7 @@ def test_send_appends_one_entry(
 def test_event_without_time_has_no_timestamp_field(
     backend: RedisStreamBackend, redis_client: Any, unique_name: str
 ) -> None:
-    backend.send(make_event(time=None))
+    backend.send(published_event(time=None))
 
     [fields] = read_stream(redis_client, unique_name)
     assert b"timestamp" not in fields
@@ -112,7 +100,7 @@ def test_event_without_time_has_no_timestamp_field(
 def test_max_len_trims_the_stream_approximately(
     redis_url: str, redis_client: Any, unique_name: str
 ) -> None:
-    events = [make_event(data={"n": n}) for n in range(1000)]
+    events = [published_event(data={"n": n}) for n in range(1000)]
     with RedisStreamBackend("redis", url=redis_url, stream_name=unique_name, max_len=100) as b:
         for start in range(0, len(events), 100):
             b.send_batch(events[start : start + 100])
@@ -125,7 +113,7 @@ def test_max_len_none_keeps_every_entry(
     redis_url: str, redis_client: Any, unique_name: str
 ) -> None:
     with RedisStreamBackend("redis", url=redis_url, stream_name=unique_name, max_len=None) as b:
-        b.send_batch([make_event() for _ in range(300)])
+        b.send_batch([published_event() for _ in range(300)])
 
     assert redis_client.xlen(unique_name) == 300
 
@@ -138,7 +126,7 @@ def test_host_and_port_options_connect_like_a_url(
     with RedisStreamBackend(
         "redis", host=kwargs["host"], port=kwargs["port"], db=kwargs["db"], stream_name=unique_name
     ) as b:
-        b.send(make_event())
+        b.send(published_event())
 
     assert redis_client.xlen(unique_name) == 1
 
@@ -149,7 +137,7 @@ def test_command_errors_reject_each_event_with_the_cause_chained(
 ) -> None:
     # A key of another type makes every XADD fail with WRONGTYPE: a per-command error.
     redis_client.set(unique_name, "not a stream")
-    events = [make_event(), make_event()]
+    events = [published_event(), published_event()]
 
     rejected = backend.send_batch(events)
 
@@ -160,7 +148,7 @@ def test_command_errors_reject_each_event_with_the_cause_chained(
         assert isinstance(error.__cause__, redis.ResponseError)
         assert "WRONGTYPE" in str(error)
     with pytest.raises(EventRejected):
-        backend.send(make_event())
+        backend.send(published_event())
 
 
 @pytest.mark.redis
@@ -188,7 +176,7 @@ def test_unreachable_server_raises_backend_unavailable_quickly(by_url: bool) -> 
     started = time.monotonic()
 
     with backend, pytest.raises(BackendUnavailable) as info:
-        backend.send_batch([make_event()])
+        backend.send_batch([published_event()])
 
     assert time.monotonic() - started < 3
     assert info.value.destination == "redis"
@@ -197,4 +185,4 @@ def test_unreachable_server_raises_backend_unavailable_quickly(by_url: bool) -> 
     assert SECRET not in str(info.value)
     assert SECRET not in repr(backend)
     with pytest.raises(BackendUnavailable):
-        backend.send(make_event())
+        backend.send(published_event())

@@ -5,14 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from django_broadcaster.backends import create_backends
 from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
+from django_broadcaster.worker.breaker import CircuitBreaker
 from django_broadcaster.worker.delivery import deliver
 from django_broadcaster.worker.recording import record
-from django_broadcaster.backends import create_backends
-from django_broadcaster.worker.breaker import CircuitBreaker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = timedelta(minutes=1)
@@ -33,8 +33,12 @@ def test_claims_do_not_overlap() -> None:
 
 def test_claim_takes_the_oldest_due_events_first() -> None:
     rows = publish(3)
-    OutboxEvent.objects.filter(pk=rows[2].pk).update(scheduled_at=timezone.now() - timedelta(hours=1))
-    OutboxEvent.objects.filter(pk=rows[1].pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
+    OutboxEvent.objects.filter(pk=rows[2].pk).update(
+        scheduled_at=timezone.now() - timedelta(hours=1)
+    )
+    OutboxEvent.objects.filter(pk=rows[1].pk).update(
+        scheduled_at=timezone.now() + timedelta(hours=1)
+    )
     claim = OutboxEvent.objects.claim(2, LEASE)
     assert [r.pk for r in claim.rows] == [rows[2].pk, rows[0].pk]
 

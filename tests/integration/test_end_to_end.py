@@ -80,7 +80,10 @@ def test_events_reach_redis_kafka_and_handlers(
 
     assert stats.published == 40
     expected = {str(row.id): row for row in rows}
-    for decoded in (read_stream(redis_client, unique_name), read_topic(kafka_bootstrap_servers, unique_name, 40)):
+    for decoded in (
+        read_stream(redis_client, unique_name),
+        read_topic(kafka_bootstrap_servers, unique_name, 40),
+    ):
         assert sorted(e.get_id() for e in decoded) == sorted(expected)
         for event in decoded:
             row = expected[event.get_id()]
@@ -106,9 +109,7 @@ def test_two_workers_share_5000_events_without_delivering_any_twice(
             "OPTIONS": {"url": redis_url, "stream_name": unique_name, "max_len": None},
         }
     }
-    workers = [
-        start_worker("--burst", "--batch-size", "100", backends=backends) for _ in range(2)
-    ]
+    workers = [start_worker("--burst", "--batch-size", "100", backends=backends) for _ in range(2)]
     outputs = [finish(worker) for worker in workers]
 
     assert [w.returncode for w in workers] == [0, 0], outputs

@@ -36,8 +36,14 @@ def test_the_test_settings_are_clean() -> None:
         ({"BACKENDS": {"x": {"OPTIONS": {}}}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {**LOCMEM, "LOCATION": "y"}}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {"BACKEND": "nowhere.Backend"}}}, ["django_broadcaster.E003"]),
-        ({"BACKENDS": {"x": {"BACKEND": "django_broadcaster.models.OutboxEvent"}}}, ["django_broadcaster.E003"]),
-        ({"BACKENDS": {"x": {**LOCMEM, "OPTIONS": {"colour": "red"}}}}, ["django_broadcaster.E003"]),
+        (
+            {"BACKENDS": {"x": {"BACKEND": "django_broadcaster.models.OutboxEvent"}}},
+            ["django_broadcaster.E003"],
+        ),
+        (
+            {"BACKENDS": {"x": {**LOCMEM, "OPTIONS": {"colour": "red"}}}},
+            ["django_broadcaster.E003"],
+        ),
     ],
 )
 def test_errors_have_ids(broadcaster: dict[str, object], expected: list[str]) -> None:
@@ -45,7 +51,9 @@ def test_errors_have_ids(broadcaster: dict[str, object], expected: list[str]) ->
 
 
 def test_unknown_option_names_the_alias_and_the_option() -> None:
-    with override_settings(BROADCASTER={"BACKENDS": {"events": {**LOCMEM, "OPTIONS": {"colour": 1}}}}):
+    with override_settings(
+        BROADCASTER={"BACKENDS": {"events": {**LOCMEM, "OPTIONS": {"colour": 1}}}}
+    ):
         [error] = check_settings()
     assert "'events'" in error.msg and "colour" in error.msg
 
@@ -76,7 +84,9 @@ def test_manage_py_check_fails_on_errors() -> None:
 
 
 def test_get_settings_raises_for_the_worker() -> None:
-    with override_settings(BROADCASTER={"BATCH_SIZE": -1}):
-        with pytest.raises(BroadcasterImproperlyConfigured, match="must not be negative"):
-            get_settings()
+    with (
+        override_settings(BROADCASTER={"BATCH_SIZE": -1}),
+        pytest.raises(BroadcasterImproperlyConfigured, match="must not be negative"),
+    ):
+        get_settings()
     assert get_settings().batch_size == 100  # cache reset once the override ends

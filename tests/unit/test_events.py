@@ -120,7 +120,9 @@ def test_extension_validation_matches_the_spec(name: str, value: object) -> None
         or (
             isinstance(value, str)
             and value != ""
-            and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in value)
+            and not any(
+                ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in value
+            )
         )
     )
     expected_ok = name_ok and name not in reserved and value_ok

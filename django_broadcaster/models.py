@@ -8,6 +8,7 @@ A row is written by the publisher in the caller's transaction and read by the wo
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,19 +17,45 @@ from typing import Final, cast
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .events import CloudEvent
 
 
+class _Uuid7Clock:
+    """Hand out (millisecond, counter) pairs that only ever increase within this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = (0, 0)
+
+    def tick(self) -> tuple[int, int]:
+        with self._lock:
+            milliseconds = time.time_ns() // 1_000_000
+            last_ms, last_counter = self._last
+            if milliseconds <= last_ms:  # same millisecond, or the clock stepped back
+                milliseconds, counter = last_ms, last_counter + 1
+                if counter >= 1 << 12:
+                    milliseconds, counter = last_ms + 1, 0
+            else:
+                counter = 0
+            self._last = (milliseconds, counter)
+            return self._last
+
+
+_clock = _Uuid7Clock()
+
+
 def new_event_id() -> uuid.UUID:
-    """Return a new time-ordered UUID (version 7), so new rows land at the end of the index."""
-    milliseconds = time.time_ns() // 1_000_000
-    random_bits = int.from_bytes(os.urandom(10), "big")
-    value = (milliseconds & (2**48 - 1)) << 80
-    value |= 0x7 << 76 | (random_bits >> 68) << 64  # version, then 12 random bits
-    value |= 0b10 << 62 | (random_bits & (2**62 - 1))  # RFC 4122 variant, then 62 random bits
+    """Return a new time-ordered UUID (version 7, RFC 9562).
+
+    Ids made by one process increase strictly (a 12-bit counter orders those of one millisecond),
+    so new rows land at the end of the index and events of one publisher sort in publish order.
+    """
+    milliseconds, counter = _clock.tick()
+    value = (milliseconds & (2**48 - 1)) << 80 | 0x7 << 76 | counter << 64
+    value |= 0b10 << 62 | int.from_bytes(os.urandom(8), "big") >> 2  # variant, 62 random bits
     return uuid.UUID(int=value)
 
 
@@ -60,6 +87,22 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         due = self.filter(status=Status.PENDING, scheduled_at__lte=now).order_by("scheduled_at")
         return cast(OutboxEventQuerySet, due)
 
+    def claimable(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the due events a worker may take now, oldest first.
+
+        An event with a partition key is claimable only while no earlier event of its key is
+        still pending (waiting for a retry, or held by a worker), so each key's events reach every
+        destination in publish order. Events without a key are not held back.
+        """
+        earlier_of_key = self.model.objects.filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk")),
+            partition_key=OuterRef("partition_key"),
+            status=Status.PENDING,
+        )
+        heads = self.due(now).filter(Q(partition_key__isnull=True) | ~Exists(earlier_of_key))
+        return cast(OutboxEventQuerySet, heads)
+
     def claim(self, limit: int, lease: timedelta) -> Claim:
         """Lease up to ``limit`` due events to the caller and return them.
 
@@ -72,7 +115,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         token = uuid.uuid4()
         now = timezone.now()
         with transaction.atomic(using=self.db):
-            rows = list(self.due(now).select_for_update(skip_locked=True)[:limit])
+            rows = list(self.claimable(now).select_for_update(skip_locked=True)[:limit])
             if not rows:
                 return Claim(token, [])
             ids = [row.pk for row in rows]
@@ -129,6 +172,9 @@ class OutboxEvent(models.Model):
     data_schema = models.CharField(max_length=255, blank=True)
     data = models.JSONField(null=True, blank=True)
     extensions = models.JSONField(default=dict, blank=True)
+    partition_key = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The partitionkey extension, if any."
+    )
     time = models.DateTimeField(default=timezone.now, help_text="The CloudEvent's time.")
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -156,6 +202,11 @@ class OutboxEvent(models.Model):
                 fields=["scheduled_at"], name="outbox_due_idx", condition=Q(status="pending")
             ),
             models.Index(fields=["event_type", "created_at"], name="outbox_type_created_idx"),
+            models.Index(
+                fields=["partition_key", "created_at"],
+                name="outbox_pending_key_idx",
+                condition=Q(status="pending", partition_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from django_broadcaster.backends.base import BaseBackend, Rejections
+from django_broadcaster.backends.redis import RedisStreamBackend
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
 
@@ -60,3 +62,20 @@ class GateBackend(BaseBackend):
         with open(root / "delivered", "a") as delivered:
             delivered.writelines(f"{event.id}\n" for event in events)
         return {}
+
+
+class FlakyRedisBackend(RedisStreamBackend):
+    """A real Redis stream backend that refuses a random ``failure_rate`` of the events."""
+
+    def __init__(self, alias: str, *, failure_rate: float, **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.failure_rate = failure_rate
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        refused = {
+            str(event.id): EventRejected("random failure", destination=self.alias)
+            for event in events
+            if random.random() < self.failure_rate
+        }
+        accepted = [event for event in events if str(event.id) not in refused]
+        return {**super().send_batch(accepted), **refused}

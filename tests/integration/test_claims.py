@@ -83,3 +83,32 @@ def test_retry_now_requeues_failed_and_waiting_events_but_not_claimed_ones() -> 
     assert {r.retry_count for r in due} == {0}
     assert OutboxEvent.objects.get(pk=claimed.pk).lease_token == held.token
     assert OutboxEvent.objects.get(pk=published.pk).status == Status.PUBLISHED
+
+
+def test_only_the_oldest_pending_event_of_a_key_is_claimable() -> None:
+    a1, a2, b1, free = (
+        publisher.publish_event("t", "s", partition_key="a"),
+        publisher.publish_event("t", "s", partition_key="a"),
+        publisher.publish_event("t", "s", partition_key="b"),
+        publisher.publish_event("t", "s"),
+    )
+    first = OutboxEvent.objects.claim(10, LEASE)
+    assert {r.pk for r in first.rows} == {a1.pk, b1.pk, free.pk}
+    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # a2 waits while a1 is held
+
+    OutboxEvent.objects.filter(pk=a1.pk).update(  # a1 now waits for a retry
+        lease_token=None, scheduled_at=timezone.now() + timedelta(hours=1)
+    )
+    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # and a2 still waits behind it
+
+    OutboxEvent.objects.filter(pk=a1.pk).update(status=Status.FAILED)
+    assert [r.pk for r in OutboxEvent.objects.claim(10, LEASE).rows] == [a2.pk]
+
+
+def test_event_ids_of_one_process_increase() -> None:
+    from django_broadcaster.models import new_event_id
+
+    ids = [new_event_id() for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert {i.version for i in ids[:10]} == {7}

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import (
@@ -30,7 +30,7 @@ from .conf import (
 HINT = "See the settings reference in the django-broadcaster documentation."
 
 
-@register(Tags.compatibility)
+@register()
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:

@@ -131,6 +131,11 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
             f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
             "to strings or numbers before publishing."
         ) from exc
+    if json.loads(encoded) != data:
+        raise InvalidEvent(
+            "data would change when encoded as JSON (tuples become lists, non-string keys "
+            "become strings); pass lists and dicts with string keys."
+        )
     if max_size is not None and len(encoded) > max_size:
         raise InvalidEvent(
             f"data is {len(encoded)} bytes encoded, over the limit of {max_size} bytes "

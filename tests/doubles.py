@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,16 @@ class FlakyRedisBackend(RedisStreamBackend):
         }
         accepted = [event for event in events if str(event.id) not in refused]
         return {**super().send_batch(accepted), **refused}
+
+
+class SlowlyUnavailableBackend(BaseBackend):
+    """Take ``seconds`` to find the broker unreachable, like a connection timeout."""
+
+    def __init__(self, alias: str, *, seconds: float, **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.seconds = seconds
+
+    def send(self, event: CloudEvent) -> None:
+        calls.append((self.alias, str(event.id)))
+        time.sleep(self.seconds)  # stands for a socket timeout inside a client library
+        raise BackendUnavailable("timed out", destination=self.alias)

@@ -4,19 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_broadcaster', '0002_cloudevents_outbox'),
+        ("django_broadcaster", "0002_cloudevents_outbox"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboxevent',
-            name='partition_key',
-            field=models.CharField(blank=True, help_text='The partitionkey extension, if any.', max_length=255, null=True),
+            model_name="outboxevent",
+            name="partition_key",
+            field=models.CharField(
+                blank=True,
+                help_text="The partitionkey extension, if any.",
+                max_length=255,
+                null=True,
+            ),
         ),
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(condition=models.Q(('partition_key__isnull', False), ('status', 'pending')), fields=['partition_key', 'created_at'], name='outbox_pending_key_idx'),
+            model_name="outboxevent",
+            index=models.Index(
+                condition=models.Q(("partition_key__isnull", False), ("status", "pending")),
+                fields=["partition_key", "created_at"],
+                name="outbox_pending_key_idx",
+            ),
         ),
     ]

@@ -88,7 +88,8 @@ def _send_to_backend(
         backend.open()
         rejected = backend.send_batch([outcome.event for outcome in outcomes])
     except BackendUnavailable as exc:
-        until = breaker.record_failure(now, exc)
+        # A failure can take as long as the backend's timeout: pause from when it ended.
+        until = breaker.record_failure(timezone.now(), exc)
         for outcome in outcomes:
             outcome.defer(until, alias, f"unavailable: {exc}")
         return

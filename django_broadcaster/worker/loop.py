@@ -29,6 +29,8 @@ from .recording import BatchSummary, record
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: How many database errors in a row a burst run waits out before it gives up.
+BURST_DATABASE_ATTEMPTS = 3
 
 
 class StopNow(BaseException):
@@ -196,11 +198,22 @@ class Worker:
         logger.warning("Released %d claimed events.", released)
 
     def _cycle(self) -> int | None:
-        """Run one claim cycle; return the rows handled, or None after a database error."""
-        close_old_connections()
+        """Run one claim cycle; return the rows handled, or None after a database error.
+
+        Database errors are waited out (the database may be restarting), except inside a
+        transaction the worker does not own (a test's), and in burst mode after
+        ``BURST_DATABASE_ATTEMPTS`` failures in a row: there they are raised.
+        """
+        in_callers_transaction = any(c.in_atomic_block for c in connections.all())
+        if not in_callers_transaction:
+            close_old_connections()
         try:
             summary = self.run_once()
         except DatabaseError as exc:
+            if in_callers_transaction or (
+                self.burst and self._database_failures + 1 >= BURST_DATABASE_ATTEMPTS
+            ):
+                raise
             self._wait_for_database(exc)
             return None
         self._database_failures = 0

@@ -8,9 +8,11 @@ token, so a worker whose lease ran out (and whose rows another worker took over)
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -52,9 +54,13 @@ def record(
         _apply(outcome, now, config)
     leased = OutboxEvent.objects.filter(lease_token=token)
     with transaction.atomic():
-        if complete:
-            leased.filter(pk__in=[o.row.pk for o in complete]).update(
-                status=Status.PUBLISHED, published_at=now, lease_token=None, last_error=""
+        for delivered, ids in _group_by_destinations(complete).items():
+            leased.filter(pk__in=ids).update(
+                status=Status.PUBLISHED,
+                published_at=now,
+                lease_token=None,
+                last_error="",
+                delivered=list(delivered),
             )
         if unfinished:
             leased.bulk_update([o.row for o in unfinished], UNFINISHED_FIELDS)
@@ -66,6 +72,14 @@ def record(
         deferred=sum(1 for o in unfinished if not o.errors),
         failed=len(failed),
     )
+
+
+def _group_by_destinations(outcomes: Sequence[Outcome]) -> dict[tuple[str, ...], list[Any]]:
+    """Group rows by the destinations they reached: one UPDATE each (events of one type share)."""
+    groups: dict[tuple[str, ...], list[Any]] = defaultdict(list)
+    for outcome in outcomes:
+        groups[tuple(outcome.delivered)].append(outcome.row.pk)
+    return groups
 
 
 def _apply(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> None:

@@ -199,3 +199,36 @@ def test_max_iterations_bounds_the_loop() -> None:
     stats = Worker(config=config, registry=EventRegistry(), max_iterations=2).run()
     assert stats.published == 4
     assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 1
+
+
+SLOW = {"BACKEND": "tests.doubles.SlowlyUnavailableBackend", "OPTIONS": {"seconds": 0.3}}
+
+
+@override_settings(
+    BROADCASTER={"BACKENDS": {"slow": SLOW}, "BREAKER_BASE_DELAY": timedelta(seconds=0.2)}
+)
+def test_the_breaker_pause_starts_when_a_slow_failure_ends() -> None:
+    rows = [publisher.publish_event("t", "s", {"n": n}) for n in range(2)]
+    worker = make_worker()
+    worker.run_once()
+    now = timezone.now()
+    assert worker.breakers["slow"].is_open(now)  # the 0.3 s timeout did not use up the pause
+    for row in rows:
+        row.refresh_from_db()
+        assert row.scheduled_at > now  # deferred into the future, not the past
+
+
+def test_published_rows_record_every_destination_they_reached() -> None:
+    registry = EventRegistry()
+    registry.register("t")(lambda event: None)
+    row = publisher.publish_event("t", "s")
+    make_worker(registry, burst=True).run()
+    row.refresh_from_db()
+    assert row.delivered[0] == "default"
+    assert row.delivered[1].startswith("handler:") and len(row.delivered) == 2
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_worker_runs_inside_a_test_transaction() -> None:
+    publisher.publish_event("t", "s")
+    assert make_worker(burst=True).run().published == 1

@@ -141,3 +141,9 @@ def test_source_validation_never_crashes(source: str) -> None:
     except InvalidEvent:
         return
     assert event.source and " " not in event.source
+
+
+@pytest.mark.parametrize("data", [{1: "a"}, {"x": (1, 2)}, [(1,)]])
+def test_encode_data_refuses_data_that_json_would_change(data: object) -> None:
+    with pytest.raises(InvalidEvent, match="would change when encoded as JSON"):
+        encode_data(data)

@@ -78,7 +78,7 @@ def _check_arguments(options: dict[str, Any]) -> None:
 def _log_to_console(verbosity: int) -> None:
     """Show the worker's log on stderr unless the project configured logging for it."""
     logger = logging.getLogger("django_broadcaster")
-    if logger.handlers or not verbosity:
+    if logger.handlers or logging.getLogger().handlers or not verbosity:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

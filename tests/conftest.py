@@ -1,0 +1,170 @@
+"""Shared fixtures: real services, unique names, and a clean locmem outbox.
+
+Services come from the environment (``scripts/test`` starts them and sets it):
+``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` (see ``tests/settings.py``).
+A test that needs one carries the marker ``redis``, ``kafka`` or ``postgres``, or asks for the
+``redis_url`` / ``kafka_bootstrap_servers`` fixture. When the service is missing or does not
+answer, the test is skipped, except under ``CI=true``, where it fails: CI must never pass by
+skipping the tests that matter.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+import struct
+import uuid
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import pytest
+
+SERVICE_TIMEOUT_S = 3.0
+START_HINT = 'run scripts/test, or eval "$(scripts/services start)" first'
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _service_missing(reason: str) -> NoReturn:
+    """Skip the current test, or fail it under ``CI=true``."""
+    if _in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing service is an error)", pytrace=False)
+    pytest.skip(reason)
+
+
+@functools.cache
+def _redis_problem(url: str) -> str | None:
+    """Return why Redis at ``url`` cannot be used, or ``None`` when it answers PING."""
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed (pip install -e '.[test]')"
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=SERVICE_TIMEOUT_S, socket_timeout=SERVICE_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"Redis at {url} does not answer: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def _kafka_api_versions(host: str, port: int) -> None:
+    """Send a Kafka ApiVersions v0 request and check the answer; raise ``OSError`` if bad.
+
+    A raw request keeps the check fast and independent of any client library.
+    """
+    client_id = b"conftest"
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id  # key, version, corr id
+    with socket.create_connection((host, port), timeout=SERVICE_TIMEOUT_S) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        header = sock.recv(10, socket.MSG_WAITALL)
+    if len(header) < 10:
+        raise OSError("connection closed before an ApiVersions response")
+    _size, correlation_id, error_code = struct.unpack(">iih", header)
+    if correlation_id != 1 or error_code != 0:
+        raise OSError(f"bad ApiVersions answer: correlation {correlation_id}, error {error_code}")
+
+
+@functools.cache
+def _kafka_problem(bootstrap_servers: str) -> str | None:
+    """Return why no broker in ``bootstrap_servers`` can be used, or ``None`` if one answers."""
+    errors = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _kafka_api_versions(host or "127.0.0.1", int(port))
+        except (OSError, ValueError) as exc:
+            errors.append(f"{server}: {exc}")
+        else:
+            return None
+    return f"no Kafka broker answers at {bootstrap_servers}: {'; '.join(errors)}"
+
+
+def _require_redis() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        _service_missing(f"REDIS_URL is not set ({START_HINT})")
+    problem = _redis_problem(url)
+    if problem:
+        _service_missing(problem)
+    return url
+
+
+def _require_kafka() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        _service_missing(f"KAFKA_BOOTSTRAP_SERVERS is not set ({START_HINT})")
+    problem = _kafka_problem(servers)
+    if problem:
+        _service_missing(problem)
+    return servers
+
+
+def _require_postgres() -> None:
+    from django.db import connections
+
+    vendor = connections["default"].vendor
+    if vendor != "postgresql":
+        _service_missing(f"needs PostgreSQL, the default database is {vendor} (set DATABASE_URL)")
+
+
+_REQUIREMENTS = {"redis": _require_redis, "kafka": _require_kafka, "postgres": _require_postgres}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, under CI=true, fail) a marked test whose service is missing."""
+    for name, require in _REQUIREMENTS.items():
+        if item.get_closest_marker(name) is not None:
+            require()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Return ``REDIS_URL`` after checking that the server answers PING."""
+    return _require_redis()
+
+
+@pytest.fixture
+def kafka_bootstrap_servers() -> str:
+    """Return ``KAFKA_BOOTSTRAP_SERVERS`` after a Kafka-protocol round trip to a broker."""
+    return _require_kafka()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """Return a name unique to this test run, valid as a Redis key and a Kafka topic."""
+    test_name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:60]
+    return f"t-{test_name}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, unique_name: str) -> Iterator[Any]:
+    """Yield a ``redis.Redis`` on ``redis_url``; delete the keys starting with ``unique_name``.
+
+    Only those keys are deleted, never the whole database, so that runs sharing one server
+    (the tox matrix in parallel) do not wipe each other's streams: name keys with
+    ``unique_name``.
+    """
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    keys = list(client.scan_iter(match=f"{unique_name}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clear_locmem_outbox() -> None:
+    """Empty ``django_broadcaster.backends.locmem.outbox`` before each test."""
+    from django_broadcaster.backends import locmem
+
+    locmem.outbox.clear()

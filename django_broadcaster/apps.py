@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.utils.module_loading import autodiscover_modules
 
 
 class BroadcasterConfig(AppConfig):
-    """Register the system checks and keep the settings cache in step with ``override_settings``."""
+    """Register the checks, follow ``override_settings`` and import each app's ``handlers``.
+
+    Importing ``<app>.handlers`` for every installed app (as the admin imports ``<app>.admin``)
+    registers the handlers defined there with ``@event_registry.register``, in the web process
+    and the worker alike. An app without a ``handlers`` module is skipped; an error raised while
+    importing one propagates, so a broken handlers module stops start-up.
+    """
 
     name = "django_broadcaster"
     verbose_name = "Broadcaster"
@@ -18,3 +25,4 @@ class BroadcasterConfig(AppConfig):
         from .conf import reset_on_setting_changed
 
         setting_changed.connect(reset_on_setting_changed, dispatch_uid="django_broadcaster.conf")
+        autodiscover_modules("handlers")

@@ -1,0 +1,1 @@
+"""An app whose ``handlers`` module the broadcaster imports at start-up (see test_apps)."""

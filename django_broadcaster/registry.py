@@ -1,18 +1,22 @@
 """Local handlers: functions the worker calls with each delivered event.
 
 Register with ``@event_registry.register("order.created")`` (stack the decorator to cover several
-types) or ``@event_registry.register()`` for every event. The worker calls each matching handler
-with the immutable :class:`~django_broadcaster.events.CloudEvent`; each handler is a destination of
-its own, tracked apart from the others and from the backends.
+types), with a typed event class (``@event_registry.register(OrderCreated)``, see
+:mod:`django_broadcaster.typed`) or with ``@event_registry.register()`` for every event. The
+worker calls each matching handler with the immutable
+:class:`~django_broadcaster.events.CloudEvent`; each handler is a destination of its own, tracked
+apart from the others and from the backends. Each installed app's ``handlers`` module is imported
+at start-up, so that is the place for them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final, TypeVar
 
 from .events import CloudEvent
+from .typed import event_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +47,16 @@ class EventRegistry:
         self._for_all: list[Handler] = []
         self._names: list[tuple[Handler, str]] = []
 
-    def register(self, event_type: str | None = None) -> Callable[[H], H]:
+    def register(self, event_type: str | type | None = None) -> Callable[[H], H]:
         """Return a decorator that registers a handler for ``event_type``, or for every event.
 
-        The decorator returns the function unchanged, so it stacks. Registering the same function
-        twice for the same type is a no-op.
+        ``event_type`` is a CloudEvent type, or a typed event class whose ``event_type`` is used
+        (the handler still receives the :class:`CloudEvent`). The decorator returns the function
+        unchanged, so it stacks. Registering the same function twice for the same type is a
+        no-op. Raises ``TypeError`` for a class that names no event type.
         """
+        if isinstance(event_type, type):
+            event_type = event_type_of(event_type)
 
         def decorator(handler: H) -> H:
             handlers = (
@@ -71,6 +79,18 @@ class EventRegistry:
         """Return the handlers of ``event_type`` by destination name: its own, then catch-alls."""
         handlers = [*self._by_type.get(event_type, ()), *self._for_all]
         return {self._name_of(handler): handler for handler in handlers}
+
+    def destinations(self) -> Mapping[str, frozenset[str] | None]:
+        """Return each handler's destination name and the event types it gets (``None``: all)."""
+        types: dict[str, set[str] | None] = {}
+        for event_type, handlers in self._by_type.items():
+            for handler in handlers:
+                known = types.setdefault(self._name_of(handler), set())
+                if known is not None:
+                    known.add(event_type)
+        for handler in self._for_all:
+            types[self._name_of(handler)] = None
+        return {name: None if got is None else frozenset(got) for name, got in types.items()}
 
     def clear(self) -> None:
         """Remove every handler (for tests)."""

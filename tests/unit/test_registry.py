@@ -1,5 +1,10 @@
 """The handler registry: types, catch-alls, stacking and stable destination names."""
 
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.registry import EventRegistry
 
@@ -48,3 +53,29 @@ def test_unregister_and_clear() -> None:
     registry.register()(handler)
     registry.clear()
     assert registry.handlers_for("a") == {}
+
+
+def test_a_typed_event_class_registers_for_its_type() -> None:
+    @dataclass
+    class Shipped:
+        event_type: ClassVar[str] = "order.shipped"
+        order_id: int
+
+    registry = EventRegistry()
+    registry.register(Shipped)(handler)
+    assert list(registry.handlers_for("order.shipped").values()) == [handler]
+
+
+def test_a_class_without_event_type_cannot_be_registered() -> None:
+    with pytest.raises(TypeError, match="names no CloudEvent type"):
+        EventRegistry().register(dict)
+
+
+def test_destinations_lists_each_handler_with_its_types() -> None:
+    registry = EventRegistry()
+    registry.register("b")(registry.register("a")(handler))
+    everything = registry.register()(lambda event: None)
+    assert registry.destinations() == {
+        "handler:tests.unit.test_registry.handler": frozenset({"a", "b"}),
+        f"handler:tests.unit.test_registry.{everything.__qualname__}": None,
+    }

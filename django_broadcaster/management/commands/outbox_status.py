@@ -1,0 +1,115 @@
+"""``manage.py outbox_status``: how the outbox is doing, for people and for monitoring."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...status import OutboxStatus, outbox_status
+
+
+class Command(BaseCommand):
+    help = (
+        "Show the outbox's state: events by status, the lag (how long the oldest due event "
+        "has waited for a worker), each destination's backlog and the most common failures. "
+        "With --max-lag, exit with status 1 when the lag is over the limit (for health checks)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--max-lag",
+            type=float,
+            metavar="SECONDS",
+            help="Exit with status 1 if the oldest due event has waited longer than this.",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON object instead of text."
+        )
+        parser.add_argument(
+            "--top",
+            type=int,
+            default=5,
+            metavar="N",
+            help="How many distinct failure reasons to list (default: 5).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["top"] < 0:
+            raise CommandError("--top must not be negative.")
+        if options["max_lag"] is not None and options["max_lag"] < 0:
+            raise CommandError("--max-lag must not be negative.")
+        status = outbox_status(top=options["top"])
+        if options["json"]:
+            self.stdout.write(json.dumps(status.as_dict(), indent=2))
+        else:
+            self.stdout.write(render(status))
+        _check_lag(status, options["max_lag"])
+
+
+def _check_lag(status: OutboxStatus, max_lag_s: float | None) -> None:
+    lag = status.lag
+    if max_lag_s is not None and lag is not None and lag.total_seconds() > max_lag_s:
+        raise CommandError(
+            f"Lag {lag.total_seconds():.1f} s is over --max-lag {max_lag_s:g} s: "
+            "are the workers running and keeping up?"
+        )
+
+
+def render(status: OutboxStatus) -> str:
+    """Return ``status`` as text for a terminal."""
+    return "\n".join(
+        [
+            f"Outbox at {status.now:%Y-%m-%d %H:%M:%S %Z}",
+            *_counts(status),
+            _lag(status),
+            "",
+            *_destinations(status),
+            "",
+            *_failures(status),
+        ]
+    )
+
+
+def _counts(status: OutboxStatus) -> list[str]:
+    lines = [f"  {name:<10} {count:>9,}" for name, count in status.counts.items()]
+    lines[0] += f"  ({status.due:,} due, {status.in_flight:,} in flight)"
+    return lines
+
+
+def _lag(status: OutboxStatus) -> str:
+    if status.lag is None or status.oldest_due_at is None:
+        return "Lag: none (nothing is due)"
+    return (
+        f"Lag: {status.lag.total_seconds():.1f} s "
+        f"(the oldest due event has been due since {status.oldest_due_at:%Y-%m-%d %H:%M:%S})"
+    )
+
+
+def _destinations(status: OutboxStatus) -> list[str]:
+    if not status.destinations:
+        return ["Destinations: none configured."]
+    width = max(len(d.name) for d in status.destinations)
+    return [
+        "Events not yet delivered, by destination:",
+        f"  {'':<8} {'':<{width}} {'pending':>9} {'failed':>9}",
+        *(
+            f"  {d.kind:<8} {d.name:<{width}} {d.pending:>9,} {d.failed:>9,}"
+            for d in status.destinations
+        ),
+    ]
+
+
+def _failures(status: OutboxStatus) -> list[str]:
+    if not status.top_failures:
+        return ["Failures: none."]
+    return [
+        "Top failure reasons (failed events by last error):",
+        *(f"  {f.count:>7,}  {_shorten(f.reason)}" for f in status.top_failures),
+    ]
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

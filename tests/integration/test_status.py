@@ -1,0 +1,86 @@
+"""The outbox status: counts, lag, failure reasons and each destination's backlog."""
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.status import DestinationStatus, FailureReason, outbox_status
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now()
+BACKENDS = {
+    alias: {"BACKEND": "django_broadcaster.backends.LocMemBackend"} for alias in ("kafka", "redis")
+}
+
+
+def on_order(event: CloudEvent) -> None:
+    """A handler of order events."""
+
+
+def event(event_type: str = "order", **fields: Any) -> None:
+    row = publisher.publish_event(event_type, "shop")
+    OutboxEvent.objects.filter(pk=row.pk).update(**fields)
+
+
+def test_an_empty_outbox() -> None:
+    status = outbox_status(now=NOW, registry=EventRegistry())
+    assert {"pending", "published", "failed"} <= status.counts.keys()
+    assert set(status.counts.values()) == {0}
+    assert (status.due, status.in_flight, status.lag, status.top_failures) == (0, 0, None, [])
+    assert status.destinations == [DestinationStatus("default", "backend", 0, 0)]
+
+
+@override_settings(BROADCASTER={"BACKENDS": BACKENDS})
+def test_a_busy_outbox(django_assert_num_queries: Any) -> None:
+    event(scheduled_at=NOW - timedelta(seconds=30))  # due for 30 s: the lag
+    event(scheduled_at=NOW - timedelta(seconds=5), delivered=["kafka"])
+    event(scheduled_at=NOW + timedelta(seconds=60), lease_token=uuid.uuid4())  # in flight
+    event("audit", scheduled_at=NOW + timedelta(hours=1), backends=["redis"])  # retry later
+    event(status=Status.PUBLISHED, delivered=["kafka", "redis"])
+    for _ in range(2):
+        event(status=Status.FAILED, last_error="kafka: EventRejected: too big", delivered=["redis"])
+    event(status=Status.FAILED, last_error="handler:x: ValueError: no", backends=["kafka"])
+    registry = EventRegistry()
+    registry.register("order")(on_order)
+    with django_assert_num_queries(5):
+        status = outbox_status(now=NOW, top=5, registry=registry)
+    assert (status.counts["pending"], status.counts["published"], status.counts["failed"]) == (
+        4,
+        1,
+        3,
+    )
+    assert (status.due, status.in_flight, status.lag) == (2, 1, timedelta(seconds=30))
+    assert status.top_failures == [
+        FailureReason("kafka: EventRejected: too big", 2),
+        FailureReason("handler:x: ValueError: no", 1),
+    ]
+    assert status.destinations == [
+        DestinationStatus("kafka", "backend", pending=2, failed=3),
+        DestinationStatus("redis", "backend", pending=4, failed=0),
+        DestinationStatus(f"handler:{__name__}.on_order", "handler", pending=3, failed=3),
+    ]
+
+
+def test_top_limits_the_failure_reasons() -> None:
+    for n in range(3):
+        event(status=Status.FAILED, last_error=f"default: error {n}")
+    assert len(outbox_status(top=2).top_failures) == 2
+
+
+def test_as_dict_is_json_ready() -> None:
+    event(scheduled_at=NOW - timedelta(seconds=10))
+    values = outbox_status(now=NOW, registry=EventRegistry()).as_dict()
+    assert json.loads(json.dumps(values))["lag_seconds"] == 10.0
+    assert values["now"] == NOW.isoformat()
+    assert values["destinations"] == [
+        {"name": "default", "kind": "backend", "pending": 1, "failed": 0}
+    ]

@@ -1,0 +1,75 @@
+"""``manage.py outbox_status`` prints the status as text or JSON and checks the lag."""
+
+import json
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+
+pytestmark = pytest.mark.django_db
+
+
+def status(*args: str) -> str:
+    out = StringIO()
+    call_command("outbox_status", *args, stdout=out)
+    return out.getvalue()
+
+
+def due_for(seconds: int) -> None:
+    row = publisher.publish_event("order", "shop")
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        scheduled_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_text_output_has_counts_lag_destinations_and_failures() -> None:
+    due_for(60)
+    row = publisher.publish_event("order", "shop")
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        status=Status.FAILED, last_error="default: EventRejected: too big"
+    )
+    output = status()
+    assert "  pending            1  (1 due, 0 in flight)" in output
+    assert "  failed             1" in output
+    assert "Lag: 60." in output
+    assert re.search(r"^  backend  default +1 +1$", output, re.MULTILINE)
+    assert "        1  default: EventRejected: too big" in output
+
+
+def test_an_empty_outbox_says_so() -> None:
+    output = status()
+    assert "Lag: none (nothing is due)" in output
+    assert "Failures: none." in output
+
+
+def test_json_output() -> None:
+    due_for(5)
+    values = json.loads(status("--json"))
+    assert values["counts"]["pending"] == 1
+    assert values["lag_seconds"] >= 5
+    assert values["destinations"][0]["name"] == "default"
+
+
+def test_max_lag_fails_when_the_oldest_due_event_waited_longer() -> None:
+    due_for(120)
+    with pytest.raises(CommandError, match=r"Lag 120\.\d s is over --max-lag 60 s"):
+        status("--max-lag", "60")
+
+
+def test_max_lag_passes_when_within_or_nothing_is_due() -> None:
+    status("--max-lag", "0")
+    due_for(10)
+    status("--max-lag", "3600")
+
+
+@pytest.mark.parametrize("args", [["--top", "-1"], ["--max-lag", "-5"]])
+def test_negative_limits_are_refused(args: list[str]) -> None:
+    with pytest.raises(CommandError, match="must not be negative"):
+        status(*args)

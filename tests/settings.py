@@ -18,6 +18,8 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.urls"
+# pytest-django's live_server (the browser tests) serves STATIC_URL; it must be set.
+STATIC_URL = "static/"
 
 
 def _database_from_url(url: str) -> dict[str, object]:

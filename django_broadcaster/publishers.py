@@ -3,6 +3,13 @@
 Publishing only inserts rows: if the surrounding transaction rolls back, the events never existed.
 Everything about an event is checked before the insert, so bad input raises
 :class:`~django_broadcaster.exceptions.InvalidEvent` at the call site and writes nothing.
+
+The ``a``-prefixed methods are for async code. Each runs its synchronous twin with
+``sync_to_async(thread_sensitive=True)``, so it uses the same database connection as Django's
+async ORM calls (``acreate()``, ``asave()``...) of the same request. That connection is in
+autocommit mode unless a transaction is open in that thread, and ``transaction.atomic`` cannot be
+entered from async code: to publish atomically with other writes, put them all in one synchronous
+function decorated with ``sync_to_async`` that opens ``transaction.atomic()`` itself.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
@@ -20,6 +28,7 @@ from .events import DEFAULT_DATACONTENTTYPE, CloudEvent, ExtensionValue, encode_
 from .exceptions import InvalidEvent, UnknownBackend
 from .models import OutboxEvent, new_event_id
 from .signals import event_created
+from .typed import to_cloud_event
 
 
 class Publisher:
@@ -71,6 +80,41 @@ class Publisher:
             using=using,
         )
 
+    def publish(
+        self,
+        typed_event: object,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        scheduled_at: datetime | None = None,
+        max_retries: int | None = None,
+        backends: Sequence[str] | None = None,
+        dataschema: str | None = None,
+        extensions: Mapping[str, ExtensionValue] | None = None,
+        using: str | None = None,
+    ) -> OutboxEvent:
+        """Write a typed event (a dataclass or pydantic model instance) and return its row.
+
+        Its class names the type (``event_type``) and may give the ``source``, which ``source``
+        here overrides; the data is the instance's fields (see :mod:`django_broadcaster.typed`).
+        Other arguments are those of :meth:`publish_event`. Raises ``TypeError`` for an object
+        that is not a typed event, and :class:`InvalidEvent` as :meth:`publish_event` does.
+        """
+        event = to_cloud_event(
+            typed_event,
+            source=source,
+            subject=subject,
+            dataschema=dataschema,
+            extensions=extensions,
+        )
+        return self.publish_cloud_event(
+            event,
+            scheduled_at=scheduled_at,
+            max_retries=max_retries,
+            backends=backends,
+            using=using,
+        )
+
     def publish_cloud_event(
         self,
         cloud_event: CloudEvent,
@@ -110,6 +154,18 @@ class Publisher:
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)
         return rows
+
+    async def apublish(self, typed_event: object, **kwargs: Any) -> OutboxEvent:
+        """Do what :meth:`publish` does, from async code (see the module docstring)."""
+        return await sync_to_async(self.publish)(typed_event, **kwargs)
+
+    async def apublish_event(self, *args: Any, **kwargs: Any) -> OutboxEvent:
+        """Do what :meth:`publish_event` does, from async code (see the module docstring)."""
+        return await sync_to_async(self.publish_event)(*args, **kwargs)
+
+    async def apublish_cloud_event(self, cloud_event: CloudEvent, **kwargs: Any) -> OutboxEvent:
+        """Do what :meth:`publish_cloud_event` does, from async code (see the module docstring)."""
+        return await sync_to_async(self.publish_cloud_event)(cloud_event, **kwargs)
 
     def _build_row(
         self,

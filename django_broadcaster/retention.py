@@ -3,8 +3,8 @@
 Published events are only history once delivered, and the outbox grows without end unless they
 are deleted. :func:`delete_old_events` deletes them in batches of ids, each batch its own short
 transaction, so no lock is held for long and the worker keeps claiming meanwhile. Age is counted
-from ``created_at`` (indexed). ``manage.py outbox_cleanup`` runs it once; the worker runs it
-every so often through :class:`PeriodicCleanup`.
+from ``created_at`` (indexed). ``manage.py outbox_cleanup`` runs it once; a worker runs it a
+few batches at a time through :class:`PeriodicCleanup`.
 """
 
 from __future__ import annotations
@@ -70,53 +70,65 @@ def delete_old_events(
     *,
     include_failed: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
     now: datetime | None = None,
 ) -> int:
     """Delete the :func:`old_events` in batches of ``batch_size`` ids; return how many went.
 
     Each batch is one ``DELETE ... WHERE id IN (...)`` in its own transaction, and deletes a row
-    only if it still has a deletable status, so an event requeued meanwhile is kept. Raises
-    ``ValueError`` when ``batch_size`` is not positive.
+    only if it still has a deletable status, so an event requeued meanwhile is kept. It stops
+    when no old event is left, or after ``max_batches`` batches. Raises ``ValueError`` when
+    ``batch_size`` or ``max_batches`` is not positive.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if batch_size < 1 or (max_batches is not None and max_batches < 1):
+        raise ValueError(
+            f"batch_size and max_batches must be at least 1, got {batch_size} and {max_batches}."
+        )
     candidates = old_events(older_than, include_failed=include_failed, now=now)
     database = router.db_for_write(OutboxEvent)
-    deleted = 0
-    while True:
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
         ids = list(candidates.order_by("created_at").values_list("pk", flat=True)[:batch_size])
         if ids:
             with transaction.atomic(using=database):
                 deleted += candidates.filter(pk__in=ids).delete()[0]
+        batches += 1
         if len(ids) < batch_size:
-            return deleted
+            break
+    return deleted
 
 
 @dataclass
 class PeriodicCleanup:
-    """Delete old events at most once per ``interval``, for a long-running worker.
+    """Delete old events from a long-running worker, a few batches per call.
 
-    ``older_than`` of ``None`` disables it. Call :meth:`run_if_due` from the loop; the first call
-    runs at once. Several workers may each run it: deleting is idempotent.
+    ``older_than`` of ``None`` disables it. Call :meth:`run_if_due` once per cycle of the loop:
+    the first call runs at once; a call deletes at most ``batches_per_run`` batches, so the
+    loop keeps delivering between them; while old events are left the next call runs again,
+    and once none are, the next run waits ``interval``. Several workers may each run it:
+    deleting is idempotent.
     """
 
     older_than: timedelta | None
     interval: timedelta
     include_failed: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
+    batches_per_run: int = 10
     next_run: datetime | None = field(default=None, init=False)
 
     def run_if_due(self, now: datetime) -> int:
-        """Delete old events if ``interval`` has passed since the last run; return the count."""
+        """Delete some old events if a run is due at ``now``; return how many went."""
         if self.older_than is None or (self.next_run is not None and now < self.next_run):
             return 0
-        self.next_run = now + self.interval
         deleted = delete_old_events(
             self.older_than,
             include_failed=self.include_failed,
             batch_size=self.batch_size,
+            max_batches=self.batches_per_run,
             now=now,
         )
+        more_left = deleted >= self.batch_size * self.batches_per_run
+        self.next_run = now if more_left else now + self.interval
         if deleted:
-            logger.info("Deleted %d events older than %s.", deleted, self.older_than)
+            logger.info("Deleted %d events older than %s.", deleted, format_age(self.older_than))
         return deleted

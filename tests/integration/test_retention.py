@@ -102,9 +102,17 @@ def test_deletes_run_in_batches_of_ids() -> None:
     assert not OutboxEvent.objects.exists()
 
 
-def test_batch_size_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
-        delete_old_events(timedelta(days=1), batch_size=0)
+def test_max_batches_stops_early() -> None:
+    for n in range(5):
+        event(Status.PUBLISHED, timedelta(days=1, minutes=n))
+    assert delete_old_events(timedelta(hours=1), batch_size=2, max_batches=2, now=NOW) == 4
+    assert OutboxEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("limits", [{"batch_size": 0}, {"max_batches": 0}])
+def test_limits_must_be_positive(limits: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="batch_size and max_batches must be at least 1"):
+        delete_old_events(timedelta(days=1), **limits)
 
 
 def test_periodic_cleanup_runs_at_once_then_once_per_interval() -> None:
@@ -114,6 +122,16 @@ def test_periodic_cleanup_runs_at_once_then_once_per_interval() -> None:
     event(Status.PUBLISHED, timedelta(days=2))
     assert cleanup.run_if_due(NOW + timedelta(minutes=59)) == 0
     assert cleanup.run_if_due(NOW + timedelta(hours=1)) == 1
+
+
+def test_periodic_cleanup_comes_back_at_once_while_old_events_are_left() -> None:
+    for n in range(5):
+        event(Status.PUBLISHED, timedelta(days=2, minutes=n))
+    cleanup = PeriodicCleanup(
+        older_than=timedelta(days=1), interval=timedelta(hours=1), batch_size=2, batches_per_run=1
+    )
+    assert [cleanup.run_if_due(NOW) for _ in range(4)] == [2, 2, 1, 0]
+    assert cleanup.next_run == NOW + timedelta(hours=1)
 
 
 def test_periodic_cleanup_without_an_age_does_nothing() -> None:

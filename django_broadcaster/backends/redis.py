@@ -90,7 +90,9 @@ class RedisStreamBackend(BaseBackend):
             "socket_connect_timeout": connect_timeout,
             # One immediate retry replaces a stale pooled connection; a longer outage is for the
             # worker's circuit breaker, so redis-py's default seconds of backoff are skipped.
-            "retry": Retry(NoBackoff(), 1),
+            # Not after a timeout: a server that does not answer would cost a second timeout,
+            # and the writes of the first attempt may have been applied.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             **(client_options or {}),
         }
         self._secrets = _secrets(password, url, self._client_options)

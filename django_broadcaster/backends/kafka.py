@@ -47,6 +47,20 @@ else:
         for name in ("NoBrokersAvailable", "KafkaTimeoutError", "KafkaConnectionError")
         if hasattr(kafka_errors, name)
     )
+    #: Errors about one record itself (its size, format or timestamp): the record is refused
+    #: whatever the state of the cluster. Any other error concerns the producer or the cluster.
+    RECORD_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
+        getattr(kafka_errors, name)
+        for name in (
+            "MessageSizeTooLargeError",
+            "RecordListTooLargeError",
+            "InvalidRecordError",
+            "CorruptRecordError",
+            "InvalidTimestampError",
+            "UnsupportedForMessageFormatError",
+        )
+        if hasattr(kafka_errors, name)
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -162,12 +176,22 @@ class KafkaBackend(BaseBackend):
         """Send ``events``, wait once for all acknowledgements; return the refused ones by id.
 
         Opens the producer if needed (the caller closes it). Raises ``BackendUnavailable``, with
-        the cause chained, when no broker takes messages within ``send_timeout``; messages
-        buffered before that may still be delivered later (at least once).
+        the cause chained, when no broker takes messages within ``send_timeout``, or the producer
+        fails for any reason but the record; messages sent before that may still be written (at
+        least once). The producer is then closed, and the next call builds a new one.
         """
         if not events:
             return {}
         self.open()
+        try:
+            return self._send_all(events)
+        except BackendUnavailable:
+            # Start afresh on the next attempt: after a broker restart kafka-python's producer can
+            # stay stuck or, with idempotence, end in a fatal state (its id is unknown there).
+            self.close()
+            raise
+
+    def _send_all(self, events: Sequence[CloudEvent]) -> Rejections:
         rejected: Rejections = {}
         pending = []
         for event in events:
@@ -213,8 +237,13 @@ class KafkaBackend(BaseBackend):
         return None
 
     def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
-        """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is an outage."""
-        if isinstance(exc, OUTAGE_ERRORS) or getattr(exc, "retriable", False):
+        """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
+
+        Only an invalid event or a record error (size, format) refuses the event. Any other
+        error concerns the producer or the cluster (unreachable, the producer's id unknown after
+        the broker lost its state, a producer in a fatal state): ``BackendUnavailable``.
+        """
+        if not isinstance(exc, (InvalidEvent, *RECORD_ERRORS)):
             raise self._unavailable(exc) from exc
         error = EventRejected(
             f"Backend {self.alias!r}: Kafka refused event {event.id}: {exc}",

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_broadcaster",
 ]
+# More apps for a worker subprocess, as a JSON list: tests/faults registers its handlers this way.
+INSTALLED_APPS += json.loads(os.environ.get("TEST_EXTRA_APPS", "[]"))
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.db import connection
 
@@ -17,25 +17,32 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_worker(
-    *args: str, backends: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    *args: str,
+    backends: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    output: IO[str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start a worker process with ``args``, delivering to ``backends`` (a BACKENDS dict).
 
-    ``settings`` adds other ``BROADCASTER`` keys, with durations in seconds.
+    ``settings`` adds other ``BROADCASTER`` keys, with durations in seconds; ``env`` adds or
+    overrides environment variables. Output goes to a pipe that :func:`finish` reads, or to the
+    file ``output`` (for long runs, whose output could fill a pipe and block the worker).
     """
-    env = {
+    environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(REPO_ROOT),
         "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "TEST_BROADCASTER_BACKENDS": json.dumps(backends),
         "TEST_BROADCASTER_SETTINGS": json.dumps(settings or {}),
+        **(env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "django", "outbox_worker", *args],
         cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
+        env=environment,
+        stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )

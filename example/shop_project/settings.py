@@ -1,0 +1,99 @@
+"""Settings of the example shop.
+
+SQLite in ``example/db.sqlite3``. The outbox's backends are chosen with one environment variable:
+
+    SHOP_BROADCASTER=console        (default) print each event as CloudEvents JSON; no server
+    SHOP_BROADCASTER=redis          XADD to the stream "events" at REDIS_URL
+    SHOP_BROADCASTER=kafka          produce to the topic "events" at KAFKA_BOOTSTRAP_SERVERS
+    SHOP_BROADCASTER=redis,kafka    both (any comma-separated combination works)
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("SHOP_SECRET_KEY", "example-only-not-secret")
+DEBUG = True
+ALLOWED_HOSTS: list[str] = []  # with DEBUG, Django allows localhost
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "shop_project.urls"
+WSGI_APPLICATION = "shop_project.wsgi.application"
+
+INSTALLED_APPS = [
+    "django_broadcaster",
+    "shop",
+]
+# No CSRF middleware: the only view is a JSON API that uses no cookies or sessions.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+    }
+}
+
+# Every backend the example knows, by the name used in SHOP_BROADCASTER.
+SHOP_BACKENDS = {
+    "console": {
+        "BACKEND": "django_broadcaster.backends.ConsoleBackend",
+    },
+    "redis": {
+        "BACKEND": "django_broadcaster.backends.RedisStreamBackend",
+        "OPTIONS": {
+            "url": os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
+            "stream_name": "events",
+        },
+    },
+    "kafka": {
+        "BACKEND": "django_broadcaster.backends.KafkaBackend",
+        "OPTIONS": {
+            "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            "topic": "events",
+        },
+    },
+}
+
+
+def chosen_backends(names: str) -> dict[str, dict[str, object]]:
+    """Return the BACKENDS entries named in ``names`` (comma-separated)."""
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(SHOP_BACKENDS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"SHOP_BROADCASTER names unknown backends {unknown}; "
+            f"choose from {sorted(SHOP_BACKENDS)}, e.g. SHOP_BROADCASTER=redis,kafka."
+        )
+    return {name: SHOP_BACKENDS[name] for name in chosen}
+
+
+BROADCASTER = {
+    "BACKENDS": chosen_backends(os.environ.get("SHOP_BROADCASTER", "console")),
+    # How long an idle worker waits before looking for due events again (the default).
+    "POLL_INTERVAL": timedelta(seconds=1),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"short": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
+    "loggers": {
+        # Warnings only (a backend that cannot be reached, a handler that failed); set
+        # SHOP_LOG_LEVEL=INFO to watch the worker start, stop and count its batches.
+        "django_broadcaster": {
+            "handlers": ["console"],
+            "level": os.environ.get("SHOP_LOG_LEVEL", "WARNING"),
+        },
+        "shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "WARNING")},
+    },
+}

@@ -47,6 +47,8 @@ class BroadcasterSettings:
     breaker_max_delay: timedelta = timedelta(seconds=30)
     max_data_size: int = 64 * 1024
     shutdown_timeout: timedelta = timedelta(seconds=20)
+    cleanup_after: timedelta | None = None
+    cleanup_interval: timedelta = timedelta(hours=1)
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -61,8 +63,12 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "BREAKER_MAX_DELAY": ("breaker_max_delay", timedelta),
     "MAX_DATA_SIZE": ("max_data_size", int),
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", timedelta),
+    "CLEANUP_AFTER": ("cleanup_after", timedelta),
+    "CLEANUP_INTERVAL": ("cleanup_interval", timedelta),
 }
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
+# Keys whose value may be None (it turns the feature off).
+NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER"})
 
 
 @cache
@@ -136,6 +142,8 @@ def backend_shape_errors() -> list[str]:
 
 
 def _value_errors(key: str, value: object, expected: type) -> list[str]:
+    if key in NULLABLE_KEYS and value is None:
+        return []
     if not isinstance(value, expected) or isinstance(value, bool):
         return [
             f'{SETTING_NAME}["{key}"] must be a {expected.__name__}, got {type(value).__name__}.'
@@ -144,7 +152,7 @@ def _value_errors(key: str, value: object, expected: type) -> list[str]:
         isinstance(value, timedelta) and value < timedelta(0)
     ):
         return [f'{SETTING_NAME}["{key}"] must not be negative.']
-    if key in {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION"} and not value:
+    if key in {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION", "CLEANUP_INTERVAL"} and not value:
         return [f'{SETTING_NAME}["{key}"] must be greater than zero.']
     return []
 

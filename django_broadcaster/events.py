@@ -11,12 +11,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Final
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SDKCloudEvent
+from django.utils.dateparse import parse_datetime
 
 from .exceptions import InvalidEvent
 
@@ -77,6 +78,12 @@ class CloudEvent:
     def type(self) -> str:
         """Return the CloudEvents ``type`` attribute (an alias of ``event_type``)."""
         return self.event_type
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """Return the ``expirytime`` extension as a datetime, or ``None`` when it is absent."""
+        value = self.extensions.get("expirytime")
+        return None if value is None else parse_timestamp(str(value))
 
     @property
     def partition_key(self) -> str | None:
@@ -144,6 +151,23 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
     return encoded
 
 
+def format_timestamp(value: datetime, name: str = "timestamp") -> str:
+    """Return ``value`` (timezone-aware) as an RFC 3339 timestamp in UTC, e.g. ``...T12:00:00Z``.
+
+    Raises :class:`InvalidEvent` for a naive datetime.
+    """
+    require_aware(name, value)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Return the RFC 3339 timestamp ``value`` as an aware datetime, or raise ``InvalidEvent``."""
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidEvent(f"{value!r} is not an RFC 3339 timestamp with a time zone.")
+    return parsed
+
+
 def require_aware(name: str, value: datetime) -> None:
     """Raise :class:`InvalidEvent` unless ``value`` is a timezone-aware datetime."""
     if not isinstance(value, datetime):
@@ -207,6 +231,8 @@ def _check_extension(name: object, value: object) -> None:
         return
     if isinstance(value, str):
         _require_string(f"extension {name!r}", value)
+        if name == "expirytime":
+            parse_timestamp(value)
         return
     raise InvalidEvent(
         f"extension {name!r} must be a string, an integer or a boolean, got {type(value).__name__}."

@@ -13,8 +13,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, cast
 from datetime import datetime, timedelta
+from typing import Final, cast
 
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -60,12 +60,22 @@ def new_event_id() -> uuid.UUID:
 
 
 class Status:
-    """Where an event is in its life: waiting, delivered everywhere, or given up on."""
+    """Where an event is in its life: waiting, delivered everywhere, given up on, or too late.
+
+    ``expired`` is for an event whose ``expires_at`` (the ``expirytime`` extension) passed
+    before it reached every destination: it is not sent late.
+    """
 
     PENDING: Final = "pending"
     PUBLISHED: Final = "published"
     FAILED: Final = "failed"
-    choices: Final = [(PENDING, "Pending"), (PUBLISHED, "Published"), (FAILED, "Failed")]
+    EXPIRED: Final = "expired"
+    choices: Final = [
+        (PENDING, "Pending"),
+        (PUBLISHED, "Published"),
+        (FAILED, "Failed"),
+        (EXPIRED, "Expired"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,9 @@ class OutboxEvent(models.Model):
         max_length=255, null=True, blank=True, help_text="The partitionkey extension, if any."
     )
     time = models.DateTimeField(default=timezone.now, help_text="The CloudEvent's time.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not delivered after this moment (expirytime)."
+    )
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -229,3 +242,4 @@ class OutboxEvent(models.Model):
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
         return self.backends is None or alias in self.backends
+

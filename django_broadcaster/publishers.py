@@ -24,10 +24,18 @@ from django.db import router
 from django.utils import timezone
 
 from .conf import get_settings
-from .events import DEFAULT_DATACONTENTTYPE, CloudEvent, ExtensionValue, encode_data, require_aware
+from .events import (
+    DEFAULT_DATACONTENTTYPE,
+    CloudEvent,
+    ExtensionValue,
+    encode_data,
+    format_timestamp,
+    require_aware,
+)
 from .exceptions import InvalidEvent, UnknownBackend
 from .models import OutboxEvent, new_event_id
 from .signals import event_created
+from .tracing import current_trace_extensions
 from .typed import to_cloud_event
 
 
@@ -45,6 +53,7 @@ class Publisher:
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
         partition_key: str | None = None,
+        expires_at: datetime | None = None,
         datacontenttype: str = DEFAULT_DATACONTENTTYPE,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
@@ -55,7 +64,9 @@ class Publisher:
         The row joins the current transaction of database ``using`` (the router's choice by
         default). ``scheduled_at`` delays delivery; ``max_retries`` overrides
         ``BROADCASTER["MAX_RETRIES"]``; ``backends`` limits delivery to those aliases (default:
-        every configured backend); ``partition_key`` sets the ``partitionkey`` extension. An empty
+        every configured backend); ``partition_key`` sets the ``partitionkey`` extension, which
+        keeps events of one key in order; ``expires_at`` sets the ``expirytime`` extension: an
+        event not delivered by then ends ``expired`` instead of being sent late. An empty
         ``subject`` means no subject, as in 0.1.1.
 
         Raises :class:`InvalidEvent` (or its subclass :class:`UnknownBackend`) naming what is wrong.
@@ -63,6 +74,8 @@ class Publisher:
         all_extensions = dict(extensions or {})
         if partition_key is not None:
             all_extensions["partitionkey"] = partition_key
+        if expires_at is not None:
+            all_extensions["expirytime"] = format_timestamp(expires_at, "expires_at")
         event = CloudEvent(
             event_type=event_type,
             source=source,
@@ -192,8 +205,9 @@ class Publisher:
             data_content_type=event.datacontenttype,
             data_schema=event.dataschema or "",
             data=event.data,
-            extensions=dict(event.extensions),
+            extensions={**current_trace_extensions(), **event.extensions},
             partition_key=event.partition_key,
+            expires_at=event.expires_at,
             time=event.time or now,
             created_at=now,
             scheduled_at=scheduled_at or now,

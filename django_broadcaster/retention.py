@@ -55,10 +55,12 @@ def old_events(
 ) -> OutboxEventQuerySet:
     """Return the events that :func:`delete_old_events` would delete.
 
-    Those are the published events (and with ``include_failed`` the failed ones) created more
-    than ``older_than`` before ``now``.
+    Those are the published and expired events (and with ``include_failed`` the failed ones)
+    created more than ``older_than`` before ``now``.
     """
-    statuses = [Status.PUBLISHED, Status.FAILED] if include_failed else [Status.PUBLISHED]
+    statuses = [Status.PUBLISHED, Status.EXPIRED]
+    if include_failed:
+        statuses.append(Status.FAILED)
     cutoff = (now or timezone.now()) - older_than
     return cast(
         OutboxEventQuerySet, OutboxEvent.objects.filter(status__in=statuses, created_at__lt=cutoff)

@@ -20,6 +20,7 @@ from ..events import CloudEvent
 from ..exceptions import BackendUnavailable
 from ..models import OutboxEvent
 from ..registry import EventRegistry
+from ..tracing import delivery_span
 from .breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class Outcome:
     ``delivered`` lists every destination that has the event (earlier attempts included);
     ``errors`` maps each destination that refused it to why (these spend a retry);
     ``unavailable`` maps each destination that could not be reached to why, and
-    ``deferred_until`` says when to try again (an outage spends no retry).
+    ``deferred_until`` says when to try again (an outage spends no retry); ``expired`` says the
+    event's ``expires_at`` had passed, so it went nowhere.
     """
 
     row: OutboxEvent
@@ -41,11 +43,12 @@ class Outcome:
     errors: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     deferred_until: datetime | None = None
+    expired: bool = False
 
     @property
     def complete(self) -> bool:
         """Return whether every destination now has the event."""
-        return not self.errors and not self.unavailable
+        return not self.errors and not self.unavailable and not self.expired
 
     def defer(self, until: datetime, destination: str, reason: str) -> None:
         """Note that ``destination`` was unavailable, so the row waits until ``until``."""
@@ -59,14 +62,28 @@ def deliver(
     breakers: Mapping[str, CircuitBreaker],
     registry: EventRegistry,
 ) -> list[Outcome]:
-    """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row."""
-    outcomes = [Outcome(row, row.as_cloud_event(), list(row.delivered or [])) for row in rows]
-    for alias, backend in backends.items():
-        pending = [o for o in outcomes if _needs_backend(o, alias)]
-        if pending:
-            _send_to_backend(alias, backend, breakers[alias], pending)
-    for outcome in outcomes:
-        _call_handlers(outcome, registry)
+    """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row.
+
+    Rows whose ``expires_at`` has passed go nowhere and come back marked ``expired``.
+    """
+    now = timezone.now()
+    outcomes = [
+        Outcome(
+            row,
+            row.as_cloud_event(),
+            list(row.delivered or []),
+            expired=row.expires_at is not None and row.expires_at <= now,
+        )
+        for row in rows
+    ]
+    live = [outcome for outcome in outcomes if not outcome.expired]
+    with delivery_span([outcome.event for outcome in live]):
+        for alias, backend in backends.items():
+            pending = [o for o in live if _needs_backend(o, alias)]
+            if pending:
+                _send_to_backend(alias, backend, breakers[alias], pending)
+        for outcome in live:
+            _call_handlers(outcome, registry)
     return outcomes
 
 

@@ -21,6 +21,7 @@ from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
 from ..models import Claim, OutboxEvent
 from ..registry import EventRegistry, event_registry
+from ..retention import PeriodicCleanup
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
 from .delivery import deliver
@@ -49,6 +50,7 @@ class WorkerStats:
     retried: int = 0
     deferred: int = 0
     failed: int = 0
+    expired: int = 0
 
     def add(self, summary: BatchSummary) -> None:
         """Add one batch's counts."""
@@ -57,6 +59,7 @@ class WorkerStats:
         self.retried += summary.retried
         self.deferred += summary.deferred
         self.failed += summary.failed
+        self.expired += summary.expired
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Worker:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._owns_signals = False
+        self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.breakers = {
             alias: CircuitBreaker(
                 alias, self.config.breaker_base_delay, self.config.breaker_max_delay
@@ -209,6 +213,7 @@ class Worker:
             close_old_connections()
         try:
             summary = self.run_once()
+            self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             if in_callers_transaction or (
                 self.burst and self._database_failures + 1 >= BURST_DATABASE_ATTEMPTS
@@ -217,7 +222,7 @@ class Worker:
             self._wait_for_database(exc)
             return None
         self._database_failures = 0
-        return summary.published + summary.retried + summary.deferred + summary.failed
+        return summary.handled
 
     def _wait_for_database(self, error: DatabaseError) -> None:
         self._database_failures += 1

@@ -41,6 +41,12 @@ class BatchSummary:
     retried: int = 0
     deferred: int = 0
     failed: int = 0
+    expired: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Return how many rows the batch had."""
+        return self.published + self.retried + self.deferred + self.failed + self.expired
 
 
 def record(
@@ -69,8 +75,9 @@ def record(
     return BatchSummary(
         published=len(complete),
         retried=sum(1 for o in unfinished if o.errors and o.row.status == Status.PENDING),
-        deferred=sum(1 for o in unfinished if not o.errors),
+        deferred=sum(1 for o in unfinished if o.unavailable and not o.errors and not o.expired),
         failed=len(failed),
+        expired=sum(1 for o in unfinished if o.expired),
     )
 
 
@@ -86,6 +93,10 @@ def _apply(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> None
     row = outcome.row
     row.delivered = outcome.delivered
     row.lease_token = None
+    if outcome.expired:
+        row.status = Status.EXPIRED
+        row.last_error = f"expired at {row.expires_at:%Y-%m-%dT%H:%M:%SZ} before delivery"
+        return
     problems = {**outcome.unavailable, **outcome.errors}
     row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
     if not outcome.errors:  # only outages: try again when the backend may be back

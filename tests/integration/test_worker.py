@@ -232,3 +232,21 @@ def test_published_rows_record_every_destination_they_reached() -> None:
 def test_the_worker_runs_inside_a_test_transaction() -> None:
     publisher.publish_event("t", "s")
     assert make_worker(burst=True).run().published == 1
+
+
+@override_settings(
+    BROADCASTER={
+        "BACKENDS": {"default": LOCMEM},
+        "CLEANUP_AFTER": timedelta(days=7),
+        "CLEANUP_INTERVAL": timedelta(hours=1),
+    }
+)
+def test_the_worker_deletes_old_finished_events_when_cleanup_is_on() -> None:
+    old = [publisher.publish_event("t", "s") for _ in range(3)]
+    recent = publisher.publish_event("t", "s")
+    OutboxEvent.objects.filter(pk__in=[r.pk for r in old]).update(
+        created_at=timezone.now() - timedelta(days=8)
+    )
+    OutboxEvent.objects.filter(pk=old[2].pk).update(status=Status.EXPIRED)
+    make_worker(burst=True).run()
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [recent.pk]

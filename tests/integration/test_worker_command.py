@@ -17,7 +17,7 @@ def test_burst_with_0_1_arguments() -> None:
         publisher.publish_event("t", "s", {"n": n})
     out = StringIO()
     call_command("outbox_worker", "--burst", "--batch-size", "2", "--interval", "0", stdout=out)
-    assert "Published 3, retried 0, deferred 0, failed 0 in 2 batches." in out.getvalue()
+    assert "Published 3, retried 0, deferred 0, failed 0, expired 0 in 2 batches." in out.getvalue()
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
 
 

@@ -43,7 +43,7 @@ def test_burst_mode_delivers_everything_due_and_exits_0() -> None:
     worker = start_worker("--burst", "--batch-size", "10", backends={"default": locmem})
     output = finish(worker)
     assert worker.returncode == 0, output
-    assert "Published 25, retried 0, deferred 0, failed 0 in 3 batches." in output
+    assert "Published 25, retried 0, deferred 0, failed 0, expired 0 in 3 batches." in output
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 25
 
 

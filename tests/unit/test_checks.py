@@ -90,3 +90,8 @@ def test_get_settings_raises_for_the_worker() -> None:
     ):
         get_settings()
     assert get_settings().batch_size == 100  # cache reset once the override ends
+
+
+def test_cleanup_after_may_be_none_and_the_interval_must_be_positive() -> None:
+    assert ids(BROADCASTER={"CLEANUP_AFTER": None}) == []
+    assert ids(BROADCASTER={"CLEANUP_INTERVAL": timedelta(0)}) == ["django_broadcaster.E001"]

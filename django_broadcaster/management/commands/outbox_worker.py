@@ -62,7 +62,8 @@ class Command(BaseCommand):
         if options["verbosity"]:
             self.stdout.write(
                 f"Published {stats.published}, retried {stats.retried}, "
-                f"deferred {stats.deferred}, failed {stats.failed} in {stats.batches} batches."
+                f"deferred {stats.deferred}, failed {stats.failed}, expired {stats.expired} "
+                f"in {stats.batches} batches."
             )
 
 

@@ -243,3 +243,5 @@ class OutboxEvent(models.Model):
         """Return whether the publisher wanted this event sent to backend ``alias``."""
         return self.backends is None or alias in self.backends
 
+
+from .consumers.inbox import InboxEntry  # noqa: E402,F401  (the inbox table, for Django to find)

@@ -1,0 +1,125 @@
+"""Messages from the brokers back into :class:`~django_broadcaster.events.CloudEvent` values.
+
+The cloudevents SDK parses (``JSONFormat.read`` and the Kafka binding), but the attributes go
+straight into this package's own ``CloudEvent``, which validates them: the SDK's v1 event would
+make up an ``id`` and a ``time`` for a message that has none, and a made-up id defeats the inbox.
+
+Any failure to decode raises :class:`UndecodableMessage`: decoding is deterministic, so such a
+message is a dead letter at once, never retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Final
+
+from cloudevents.core.bindings import kafka as kafka_binding
+
+from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, JSON_FORMAT, SPECVERSION, CloudEvent
+from ..exceptions import BroadcasterError
+
+#: The stream field that holds the event, in the CloudEvents JSON format (see backends.redis).
+STREAM_FIELD: Final = b"cloud_event"
+STRUCTURED_PREFIX: Final = "application/cloudevents"
+_OPTIONAL = ("subject", "time", "dataschema")
+
+
+class UndecodableMessage(BroadcasterError, ValueError):
+    """A message is not a CloudEvent this package can read; the message says why."""
+
+
+def cloud_event_from_attributes(attributes: Mapping[str, Any], data: Any) -> CloudEvent:
+    """Return the CloudEvent with these parsed attributes and ``data``.
+
+    Raises :class:`UndecodableMessage` when ``specversion`` is not 1.0 or a required attribute
+    is missing, and :class:`~django_broadcaster.exceptions.InvalidEvent` when one breaks the spec.
+    """
+    if attributes.get("specversion") != SPECVERSION:
+        raise UndecodableMessage(f"specversion must be 1.0, got {attributes.get('specversion')!r}")
+    missing = [name for name in ("id", "source", "type") if not attributes.get(name)]
+    if missing:
+        raise UndecodableMessage(f"the event has no {', '.join(missing)}")
+    extensions = {name: value for name, value in attributes.items() if name not in CORE_ATTRIBUTES}
+    return CloudEvent(
+        event_type=attributes["type"],
+        source=attributes["source"],
+        id=attributes["id"],
+        data=data,
+        datacontenttype=attributes.get("datacontenttype") or DEFAULT_DATACONTENTTYPE,
+        extensions=extensions,
+        **{name: attributes.get(name) for name in _OPTIONAL},
+    )
+
+
+def decode_structured(value: bytes | str) -> CloudEvent:
+    """Return the event in ``value``, CloudEvents JSON; raise :class:`UndecodableMessage`."""
+    with _decoding("CloudEvents JSON"):
+        return _ours(JSON_FORMAT.read(_FACTORY, value))
+
+
+def decode_stream_entry(fields: Mapping[bytes, bytes]) -> CloudEvent:
+    """Return the event in a Redis stream entry's ``cloud_event`` field.
+
+    Raises :class:`UndecodableMessage` when the field is missing or not a valid event.
+    """
+    if STREAM_FIELD not in fields:
+        raise UndecodableMessage("the stream entry has no cloud_event field")
+    return decode_structured(fields[STREAM_FIELD])
+
+
+def decode_kafka_record(
+    headers: Sequence[tuple[str, bytes | None]], key: bytes | None, value: bytes | None
+) -> CloudEvent:
+    """Return the event in a Kafka message, in binary or structured content mode.
+
+    The mode follows the CloudEvents Kafka binding: structured exactly when ``content-type``
+    starts with ``application/cloudevents`` (the SDK's ``from_kafka`` looks for ``ce_``
+    headers instead). A UTF-8 key becomes the ``partitionkey`` extension unless the event has
+    one. Raises :class:`UndecodableMessage`.
+    """
+    header_map = {name.lower(): header or b"" for name, header in headers}
+    message = kafka_binding.KafkaMessage(headers=header_map, key=None, value=value or b"")
+    content_type = header_map.get("content-type", b"").decode("utf-8", "replace")
+    with _decoding("a CloudEvents Kafka message"):
+        if content_type.lower().startswith(STRUCTURED_PREFIX):
+            return _with_key(decode_structured(message.value), key)
+        event = kafka_binding.from_binary(message, JSON_FORMAT, _FACTORY)
+        return _with_key(_ours(event), key)
+
+
+#: The SDK types an event factory as returning its own event class, but any callable taking
+#: ``(attributes, data)`` works: the format and the binding return what it returns.
+_FACTORY: Any = cloud_event_from_attributes
+
+
+def _ours(event: object) -> CloudEvent:
+    assert isinstance(event, CloudEvent), f"the SDK returned {type(event).__name__}"
+    return event
+
+
+def _with_key(event: CloudEvent, key: bytes | None) -> CloudEvent:
+    if key is None or "partitionkey" in event.extensions:
+        return event
+    try:
+        partition_key = key.decode()
+    except UnicodeDecodeError:
+        return event  # a key that is not text is the producer's business, not an attribute
+    return replace(event, extensions={**event.extensions, "partitionkey": partition_key})
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Turn any failure inside into :class:`UndecodableMessage` naming ``what`` was expected.
+
+    Broad on purpose: the JSON parser and the SDK raise ``ValueError``, ``TypeError``,
+    ``AttributeError`` (JSON that is not an object) and their own errors, and for a consumer
+    they all mean the same thing: this message cannot be read.
+    """
+    try:
+        yield
+    except UndecodableMessage:
+        raise
+    except Exception as exc:
+        raise UndecodableMessage(f"not {what}: {type(exc).__name__}: {exc}") from exc

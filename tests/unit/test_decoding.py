@@ -1,0 +1,128 @@
+"""Decoding what the backends write, and refusing what is not a usable CloudEvent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from django_broadcaster.backends.kafka import binary_record, structured_record
+from django_broadcaster.backends.redis import stream_fields
+from django_broadcaster.consumers.decoding import (
+    UndecodableMessage,
+    decode_kafka_record,
+    decode_stream_entry,
+    decode_structured,
+)
+from django_broadcaster.events import CloudEvent, to_structured_json
+from tests.factories import published_event
+
+EVENTS = [
+    {},
+    {"subject": "order/42", "dataschema": "https://example.com/order.json"},
+    {"extensions": {"partitionkey": "customer-7", "tenant": "acme", "attempt": 3, "vip": True}},
+    {"data": ["a", 1, None]},
+    {"data": "plain string"},
+    {"data": 7.25},
+    {"data": None, "subject": "no-data"},
+    {"data": None, "extensions": {"partitionkey": "customer-9"}},
+]
+
+
+def as_stream_entry(event: CloudEvent) -> dict[bytes, bytes]:
+    """Return the entry as redis-py reads it back: bytes keys and values."""
+    return {
+        str(key).encode(): value if isinstance(value, bytes) else str(value).encode()
+        for key, value in stream_fields(event).items()
+    }
+
+
+def as_text(value: Any) -> str:
+    """Return an extension value as Kafka binary mode carries it (a header has no type)."""
+    return {True: "true", False: "false"}.get(value, str(value)) if value is not None else ""
+
+
+@pytest.mark.parametrize("overrides", EVENTS)
+def test_a_stream_entry_decodes_to_the_published_event(overrides: dict[str, Any]) -> None:
+    event = published_event(**overrides)
+    assert decode_stream_entry(as_stream_entry(event)) == event
+
+
+@pytest.mark.parametrize("overrides", EVENTS)
+def test_a_structured_kafka_message_decodes_to_the_published_event(
+    overrides: dict[str, Any],
+) -> None:
+    event = published_event(**overrides)
+    record = structured_record(event)
+    assert decode_kafka_record(record.headers, record.key, record.value) == event
+
+
+@pytest.mark.parametrize("overrides", EVENTS)
+def test_a_binary_kafka_message_decodes_with_extensions_as_strings(
+    overrides: dict[str, Any],
+) -> None:
+    event = published_event(**overrides)
+    record = binary_record(event)
+    decoded = decode_kafka_record(record.headers, record.key, record.value)
+    assert (decoded.id, decoded.source, decoded.event_type) == (event.id, event.source, event.type)
+    assert (decoded.time, decoded.subject, decoded.data) == (event.time, event.subject, event.data)
+    assert decoded.dataschema == event.dataschema
+    assert dict(decoded.extensions) == {k: as_text(v) for k, v in event.extensions.items()}
+
+
+def test_content_type_not_ce_headers_decides_the_kafka_mode() -> None:
+    event = published_event()
+    record = structured_record(event)
+    headers = [*record.headers, ("ce_id", b"from-a-header")]
+    assert decode_kafka_record(headers, None, record.value).id == event.id
+
+
+def test_a_text_key_becomes_the_partition_key_unless_the_event_has_one() -> None:
+    record = binary_record(published_event())
+    assert decode_kafka_record(record.headers, b"k-1", record.value).partition_key == "k-1"
+    assert decode_kafka_record(record.headers, b"\xff\xfe", record.value).partition_key is None
+    keyed = binary_record(published_event(extensions={"partitionkey": "own"}))
+    assert decode_kafka_record(keyed.headers, b"other", keyed.value).partition_key == "own"
+
+
+def structured(**changes: Any) -> bytes:
+    document = json.loads(to_structured_json(published_event()))
+    document.update(changes)
+    return json.dumps({k: v for k, v in document.items() if v is not None}).encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"{not json", "not CloudEvents JSON"),
+        (b"[1, 2]", "not CloudEvents JSON"),
+        (b"\xff", "not CloudEvents JSON"),
+        (structured(id=None), "no id"),  # the SDK would make one up, and defeat the inbox
+        (structured(id=""), "no id"),
+        (structured(source=None, type=None), "no source, type"),
+        (structured(specversion="0.3"), "specversion must be 1.0"),
+        (structured(source="not a uri"), "source must be a URI-reference"),
+        (structured(time="yesterday"), "not CloudEvents JSON"),
+    ],
+)
+def test_an_unusable_event_is_undecodable(value: bytes, problem: str) -> None:
+    with pytest.raises(UndecodableMessage, match=problem):
+        decode_structured(value)
+
+
+def test_a_stream_entry_without_the_event_field_is_undecodable() -> None:
+    with pytest.raises(UndecodableMessage, match="no cloud_event field"):
+        decode_stream_entry({b"event_id": b"1"})
+
+
+def test_a_binary_kafka_message_without_an_id_is_undecodable() -> None:
+    record = binary_record(published_event())
+    headers = [(name, value) for name, value in record.headers if name != "ce_id"]
+    with pytest.raises(UndecodableMessage, match="no id"):
+        decode_kafka_record(headers, None, record.value)
+
+
+def test_a_kafka_message_without_headers_is_undecodable() -> None:
+    with pytest.raises(UndecodableMessage):
+        decode_kafka_record([], None, b'{"a": 1}')

@@ -1,0 +1,192 @@
+"""The consumer loop shared by the transports: fetch, process, acknowledge, repeat.
+
+A message is acknowledged (Redis ``XACK``, Kafka offset commit) only after the transaction that
+handled it has committed, so a crash in between redelivers it, and the inbox skips it. The
+reverse order could lose an event; this one only costs a duplicate, which the inbox absorbs.
+A subclass talks to its broker through :meth:`BaseConsumer.open`, :meth:`~BaseConsumer.fetch`,
+:meth:`~BaseConsumer.acknowledge`, :meth:`~BaseConsumer.is_idle` and :meth:`~BaseConsumer.close`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+from typing import ClassVar
+
+from django.db import close_old_connections
+
+from ..conf import get_settings
+from ..registry import EventRegistry, event_registry
+from ..worker.backoff import backoff_delay
+from .processing import Message, Outcome, Processor, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+BROKER_BACKOFF = (timedelta(seconds=1), timedelta(seconds=30))
+
+
+class StopNow(BaseException):
+    """A second stop signal, or the grace period is over: stop without finishing the message.
+
+    A ``BaseException``, so that no ``except Exception`` in a handler swallows it. The message
+    in hand rolls back and is redelivered later.
+    """
+
+
+@dataclass
+class ConsumerStats:
+    """Running totals of outcomes since the consumer started."""
+
+    processed: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one acknowledged message's outcome."""
+        name = {Outcome.DUPLICATE: "duplicates"}.get(outcome, outcome.value)
+        setattr(self, name, getattr(self, name) + 1)
+
+    def __str__(self) -> str:
+        return (
+            f"processed {self.processed}, duplicates {self.duplicates}, "
+            f"ignored {self.ignored}, dead letters {self.dead_lettered}"
+        )
+
+
+class BaseConsumer:
+    """Process messages from a broker until stopped; see the module docstring for the order.
+
+    ``burst`` makes :meth:`run` return once :meth:`is_idle` says nothing more is coming.
+    ``registry`` supplies the handlers; ``policy`` bounds retries; ``using`` is the database
+    alias of the inbox (the router's choice by default).
+    """
+
+    #: Errors meaning the broker cannot be reached now: the loop waits and tries again.
+    broker_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        registry: EventRegistry | None = None,
+        policy: RetryPolicy | None = None,
+        burst: bool = False,
+        using: str | None = None,
+    ) -> None:
+        self.burst = burst
+        self.stats = ConsumerStats()
+        self._stopping = threading.Event()
+        self._broker_failures = 0
+        self._grace: timedelta | None = None  # set by install_signal_handlers()
+        self.processor = Processor(
+            registry or event_registry, policy or RetryPolicy(), self._stopping, using
+        )
+
+    def open(self) -> None:
+        """Connect to the broker; called by :meth:`run`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement open().")
+
+    def fetch(self) -> list[Message]:
+        """Return the next messages, waiting a little if there are none; may return ``[]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fetch().")
+
+    def acknowledge(self, messages: list[Message]) -> None:
+        """Tell the broker that ``messages`` are done (a prefix of what :meth:`fetch` gave)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement acknowledge().")
+
+    def is_idle(self) -> bool:
+        """Return whether the last empty :meth:`fetch` means nothing more is coming (burst)."""
+        return True
+
+    def close(self) -> None:
+        """Release the broker connection; safe to call twice."""
+
+    def run(self) -> ConsumerStats:
+        """Process messages until stopped, or until idle in burst mode; return the totals."""
+        logger.info("Consumer started: %r.", self)
+        try:
+            self.open()
+            while not self._stopping.is_set() and self._cycle():
+                pass
+        except StopNow:
+            logger.warning("Stopped at once; the message in hand will be redelivered.")
+        finally:
+            self._cancel_grace_timer()
+            self.close()
+        logger.info("Consumer stopped: %s.", self.stats)
+        return self.stats
+
+    def stop(self) -> None:
+        """Ask the loop to stop once the message in hand is done and acknowledged."""
+        self._stopping.set()
+
+    def install_signal_handlers(self, grace: timedelta | None = None) -> None:
+        """Make SIGTERM and SIGINT stop gracefully (call from the main thread).
+
+        The message in hand is finished and acknowledged. A second signal, or ``grace``
+        running out (default ``BROADCASTER["SHUTDOWN_TIMEOUT"]``), stops at once.
+        """
+        self._grace = grace if grace is not None else get_settings().shutdown_timeout
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGALRM, self._on_grace_period_over)
+
+    def _cycle(self) -> bool:
+        """Fetch and process one batch; return ``False`` when the loop should end."""
+        close_old_connections()
+        try:
+            messages = self.fetch()
+        except self.broker_errors as exc:
+            self._wait_for_broker(exc)
+            return True
+        self._broker_failures = 0
+        if not messages:
+            return not (self.burst and self.is_idle())
+        self._process(messages)
+        return True
+
+    def _process(self, messages: list[Message]) -> None:
+        done: list[Message] = []
+        for message in messages:
+            if self._stopping.is_set():
+                break
+            outcome = self.processor.process(message)
+            if outcome is Outcome.ABANDONED:
+                break
+            self.stats.add(outcome)
+            done.append(message)
+        if done:
+            self._acknowledge(done)
+
+    def _acknowledge(self, messages: list[Message]) -> None:
+        try:
+            self.acknowledge(messages)
+        except self.broker_errors as exc:
+            # Handled and committed already: the broker redelivers them, the inbox skips them.
+            logger.warning("Could not acknowledge %d messages: %s", len(messages), exc)
+
+    def _wait_for_broker(self, error: Exception) -> None:
+        self._broker_failures += 1
+        delay = backoff_delay(self._broker_failures, *BROKER_BACKOFF).total_seconds()
+        logger.warning("Broker unavailable (%s); retrying in %.1f s.", error, delay)
+        self._stopping.wait(delay)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping.is_set():
+            raise StopNow
+        logger.info("Received %s: finishing the message in hand.", signal.Signals(signum).name)
+        self.stop()
+        grace = self._grace or timedelta(0)
+        signal.setitimer(signal.ITIMER_REAL, max(grace.total_seconds(), 0.001))
+
+    def _on_grace_period_over(self, signum: int, frame: FrameType | None) -> None:
+        raise StopNow
+
+    def _cancel_grace_timer(self) -> None:
+        if self._grace is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)

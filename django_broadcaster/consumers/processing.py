@@ -1,0 +1,188 @@
+"""Handle one received message: run the registry's handlers once, retry, or give up.
+
+The rules, for every transport:
+
+* An event's handlers all run in one transaction with its inbox entry (see :mod:`.inbox`), so
+  they succeed or fail together and a duplicate runs none of them.
+* A failure is retried in place, with a capped, jittered backoff, up to ``max_attempts``
+  attempts; the consumer does not move past the message meanwhile, so order is kept.
+* Then the event becomes a dead letter: a ``failed`` inbox entry with the error and the event
+  as CloudEvents JSON. Only then is the message acknowledged. When even that write fails (the
+  database is down), the handlers are tried again later instead: an outage never turns good
+  events into dead letters.
+* A message that cannot be decoded is a dead letter at once, keyed by where it was read
+  (``redis:<stream>`` or ``kafka:<topic>`` and its position), since it has no usable id.
+* An event no handler wants is acknowledged without an inbox entry.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, connections
+
+from ..events import CloudEvent, to_structured_json
+from ..registry import EventRegistry, Handler
+from ..worker.backoff import backoff_delay
+from .inbox import process_once, record_failure
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    """What became of a message; all but ``ABANDONED`` mean it may be acknowledged."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+    ABANDONED = "abandoned"  # the consumer is stopping: leave the message for redelivery
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as read from a broker, decoded as far as possible.
+
+    ``origin`` and ``position`` say where it was read (``redis:orders`` and ``1700000000-0``);
+    ``handle`` is whatever the transport needs to acknowledge it. ``event`` is ``None`` when the
+    message could not be decoded; ``problem`` then says why and ``raw`` holds it as text.
+    """
+
+    origin: str
+    position: str
+    handle: Any
+    event: CloudEvent | None
+    problem: str = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a failing event is retried before it is a dead letter."""
+
+    max_attempts: int = 5
+    base_delay: timedelta = timedelta(seconds=1)
+    max_delay: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+
+    def delay(self, failures: int) -> float:
+        """Return the seconds to wait after ``failures`` failed attempts."""
+        return backoff_delay(failures, self.base_delay, self.max_delay).total_seconds()
+
+
+class Processor:
+    """Run each message's handlers from ``registry`` once, under ``policy`` (see the module).
+
+    Waits between attempts end early when ``stopping`` is set; the message is then abandoned.
+    """
+
+    def __init__(
+        self,
+        registry: EventRegistry,
+        policy: RetryPolicy,
+        stopping: threading.Event,
+        using: str | None = None,
+    ) -> None:
+        self.registry, self.policy, self.stopping, self.using = registry, policy, stopping, using
+
+    def process(self, message: Message) -> Outcome:
+        """Handle ``message`` and return its outcome. Never raises for a handler's error."""
+        event = message.event
+        if event is None:
+            return self._until_done(lambda attempt: self._dead_letter_undecodable(message))
+        handlers = self.registry.handlers_for(event.event_type)
+        if not handlers:
+            return Outcome.IGNORED
+        return self._until_done(lambda attempt: self._attempt(event, handlers, attempt))
+
+    def _until_done(self, step: Callable[[int], Outcome | None]) -> Outcome:
+        """Call ``step(attempt)`` until it returns an outcome, backing off in between."""
+        attempt = 1
+        while (outcome := step(attempt)) is None:
+            if self.stopping.wait(self.policy.delay(attempt)):
+                return Outcome.ABANDONED
+            attempt += 1
+        return outcome
+
+    def _attempt(
+        self, event: CloudEvent, handlers: Mapping[str, Handler], attempt: int
+    ) -> Outcome | None:
+        """Run the handlers once; return the outcome, or ``None`` to try again later."""
+        try:
+            fresh = process_once(event, _all(handlers), using=self.using)
+        except Exception as exc:
+            logger.warning(
+                "Event %s (%s) failed, attempt %d of %d: %s",
+                *(event.id, event.event_type, attempt, self.policy.max_attempts, exc),
+                exc_info=True,
+            )
+            _discard_broken_connections()
+            return self._dead_letter(event, exc) if attempt >= self.policy.max_attempts else None
+        return Outcome.PROCESSED if fresh else Outcome.DUPLICATE
+
+    def _dead_letter(self, event: CloudEvent, error: Exception) -> Outcome | None:
+        """Record ``event`` as failed; return ``None`` if the database would not take it."""
+        try:
+            recorded = record_failure(
+                source=event.source,
+                event_id=str(event.id),
+                event_type=event.event_type,
+                error=_describe(error),
+                payload=to_structured_json(event).decode(),
+                using=self.using,
+            )
+        except DatabaseError as exc:
+            logger.warning("Cannot record event %s as failed (%s); will retry it.", event.id, exc)
+            _discard_broken_connections()
+            return None
+        if not recorded:  # another consumer handled it meanwhile
+            return Outcome.DUPLICATE
+        logger.error("Gave up on event %s (%s): %s", event.id, event.event_type, error)
+        return Outcome.DEAD_LETTERED
+
+    def _dead_letter_undecodable(self, message: Message) -> Outcome | None:
+        """Record ``message`` as failed; return ``None`` if the database would not take it."""
+        try:
+            record_failure(
+                source=message.origin,
+                event_id=message.position,
+                error=message.problem,
+                payload=message.raw,
+                using=self.using,
+            )
+        except DatabaseError as exc:
+            logger.warning("Cannot record an undecodable message (%s); will retry.", exc)
+            _discard_broken_connections()
+            return None
+        logger.error(
+            "Undecodable message at %s %s: %s", message.origin, message.position, message.problem
+        )
+        return Outcome.DEAD_LETTERED
+
+
+def _all(handlers: Mapping[str, Handler]) -> Handler:
+    """Return a handler that calls each of ``handlers`` in turn."""
+
+    def call_all(event: CloudEvent) -> None:
+        for handler in handlers.values():
+            handler(event)
+
+    return call_all
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _discard_broken_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()

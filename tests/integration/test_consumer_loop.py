@@ -1,0 +1,190 @@
+"""The consumer loop and its processing rules, on an in-memory transport (no broker)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connection
+
+from django_broadcaster.consumers.base import BaseConsumer
+from django_broadcaster.consumers.decoding import decode_structured
+from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
+from django_broadcaster.consumers.processing import Message, RetryPolicy
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from tests.factories import published_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TYPE = "com.example.order.created"
+QUICK = RetryPolicy(max_attempts=3, base_delay=timedelta(0), max_delay=timedelta(0))
+
+
+class ListConsumer(BaseConsumer):
+    """Serve ``messages`` in batches; check that each acknowledged event is committed."""
+
+    def __init__(self, messages: list[Message], batch_size: int = 10, **options: Any) -> None:
+        super().__init__(burst=True, **options)
+        self.pending, self.batch_size, self.acked = list(messages), batch_size, []
+
+    def open(self) -> None:
+        pass
+
+    def fetch(self) -> list[Message]:
+        return self.pending[: self.batch_size]
+
+    def acknowledge(self, messages: list[Message]) -> None:
+        assert not connection.in_atomic_block
+        for message in messages:
+            if message.event is not None and message.event.event_type == TYPE:
+                assert InboxEntry.objects.filter(event_id=message.event.id).exists()
+        self.acked += [message.position for message in messages]
+        del self.pending[: len(messages)]
+
+
+def message(event: CloudEvent | None, position: str = "", **fields: Any) -> Message:
+    return Message("test:list", position or str(event and event.id), position, event, **fields)
+
+
+def side_effect(event: CloudEvent) -> None:
+    publisher.publish_event("handled", "tests", {"event": event.id})
+
+
+def handled() -> list[str]:
+    rows = OutboxEvent.objects.filter(event_type="handled").values_list("data", flat=True)
+    return sorted(data["event"] for data in rows)
+
+
+def consumer_of(messages: list[Message], *handlers: Any, **options: Any) -> ListConsumer:
+    registry = EventRegistry()
+    for handler in handlers or (side_effect,):
+        registry.register(TYPE)(handler)
+    return ListConsumer(messages, registry=registry, policy=options.pop("policy", QUICK), **options)
+
+
+def test_each_event_is_handled_once_and_every_message_acknowledged() -> None:
+    events = [published_event() for _ in range(5)]
+    consumer = consumer_of([message(e) for e in events + events[:3]], batch_size=3)
+    stats = consumer.run()
+    assert (stats.processed, stats.duplicates) == (5, 3)
+    assert handled() == sorted(str(e.id) for e in events)
+    assert len(consumer.acked) == 8
+
+
+def test_a_failing_handler_is_retried_in_place() -> None:
+    attempts: list[str] = []
+
+    def flaky(event: CloudEvent) -> None:
+        attempts.append(str(event.id))
+        side_effect(event)
+        if len(attempts) < 3:
+            raise RuntimeError("not yet")
+
+    event = published_event()
+    stats = consumer_of([message(event)], flaky).run()
+    assert stats.processed == 1
+    assert handled() == [event.id]  # the failed attempts rolled back their side effect
+
+
+def test_a_poison_event_becomes_a_dead_letter_and_the_next_one_is_handled() -> None:
+    def poison(event: CloudEvent) -> None:
+        if event.data == "poison":
+            raise ValueError("cannot handle this")
+        side_effect(event)
+
+    bad, good = published_event(data="poison"), published_event()
+    consumer = consumer_of([message(bad), message(good)], poison)
+    stats = consumer.run()
+    assert (stats.dead_lettered, stats.processed) == (1, 1)
+    assert consumer.acked == [bad.id, good.id]
+    letter = InboxEntry.objects.get(status=InboxStatus.FAILED)
+    assert letter.error == "ValueError: cannot handle this"
+    assert decode_structured(letter.payload) == bad
+    assert handled() == [good.id]
+
+
+def test_an_outage_never_makes_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    def database_down(**kwargs: Any) -> bool:
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr("django_broadcaster.consumers.processing.record_failure", database_down)
+    attempts: list[int] = []
+
+    def fails_five_times(event: CloudEvent) -> None:
+        attempts.append(1)
+        if len(attempts) <= 5:
+            raise OperationalError("the database is down")
+        side_effect(event)
+
+    event = published_event()
+    stats = consumer_of([message(event)], fails_five_times).run()
+    assert (stats.processed, stats.dead_lettered) == (1, 0)
+    assert handled() == [event.id]
+
+
+def test_an_undecodable_message_is_a_dead_letter_at_once() -> None:
+    raw = message(None, "7", problem="not CloudEvents JSON", raw="{oops")
+    consumer = consumer_of([raw])
+    assert consumer.run().dead_lettered == 1
+    letter = InboxEntry.objects.get()
+    assert (letter.source, letter.event_id, letter.payload) == ("test:list", "7", "{oops")
+    assert consumer.acked == ["7"]
+
+
+def test_an_event_without_handlers_is_acknowledged_without_an_entry() -> None:
+    consumer = consumer_of([message(published_event(event_type="nobody.cares"))])
+    assert consumer.run().ignored == 1
+    assert not InboxEntry.objects.exists()
+    assert len(consumer.acked) == 1
+
+
+def test_stopping_finishes_the_message_in_hand_and_acknowledges_only_what_is_done() -> None:
+    events = [published_event() for _ in range(4)]
+
+    def stop_after_second(event: CloudEvent) -> None:
+        side_effect(event)
+        if event == events[1]:
+            consumer.stop()
+
+    consumer = consumer_of([message(e) for e in events], stop_after_second)
+    assert consumer.run().processed == 2
+    assert consumer.acked == [events[0].id, events[1].id]
+
+
+def test_stopping_during_a_retry_wait_abandons_the_message_unacknowledged() -> None:
+    def fail_and_stop(event: CloudEvent) -> None:
+        consumer.stop()
+        raise RuntimeError("boom")
+
+    slow = RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=30))
+    consumer = consumer_of([message(published_event())], fail_and_stop, policy=slow)
+    stats = consumer.run()
+    assert (stats.processed, stats.dead_lettered, consumer.acked) == (0, 0, [])
+    assert not InboxEntry.objects.exists()
+
+
+def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
+    from django.db import transaction
+
+    from django_broadcaster.consumers import inbox
+
+    bad = published_event()
+    consumer_of([message(bad)], lambda event: 1 / 0).run()
+    registry = EventRegistry()
+    registry.register(TYPE)(side_effect)
+
+    for entry in InboxEntry.objects.failed().exclude(event_type=""):  # docs/consumers.md
+        event = decode_structured(entry.payload)
+        with transaction.atomic():
+            entry.delete()
+            with inbox.receive(event) as fresh:
+                if fresh:
+                    for handler in registry.handlers_for(event.event_type).values():
+                        handler(event)
+
+    assert handled() == [bad.id]
+    assert InboxEntry.objects.get().status == InboxStatus.PROCESSED

@@ -1,0 +1,85 @@
+"""What ``consume_redis`` and ``consume_kafka`` share: options, settings lookup and the run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.utils.module_loading import import_string
+
+from ...conf import get_settings
+from ...consumers.base import BaseConsumer
+from ...consumers.processing import RetryPolicy
+from .outbox_worker import _log_to_console
+
+
+def add_common_arguments(parser: CommandParser) -> None:
+    """Add ``--group``, ``--batch-size``, ``--max-attempts``, ``--retry-delay`` and ``--burst``."""
+    parser.add_argument("--group", required=True, help="The consumer group to join.")
+    parser.add_argument(
+        "--batch-size", type=int, default=100, metavar="N", help="Messages per fetch (100)."
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="Attempts at an event whose handlers fail before it is a dead letter (5).",
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="Wait after the first failed attempt; it doubles with each failure, up to 30 s (1).",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="Exit 0 once nothing new arrives for a moment, instead of waiting for more.",
+    )
+
+
+def common_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the keyword arguments of :class:`BaseConsumer` and ``batch_size``; check them.
+
+    Raises ``CommandError`` for a value out of range.
+    """
+    if options["batch_size"] < 1 or options["max_attempts"] < 1:
+        raise CommandError("--batch-size and --max-attempts must be at least 1.")
+    if options["retry_delay"] < 0:
+        raise CommandError("--retry-delay must not be negative.")
+    delay = timedelta(seconds=options["retry_delay"])
+    policy = RetryPolicy(options["max_attempts"], delay, max(delay, timedelta(seconds=30)))
+    return {"batch_size": options["batch_size"], "policy": policy, "burst": options["burst"]}
+
+
+def backend_options(backend_class: type, name: str) -> Mapping[str, Any]:
+    """Return the ``OPTIONS`` of the one configured backend of ``backend_class``.
+
+    Lets a project that publishes and consumes with the same broker configure it once. Raises
+    ``CommandError``, naming the command-line option ``name`` to use instead, when there is no
+    such backend or more than one.
+    """
+    found = [
+        config.options
+        for config in get_settings().backends.values()
+        if issubclass(import_string(config.backend), backend_class)
+    ]
+    if len(found) != 1:
+        raise CommandError(
+            f'Give {name}: BROADCASTER["BACKENDS"] has {len(found)} '
+            f"{backend_class.__name__} backends, not exactly one to take it from."
+        )
+    return found[0]
+
+
+def run(consumer: BaseConsumer, stdout: OutputWrapper, verbosity: int) -> None:
+    """Run ``consumer`` until stopped by a signal (or idle in burst mode); print the totals."""
+    _log_to_console(verbosity)
+    consumer.install_signal_handlers()
+    stats = consumer.run()
+    if verbosity:
+        stdout.write(f"{str(stats).capitalize()}.")

@@ -1,0 +1,158 @@
+"""The real ``consume_redis`` and ``consume_kafka`` commands, as subprocesses.
+
+The subprocesses run :mod:`tests.consumer_app.handlers`, whose side effect is an outbox row per
+handled event in the handler's transaction. A consumer killed mid-way and then restarted must
+handle every event exactly once: as many side effects as distinct events, none missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from django_broadcaster.backends import KafkaBackend, RedisStreamBackend
+from django_broadcaster.backends.base import BaseBackend
+from django_broadcaster.consumers.inbox import InboxEntry
+from django_broadcaster.models import OutboxEvent
+from tests.consumer_app.handlers import HANDLED_TYPE, ORDER_TYPE
+from tests.factories import published_event
+from tests.workers import REPO_ROOT, finish, wait_until
+
+GROUP = "billing"
+
+
+def start_consumer(command: str, *args: str, delay_s: float = 0.0) -> subprocess.Popen[str]:
+    """Start ``manage.py <command> args`` on the test database, with the test handlers."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_EXTRA_APPS": json.dumps(["tests.consumer_app"]),
+        "PYTHONPATH": str(REPO_ROOT),
+        "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "CONSUMER_TEST_DELAY_S": str(delay_s),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", command, *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def publish_twice(backend: BaseBackend, count: int) -> set[str]:
+    """Send ``count`` events, then all of them again; return their ids."""
+    events = [
+        published_event(event_type=ORDER_TYPE, extensions={"partitionkey": f"k{n % 4}"})
+        for n in range(count)
+    ]
+    with backend:
+        assert backend.send_batch(events) == {}
+        assert backend.send_batch(events) == {}
+    return {str(event.id) for event in events}
+
+
+def handled_ids() -> list[str]:
+    rows = OutboxEvent.objects.filter(event_type=HANDLED_TYPE).values_list("data", flat=True)
+    return [data["event"] for data in rows]
+
+
+def kill_after(process: subprocess.Popen[str], handled: int) -> None:
+    """SIGKILL ``process`` once it has handled ``handled`` events, and check it was mid-way."""
+    wait_until(lambda: InboxEntry.objects.count() >= handled, timeout=60, what="some events")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_redis_consumer_killed_mid_way_then_replaced_handles_each_event_once(
+    redis_url: str, redis_client: Any, unique_name: str
+) -> None:
+    ids = publish_twice(RedisStreamBackend("r", url=redis_url, stream_name=unique_name), 60)
+    common = ["--stream", unique_name, "--group", GROUP, "--url", redis_url, "--batch-size", "10"]
+
+    first = start_consumer("consume_redis", *common, "--consumer", "first", delay_s=0.02)
+    kill_after(first, 15)
+    assert len(set(handled_ids())) < len(ids)
+    second = start_consumer(
+        "consume_redis", *common, "--consumer", "second", "--claim-idle", "0", "--burst"
+    )
+    output = finish(second)
+
+    assert second.returncode == 0, output
+    assert sorted(handled_ids()) == sorted(ids), output  # each once, none missing
+    assert InboxEntry.objects.count() == len(ids)
+    assert redis_client.xpending(unique_name, GROUP)["pending"] == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_redis_consumer_stops_on_sigterm_after_acknowledging_what_it_handled(
+    redis_url: str, redis_client: Any, unique_name: str
+) -> None:
+    publish_twice(RedisStreamBackend("r", url=redis_url, stream_name=unique_name), 40)
+    args = ["--stream", unique_name, "--group", GROUP, "--url", redis_url, "--batch-size", "10"]
+    consumer = start_consumer("consume_redis", *args, delay_s=0.05)
+
+    wait_until(lambda: InboxEntry.objects.count() >= 5, timeout=60, what="some events")
+    consumer.send_signal(signal.SIGTERM)
+    output = finish(consumer, timeout=30)
+
+    assert consumer.returncode == 0, output
+    assert "Processed " in output
+    entries = dict(redis_client.xrange(unique_name))
+    unacked = redis_client.xpending_range(unique_name, GROUP, "-", "+", 1000)
+    unacked_events = {entries[row["message_id"]][b"event_id"].decode() for row in unacked}
+    done = set(InboxEntry.objects.values_list("event_id", flat=True))
+    assert done and not done & unacked_events
+    assert sorted(handled_ids()) == sorted(done)
+
+
+@pytest.mark.kafka
+@pytest.mark.django_db(transaction=True)
+def test_kafka_consumer_killed_mid_way_then_restarted_handles_each_event_once(
+    kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    backend = KafkaBackend("k", bootstrap_servers=kafka_bootstrap_servers, topic=unique_name)
+    ids = publish_twice(backend, 60)
+    args = [
+        *("--topic", unique_name, "--group", GROUP, "--batch-size", "10"),
+        *("--bootstrap-servers", kafka_bootstrap_servers),
+        *("--consumer-option", "session_timeout_ms=6000"),
+        *("--consumer-option", "heartbeat_interval_ms=1000"),
+    ]
+
+    first = start_consumer("consume_kafka", *args, delay_s=0.02)
+    kill_after(first, 15)
+    assert len(set(handled_ids())) < len(ids)
+    second = start_consumer("consume_kafka", *args, "--burst")
+    output = finish(second)
+
+    assert second.returncode == 0, output
+    assert sorted(handled_ids()) == sorted(ids), output
+    assert InboxEntry.objects.count() == len(ids)
+
+
+@pytest.mark.django_db
+def test_without_a_url_the_redis_command_needs_exactly_one_redis_backend() -> None:
+    with pytest.raises(CommandError, match="Give --url: .* has 0 RedisStreamBackend"):
+        call_command("consume_redis", "--stream", "s", "--group", "g")
+
+
+@pytest.mark.django_db
+def test_the_kafka_command_checks_its_consumer_options() -> None:
+    base = ["consume_kafka", "--topic", "t", "--group", "g", "--bootstrap-servers", "x:1"]
+    with pytest.raises(CommandError, match="KEY=VALUE"):
+        call_command(*base, "--consumer-option", "oops")
+    with pytest.raises(CommandError, match="must not set"):
+        call_command(*base, "--consumer-option", "group_id=other")

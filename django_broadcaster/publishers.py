@@ -33,6 +33,7 @@ from .events import (
     require_aware,
 )
 from .exceptions import InvalidEvent, UnknownBackend
+from .followups import note_published
 from .models import OutboxEvent, new_event_id
 from .signals import event_created
 from .tracing import current_trace_extensions
@@ -143,6 +144,7 @@ class Publisher:
         """
         row = self._build_row(cloud_event, scheduled_at, max_retries, backends)
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
+        note_published(1)
         event_created.send(sender=OutboxEvent, event=row)
         return row
 
@@ -164,6 +166,7 @@ class Publisher:
         ]
         database = using or router.db_for_write(OutboxEvent)
         OutboxEvent.objects.using(database).bulk_create(rows, batch_size=1000)
+        note_published(len(rows))
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)
         return rows

@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..backends.base import BaseBackend
 from ..events import CloudEvent
 from ..exceptions import BackendUnavailable
+from ..followups import published_so_far, record_handler_success
 from ..models import OutboxEvent
 from ..registry import EventRegistry
 from ..tracing import delivery_span
@@ -126,9 +127,12 @@ def _call_handlers(outcome: Outcome, registry: EventRegistry) -> None:
     for name, handler in registry.handlers_for(outcome.event.event_type).items():
         if name in outcome.delivered:
             continue
+        published_before = published_so_far()
         try:
             with transaction.atomic():
                 handler(outcome.event)
+                if published_so_far() != published_before:  # follow-ups commit with the record
+                    record_handler_success(outcome.row, [*outcome.delivered, name])
         except Exception as exc:
             logger.warning("Handler %s failed on event %s: %s", name, outcome.event.id, exc)
             outcome.errors[name] = _describe(exc)

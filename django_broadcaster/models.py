@@ -139,6 +139,10 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
             row.lease_token, row.scheduled_at = token, leased_until
         return Claim(token, rows)
 
+    def oldest_due(self, now: datetime) -> datetime | None:
+        """Return when the oldest due event became due, or ``None`` when none is due."""
+        return self.due(now).values_list("scheduled_at", flat=True).first()
+
     def in_flight(self, now: datetime) -> OutboxEventQuerySet:
         """Return the events a worker holds right now (claimed, lease not yet over)."""
         held = self.filter(status=Status.PENDING, lease_token__isnull=False, scheduled_at__gt=now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from types import FrameType
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
+from .. import metrics
 from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
 from ..models import Claim, OutboxEvent
@@ -62,13 +64,20 @@ class WorkerStats:
         self.expired += summary.expired
 
 
+@dataclass(frozen=True)
+class _Progress:
+    since: float
+    published: int
+
+
 @dataclass
 class Worker:
     """Deliver due outbox events until stopped.
 
     ``burst`` makes :meth:`run` return once nothing is due; ``max_iterations`` (0 for no limit)
     bounds the number of claim cycles. Backends default to ``BROADCASTER["BACKENDS"]``. The worker
-    opens backends lazily and closes them when :meth:`run` returns.
+    opens backends lazily and closes them when :meth:`run` returns. With ``progress_interval``
+    (seconds, 0 for never) it logs the rate and the lag that often.
     """
 
     config: BroadcasterSettings = field(default_factory=get_settings)
@@ -77,11 +86,13 @@ class Worker:
     backends: Mapping[str, BaseBackend] = field(default_factory=create_backends)
     registry: EventRegistry = event_registry
     stats: WorkerStats = field(default_factory=WorkerStats)
+    progress_interval: float = 0.0
 
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._owns_signals = False
+        self._progress = _Progress(time.monotonic(), 0)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.breakers = {
             alias: CircuitBreaker(
@@ -101,6 +112,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 handled = self._cycle()
+                self._report_progress()
                 iterations += 1
                 if self.max_iterations and iterations >= self.max_iterations:
                     break
@@ -132,8 +144,33 @@ class Worker:
         with self._signals_deferred():
             summary = record(outcomes, claim.token, self.config)
         self.stats.add(summary)
+        metrics.record_batch(summary)
         logger.debug("Batch of %d: %s", len(claim.rows), summary)
         return summary
+
+    def _report_progress(self) -> None:
+        """Log the delivery rate and the lag, every ``progress_interval`` seconds."""
+        now = time.monotonic()
+        elapsed = now - self._progress.since
+        if not self.progress_interval or elapsed < self.progress_interval:
+            return
+        try:
+            oldest = OutboxEvent.objects.oldest_due(timezone.now())
+        except DatabaseError:
+            return  # the next cycle reports the database error
+        lag = 0.0 if oldest is None else max((timezone.now() - oldest).total_seconds(), 0.0)
+        published = self.stats.published - self._progress.published
+        logger.info(
+            "Published %d events in %.0f s (%.0f/s); %d retried, %d failed in all; lag %.1f s.",
+            published,
+            elapsed,
+            published / elapsed,
+            self.stats.retried,
+            self.stats.failed,
+            lag,
+        )
+        metrics.set_lag(lag)
+        self._progress = _Progress(now, self.stats.published)
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""

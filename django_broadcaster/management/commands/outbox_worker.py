@@ -9,8 +9,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ... import metrics
 from ...conf import get_settings
 from ...worker import Worker
+
+#: Seconds between progress lines at default verbosity.
+PROGRESS_INTERVAL_S = 5.0
 
 
 class Command(BaseCommand):
@@ -41,6 +45,18 @@ class Command(BaseCommand):
             help="Stop after N claim cycles (default: 0, no limit).",
         )
         parser.add_argument(
+            "--metrics-port",
+            type=int,
+            metavar="PORT",
+            help="Serve Prometheus metrics on this port (needs prometheus-client).",
+        )
+        parser.add_argument(
+            "--metrics-address",
+            default="0.0.0.0",
+            metavar="ADDRESS",
+            help="Address for --metrics-port (default: 0.0.0.0, every interface).",
+        )
+        parser.add_argument(
             "--burst",
             action="store_true",
             help="Deliver everything that is due, then exit 0.",
@@ -54,8 +70,13 @@ class Command(BaseCommand):
         if options["interval"] is not None:
             config = replace(config, poll_interval=timedelta(seconds=options["interval"]))
         _log_to_console(options["verbosity"])
+        if options["metrics_port"] is not None:
+            metrics.serve(options["metrics_port"], options["metrics_address"])
         worker = Worker(
-            config=config, burst=options["burst"], max_iterations=options["max_iterations"]
+            config=config,
+            burst=options["burst"],
+            max_iterations=options["max_iterations"],
+            progress_interval=PROGRESS_INTERVAL_S if options["verbosity"] else 0.0,
         )
         worker.install_signal_handlers()
         stats = worker.run()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Final, TypeVar
 
 from .events import CloudEvent
+from .signals import event_created, event_published  # noqa: F401  (0.1.1 had them here)
 from .typed import event_type_of
 
 logger = logging.getLogger(__name__)

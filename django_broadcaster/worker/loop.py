@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..retention import PeriodicCleanup
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
 from .delivery import deliver
+from .progress import ProgressReport
 from .recording import BatchSummary, record
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,6 @@ class WorkerStats:
         self.expired += summary.expired
 
 
-@dataclass(frozen=True)
-class _Progress:
-    since: float
-    published: int
-
-
 @dataclass
 class Worker:
     """Deliver due outbox events until stopped.
@@ -92,7 +86,7 @@ class Worker:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._owns_signals = False
-        self._progress = _Progress(time.monotonic(), 0)
+        self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.breakers = {
             alias: CircuitBreaker(
@@ -112,7 +106,9 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 handled = self._cycle()
-                self._report_progress()
+                self._progress.maybe_log(
+                    self.stats.published, self.stats.retried, self.stats.failed
+                )
                 iterations += 1
                 if self.max_iterations and iterations >= self.max_iterations:
                     break
@@ -147,30 +143,6 @@ class Worker:
         metrics.record_batch(summary)
         logger.debug("Batch of %d: %s", len(claim.rows), summary)
         return summary
-
-    def _report_progress(self) -> None:
-        """Log the delivery rate and the lag, every ``progress_interval`` seconds."""
-        now = time.monotonic()
-        elapsed = now - self._progress.since
-        if not self.progress_interval or elapsed < self.progress_interval:
-            return
-        try:
-            oldest = OutboxEvent.objects.oldest_due(timezone.now())
-        except DatabaseError:
-            return  # the next cycle reports the database error
-        lag = 0.0 if oldest is None else max((timezone.now() - oldest).total_seconds(), 0.0)
-        published = self.stats.published - self._progress.published
-        logger.info(
-            "Published %d events in %.0f s (%.0f/s); %d retried, %d failed in all; lag %.1f s.",
-            published,
-            elapsed,
-            published / elapsed,
-            self.stats.retried,
-            self.stats.failed,
-            lag,
-        )
-        metrics.set_lag(lag)
-        self._progress = _Progress(now, self.stats.published)
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""

@@ -32,7 +32,7 @@ def test_progress_line_reports_rate_and_lag(caplog: pytest.LogCaptureFixture) ->
     worker = Worker(
         config=config, registry=EventRegistry(), max_iterations=1, progress_interval=1e-9
     )
-    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker.loop"):
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
         worker.run()
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Published")]
     assert line.startswith("Published 2 events in ")

@@ -17,23 +17,14 @@ import socket
 import struct
 import uuid
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
+from tests.ci import missing
+
 SERVICE_TIMEOUT_S = 3.0
 START_HINT = 'run scripts/test, or eval "$(scripts/services start)" first'
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _service_missing(reason: str) -> NoReturn:
-    """Skip the current test, or fail it under ``CI=true``."""
-    if _in_ci():
-        pytest.fail(f"{reason} (CI=true: a missing service is an error)", pytrace=False)
-    pytest.skip(reason)
 
 
 @functools.cache
@@ -90,20 +81,20 @@ def _kafka_problem(bootstrap_servers: str) -> str | None:
 def _require_redis() -> str:
     url = os.environ.get("REDIS_URL")
     if not url:
-        _service_missing(f"REDIS_URL is not set ({START_HINT})")
+        missing(f"REDIS_URL is not set ({START_HINT})")
     problem = _redis_problem(url)
     if problem:
-        _service_missing(problem)
+        missing(problem)
     return url
 
 
 def _require_kafka() -> str:
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not servers:
-        _service_missing(f"KAFKA_BOOTSTRAP_SERVERS is not set ({START_HINT})")
+        missing(f"KAFKA_BOOTSTRAP_SERVERS is not set ({START_HINT})")
     problem = _kafka_problem(servers)
     if problem:
-        _service_missing(problem)
+        missing(problem)
     return servers
 
 
@@ -112,7 +103,7 @@ def _require_postgres() -> None:
 
     vendor = connections["default"].vendor
     if vendor != "postgresql":
-        _service_missing(f"needs PostgreSQL, the default database is {vendor} (set DATABASE_URL)")
+        missing(f"needs PostgreSQL, the default database is {vendor} (set DATABASE_URL)")
 
 
 _REQUIREMENTS = {"redis": _require_redis, "kafka": _require_kafka, "postgres": _require_postgres}

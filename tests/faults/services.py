@@ -20,20 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
 
 import pytest
+
+from tests.ci import missing
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 INSTALL_HINT = 'run `eval "$(scripts/services start)"` once (as root) to install the services'
-
-
-def service_missing(reason: str) -> NoReturn:
-    """Skip the current drill, or fail it under ``CI=true`` (CI must not pass by skipping)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a missing service is an error)", pytrace=False)
-    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -158,7 +152,7 @@ class RedisServer(ServiceProcess):
     name = "redis"
 
     def __init__(self) -> None:
-        self.binary = shutil.which("redis-server") or service_missing(
+        self.binary = shutil.which("redis-server") or missing(
             f"redis-server is not installed ({INSTALL_HINT})"
         )
         super().__init__()
@@ -197,7 +191,7 @@ def tansu_binary() -> str:
     if os.environ.get("TANSU_BINARY"):
         path = Path(os.environ["TANSU_BINARY"])
     if not os.access(path, os.X_OK):
-        service_missing(f"the Tansu broker binary is not at {path} ({INSTALL_HINT})")
+        missing(f"the Tansu broker binary is not at {path} ({INSTALL_HINT})")
     return str(path)
 
 
@@ -243,7 +237,7 @@ def postgres_bindir() -> Path:
     for directory in reversed(candidates):
         if os.access(os.path.join(directory, "initdb"), os.X_OK):
             return Path(directory)
-    service_missing(f"PostgreSQL's initdb is not installed ({INSTALL_HINT})")
+    missing(f"PostgreSQL's initdb is not installed ({INSTALL_HINT})")
 
 
 class PostgresCluster:

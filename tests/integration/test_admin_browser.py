@@ -7,7 +7,6 @@ except under ``CI=true``, where it fails.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.contrib.auth.models import User
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from tests.ci import missing
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a missing browser is an error)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """Yield a headless Chromium WebDriver with a fresh profile; quit it afterwards."""
@@ -47,11 +41,11 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        _missing("selenium is not installed (pip install -e '.[test]')")
+        missing("selenium is not installed (pip install -e '.[test]')")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if not chromium or not driver_path:
-        _missing(
+        missing(
             "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
         )
     options = webdriver.ChromeOptions()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ... import metrics
 from ...conf import get_settings
 from ...worker import Worker
+from ..console import log_to_console
 
 #: Seconds between progress lines at default verbosity.
 PROGRESS_INTERVAL_S = 5.0
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             config = replace(config, batch_size=options["batch_size"])
         if options["interval"] is not None:
             config = replace(config, poll_interval=timedelta(seconds=options["interval"]))
-        _log_to_console(options["verbosity"])
+        log_to_console(options["verbosity"])
         if options["metrics_port"] is not None:
             metrics.serve(options["metrics_port"], options["metrics_address"])
         worker = Worker(
@@ -95,14 +95,3 @@ def _check_arguments(options: dict[str, Any]) -> None:
         raise CommandError("--interval must not be negative.")
     if options["max_iterations"] < 0:
         raise CommandError("--max-iterations must not be negative (0 means no limit).")
-
-
-def _log_to_console(verbosity: int) -> None:
-    """Show the worker's log on stderr unless the project configured logging for it."""
-    logger = logging.getLogger("django_broadcaster")
-    if logger.handlers or logging.getLogger().handlers or not verbosity:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbosity > 2 else logging.INFO)

@@ -15,7 +15,7 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -192,36 +192,52 @@ def redis_outage(scale: Scale, drill_context: Path) -> OutageDrill:
     Redis keeps an append-only file, so its stream survives the restart and can be read whole.
     The healthy destination is a topic of the shared Kafka broker.
     """
-    servers, topic = os.environ["KAFKA_BOOTSTRAP_SERVERS"], f"faults-{uuid.uuid4().hex[:12]}"
     with RedisServer() as server:
-        backends = {
-            "redis": redis_backend(server.url, "drill"),
-            "kafka": kafka_backend(servers, topic),
-        }
-        run = start_worker(drill_context, "redis-stopped", backends)
-        try:
-            with TopicReader(servers, topic) as kafka, SteadyPublisher() as feed:
-                poll(lambda: kafka.count() > 0, 60, "first deliveries")
-                time.sleep(WARM_UP_S)
-                server.stop()  # SIGTERM: Redis writes its append-only file and exits
-                down_at = time.monotonic()
-                time.sleep(scale.outage_s)
-                up_at = time.monotonic()
-                server.start()
-                time.sleep(AFTERWARDS_S)
-                feed.stop()
-                observed = conclude(run, feed, kafka, (down_at, up_at))
-                kafka.wait_for(observed["ids"], 30)
-            ids = observed["ids"]
-            deliveries = [
-                Deliveries.of("redis", stream_ids(server.url, "drill"), ids),
-                Deliveries.of("kafka", kafka.ids, ids),
-            ]
-        finally:
-            run.stop_quietly()
-    drill = OutageDrill(broker="redis", healthy="kafka", deliveries=deliveries, **observed)
+        # stop(): SIGTERM, Redis writes its append-only file and exits
+        drill = _interrupt_redis(
+            server, drill_context, "redis-stopped", server.stop, server.start, scale.outage_s, {}
+        )
     drill.report("redis stopped", scale.outage_s)
     return drill
+
+
+def _interrupt_redis(
+    server: RedisServer,
+    drill_context: Path,
+    name: str,
+    interrupt: Callable[[], None],
+    restore: Callable[[], None],
+    seconds: float,
+    redis_options: dict[str, Any],
+) -> OutageDrill:
+    """Run the worker on Redis + Kafka, ``interrupt`` Redis for ``seconds``, then ``restore`` it."""
+    servers, topic = os.environ["KAFKA_BOOTSTRAP_SERVERS"], f"faults-{uuid.uuid4().hex[:12]}"
+    backends = {
+        "redis": redis_backend(server.url, "drill", **redis_options),
+        "kafka": kafka_backend(servers, topic),
+    }
+    run = start_worker(drill_context, name, backends)
+    try:
+        with TopicReader(servers, topic) as kafka, SteadyPublisher() as feed:
+            poll(lambda: kafka.count() > 0, 60, "first deliveries")
+            time.sleep(WARM_UP_S)
+            interrupt()
+            down_at = time.monotonic()
+            time.sleep(seconds)
+            up_at = time.monotonic()
+            restore()
+            time.sleep(AFTERWARDS_S)
+            feed.stop()
+            observed = conclude(run, feed, kafka, (down_at, up_at))
+            kafka.wait_for(observed["ids"], 30)
+        ids = observed["ids"]
+        deliveries = [
+            Deliveries.of("redis", stream_ids(server.url, "drill"), ids),
+            Deliveries.of("kafka", kafka.ids, ids),
+        ]
+    finally:
+        run.stop_quietly()
+    return OutageDrill(broker="redis", healthy="kafka", deliveries=deliveries, **observed)
 
 
 @pytest.mark.kafka
@@ -341,32 +357,16 @@ def redis_frozen(scale: Scale, drill_context: Path) -> OutageDrill:
     A frozen Redis keeps its port and accepts connections, but never answers: every call ends
     in the client's socket timeout (2 s here). The healthy destination is shared Kafka.
     """
-    servers, topic = os.environ["KAFKA_BOOTSTRAP_SERVERS"], f"faults-{uuid.uuid4().hex[:12]}"
     with RedisServer() as server:
-        redis = redis_backend(server.url, "drill", socket_timeout=FROZEN_SOCKET_TIMEOUT_S)
-        backends = {"redis": redis, "kafka": kafka_backend(servers, topic)}
-        run = start_worker(drill_context, "redis-frozen", backends)
-        try:
-            with TopicReader(servers, topic) as kafka, SteadyPublisher() as feed:
-                poll(lambda: kafka.count() > 0, 60, "first deliveries")
-                time.sleep(WARM_UP_S)
-                server.pause()
-                frozen_at = time.monotonic()
-                time.sleep(scale.stall_s)
-                thawed_at = time.monotonic()
-                server.resume()
-                time.sleep(AFTERWARDS_S)
-                feed.stop()
-                observed = conclude(run, feed, kafka, (frozen_at, thawed_at))
-                kafka.wait_for(observed["ids"], 30)
-            ids = observed["ids"]
-            deliveries = [
-                Deliveries.of("redis", stream_ids(server.url, "drill"), ids),
-                Deliveries.of("kafka", kafka.ids, ids),
-            ]
-        finally:
-            run.stop_quietly()
-    drill = OutageDrill(broker="redis", healthy="kafka", deliveries=deliveries, **observed)
+        drill = _interrupt_redis(
+            server,
+            drill_context,
+            "redis-frozen",
+            server.pause,
+            server.resume,
+            scale.stall_s,
+            {"socket_timeout": FROZEN_SOCKET_TIMEOUT_S},
+        )
     drill.report("redis frozen", scale.stall_s)
     return drill
 

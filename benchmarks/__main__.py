@@ -1,0 +1,99 @@
+"""``python -m benchmarks``: run every measurement and print one table of figures.
+
+    python -m benchmarks                  # the full run (about 15 minutes on 2 cores)
+    python -m benchmarks --smoke          # everything at a tiny size, for CI (no figure means much)
+    python -m benchmarks --only redis     # one measurement (repeat --only for more)
+
+Uses DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS when all are set, else starts throwaway
+services with scripts/services. ``BENCH_SCALE=smoke`` does what ``--smoke`` does. Exits 1 when a
+measurement fails; a goal that is not met is reported in the table, not in the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .report import Figure, format_table
+from .scale import FULL, SMOKE, Scale
+from .services import running_services
+
+#: Each measurement's name and module (imported once Django is set up).
+MEASUREMENTS = {
+    "redis": "redis_drain",
+    "kafka": "kafka_drain",
+    "publish": "publish_cost",
+    "latency": "latency",
+    "claim": "claim_cost",
+    "scale-out": "scale_out",
+    "memory": "memory",
+}
+DATABASES = {"default": "bench_outbox", "history": "bench_outbox_history"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen measurements, print the table, return the exit status."""
+    args = _parser().parse_args(argv)
+    scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
+    if args.rounds:
+        scale = replace(scale, rounds=args.rounds)
+    started = time.monotonic()
+    with running_services():
+        where, figures = _run(args.only or list(MEASUREMENTS), scale)
+    size = "smoke" if scale == SMOKE else "full"
+    print(f"{where}; {size} run, {scale.rounds} round(s), {time.monotonic() - started:.0f} s\n")
+    print(format_table(figures))
+    return 0
+
+
+def _run(names: Sequence[str], scale: Scale) -> tuple[str, list[Figure]]:
+    """Return where the measurements ran (see :func:`describe`) and the figures."""
+    from .database import drop_databases, migrate, recreate_databases
+    from .environment import describe
+
+    _setup_django()
+    recreate_databases(DATABASES.values())
+    figures: list[Figure] = []
+    try:
+        for alias in DATABASES:
+            migrate(alias)
+        where = describe()
+        for name in names:
+            _log(f"{name}: measuring")
+            module = importlib.import_module(f"benchmarks.{MEASUREMENTS[name]}")
+            figures += module.measure(scale)
+    finally:
+        drop_databases(DATABASES.values())
+    return where, figures
+
+
+def _setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    os.environ["BENCH_DATABASE"] = DATABASES["default"]
+    os.environ["BENCH_HISTORY_DATABASE"] = DATABASES["history"]
+    import django
+
+    django.setup()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--only", action="append", choices=list(MEASUREMENTS), help="run only NAME")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per ratio (default 3)")
+    return parser
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The benchmark databases: create them, migrate them, fill and empty their outboxes.
+
+Each benchmark database is created afresh on the server of ``DATABASE_URL`` and dropped at the
+end. Filling is one ``INSERT ... SELECT`` over ``generate_series`` that copies a row written by
+``publish_event``, so a million rows take seconds and every column the package adds is filled the
+way the package fills it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections, transaction
+
+from .workload import EVENT_TYPE, SOURCE, payload
+
+OUTBOX_TABLE = "outbox_events"
+#: Row ids as time-ordered as the package's UUIDv7 ids: the creation millisecond first.
+_TIME_ORDERED_ID = (
+    "encode(set_byte(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send((extract(epoch from {t}) * 1000)::bigint) from 3) from 1 for 6), "
+    "6, 112 + floor(random() * 16)::int), 'hex')::uuid"
+)
+
+
+def database_url(name: str) -> str:
+    """Return ``DATABASE_URL`` pointing at the database ``name`` instead."""
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
+
+
+def database_name(alias: str = "default") -> str:
+    """Return the name of the database behind the Django alias ``alias``."""
+    return str(settings.DATABASES[alias]["NAME"])
+
+
+def connect(name: str) -> psycopg.Connection:
+    """Open an autocommit connection to database ``name``; the caller closes it."""
+    return psycopg.connect(database_url(name), autocommit=True)
+
+
+def recreate_databases(names: Iterable[str]) -> None:
+    """Drop (if present) and create each database in ``names`` on the server."""
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_databases(names: Iterable[str]) -> None:
+    """Drop each database in ``names``, closing Django's connections to them first."""
+    connections.close_all()
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(alias: str) -> None:
+    """Create the package's tables in the Django database ``alias``."""
+    call_command("migrate", database=alias, verbosity=0)
+
+
+def empty_outbox(alias: str = "default") -> None:
+    """Delete every row of the outbox of Django database ``alias``."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"TRUNCATE {OUTBOX_TABLE}")
+
+
+def fill_outbox(count: int, *, alias: str = "default", published: bool = False) -> None:
+    """Add ``count`` workload events to the outbox of ``alias``, in one transaction.
+
+    The rows are due now (created up to ``count`` microseconds ago, in order), or already
+    ``published`` a day ago when ``published`` is true.
+    """
+    from django_broadcaster.models import OutboxEvent
+    from django_broadcaster.publishers import publisher
+
+    with transaction.atomic(using=alias):
+        template = publisher.publish_event(EVENT_TYPE, SOURCE, payload(), using=alias)
+        columns = [field.column for field in OutboxEvent._meta.concrete_fields]
+        select = _cloned_columns(columns, count, published)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {OUTBOX_TABLE} ({', '.join(columns)}) SELECT {select} "
+                f"FROM {OUTBOX_TABLE} t, generate_series(1, %s) g WHERE t.id = %s",
+                [count, template.pk],
+            )
+        OutboxEvent.objects.using(alias).filter(pk=template.pk).delete()
+
+
+def wait_until_none(
+    connection: psycopg.Connection, statuses: Iterable[str], timeout_s: float
+) -> float:
+    """Poll until no outbox row has one of ``statuses``; return ``time.perf_counter()`` then.
+
+    Polls every 5 ms. Raises ``TimeoutError`` after ``timeout_s`` seconds.
+    """
+    wanted = ", ".join(f"'{status}'" for status in statuses)
+    query = f"SELECT EXISTS (SELECT 1 FROM {OUTBOX_TABLE} WHERE status IN ({wanted}))"
+    deadline = time.perf_counter() + timeout_s
+    while connection.execute(query).fetchone() == (True,):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"outbox rows still {wanted} after {timeout_s:.0f} s")
+        time.sleep(0.005)
+    return time.perf_counter()
+
+
+def count_rows(connection: psycopg.Connection, status: str) -> int:
+    """Return how many outbox rows have ``status``."""
+    row = connection.execute(
+        f"SELECT count(*) FROM {OUTBOX_TABLE} WHERE status = %s", [status]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _cloned_columns(columns: list[str], count: int, published: bool) -> str:
+    """Return the SELECT list that copies the template row ``t`` for row number ``g``."""
+    offset = f"({count} - g) * interval '1 microsecond'"
+    if published:
+        offset = f"interval '1 day' + {offset}"
+    overrides: Mapping[str, str] = {
+        "id": _TIME_ORDERED_ID.format(t=f"t.created_at - {offset}"),
+        "created_at": f"t.created_at - {offset}",
+        "scheduled_at": f"t.scheduled_at - {offset}",
+        "time": f"t.time - {offset}",
+    }
+    if published:
+        overrides = {**overrides, "status": "'published'", "published_at": "t.created_at"}
+    return ", ".join(overrides.get(column, f"t.{column}") for column in columns)

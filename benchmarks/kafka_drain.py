@@ -1,0 +1,84 @@
+"""Drain PostgreSQL to Kafka (kafka-python), side by side with the raw ceiling loop.
+
+Each drain writes to a new topic of the Kafka-protocol broker at ``KAFKA_BOOTSTRAP_SERVERS``
+(created on first produce), with the backend's defaults: binary content mode, ``acks=all``,
+idempotence, ``linger_ms=10``. The ceiling loop sends structured JSON with the same producer
+settings.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from kafka import KafkaProducer
+
+from . import ceiling
+from .database import connect, count_rows, database_name, empty_outbox, fill_outbox
+from .drains import WORKER_OPTIONS, timed_drain
+from .report import Figure, Goal
+from .rounds import best_of
+from .scale import Scale
+from .workers import current_worker
+
+
+def kafka_backends(topic: str) -> dict[str, object]:
+    """Return ``BROADCASTER["BACKENDS"]`` for one Kafka backend producing to ``topic``."""
+    options = {"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"], "topic": topic}
+    return {"kafka": {"BACKEND": "django_broadcaster.backends.KafkaBackend", "OPTIONS": options}}
+
+
+def drain_rate(count: int) -> float:
+    """Return events/s for one worker draining ``count`` events to a new topic.
+
+    Raises ``RuntimeError`` unless every event ends published.
+    """
+    empty_outbox()
+    worker = current_worker(kafka_backends(_new_topic()), *WORKER_OPTIONS)
+    with connect(database_name()) as poll:
+        seconds = timed_drain([worker], lambda: fill_outbox(count), poll)
+        published = count_rows(poll, "published")
+    if published != count:
+        raise RuntimeError(f"{published} of {count} events published to Kafka")
+    return count / seconds
+
+
+def ceiling_rate(count: int) -> float:
+    """Return events/s for the raw psycopg + kafka-python loop draining ``count`` events."""
+    empty_outbox()
+    fill_outbox(count)
+    producer = KafkaProducer(
+        bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+    )
+    try:
+        with connect(database_name()) as connection:
+            return count / ceiling.drain(connection, ceiling.kafka_sender(producer, _new_topic()))
+    finally:
+        producer.close()
+
+
+def measure(scale: Scale) -> list[Figure]:
+    """Return the Kafka drain rate and its ratio to the raw ceiling."""
+    rates = best_of(
+        scale.rounds,
+        {
+            "current": lambda: drain_rate(scale.drain_events),
+            "ceiling": lambda: ceiling_rate(scale.drain_events),
+        },
+        higher_is_better=True,
+    )
+    return [
+        Figure(
+            "Kafka drain, 1 worker", rates["current"], "ev/s", goal=Goal(">=", 8_000, "measured")
+        ),
+        Figure(
+            "Kafka drain vs raw ceiling", rates["current"], "ev/s", rates["ceiling"], "raw loop"
+        ),
+    ]
+
+
+def _new_topic() -> str:
+    return f"bench-{uuid.uuid4().hex[:12]}"

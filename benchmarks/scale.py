@@ -1,0 +1,39 @@
+"""How big each measurement is: the full run reported in the docs, or a smoke run for CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of the measurements; every ratio comes from ``rounds`` alternating rounds."""
+
+    drain_events: int
+    legacy_events: int
+    history_rows: int
+    memory_events: int
+    latency_s: float
+    publish_events: int
+    rounds: int
+
+
+FULL = Scale(
+    drain_events=20_000,
+    legacy_events=2_000,
+    history_rows=1_000_000,
+    memory_events=200_000,
+    latency_s=30.0,
+    publish_events=2_000,
+    rounds=3,
+)
+#: Everything runs, at sizes far too small for the figures to mean anything.
+SMOKE = Scale(
+    drain_events=500,
+    legacy_events=100,
+    history_rows=5_000,
+    memory_events=2_000,
+    latency_s=2.0,
+    publish_events=100,
+    rounds=1,
+)

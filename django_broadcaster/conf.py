@@ -45,6 +45,7 @@ class BroadcasterSettings:
     retry_max_delay: timedelta = timedelta(minutes=10)
     breaker_base_delay: timedelta = timedelta(seconds=1)
     breaker_max_delay: timedelta = timedelta(seconds=30)
+    send_deadline: timedelta = timedelta(seconds=2)
     max_data_size: int = 64 * 1024
     shutdown_timeout: timedelta = timedelta(seconds=20)
     cleanup_after: timedelta | None = None
@@ -61,12 +62,17 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "RETRY_MAX_DELAY": ("retry_max_delay", timedelta),
     "BREAKER_BASE_DELAY": ("breaker_base_delay", timedelta),
     "BREAKER_MAX_DELAY": ("breaker_max_delay", timedelta),
+    "SEND_DEADLINE": ("send_deadline", timedelta),
     "MAX_DATA_SIZE": ("max_data_size", int),
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", timedelta),
     "CLEANUP_AFTER": ("cleanup_after", timedelta),
     "CLEANUP_INTERVAL": ("cleanup_interval", timedelta),
 }
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
+# Keys whose value must be more than zero.
+POSITIVE_KEYS: Final = frozenset(
+    {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION", "CLEANUP_INTERVAL", "SEND_DEADLINE"}
+)
 # Keys whose value may be None (it turns the feature off).
 NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER"})
 
@@ -152,7 +158,7 @@ def _value_errors(key: str, value: object, expected: type) -> list[str]:
         isinstance(value, timedelta) and value < timedelta(0)
     ):
         return [f'{SETTING_NAME}["{key}"] must not be negative.']
-    if key in {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION", "CLEANUP_INTERVAL"} and not value:
+    if key in POSITIVE_KEYS and not value:
         return [f'{SETTING_NAME}["{key}"] must be greater than zero.']
     return []
 

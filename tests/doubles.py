@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,3 +94,24 @@ class SlowlyUnavailableBackend(BaseBackend):
         calls.append((self.alias, str(event.id)))
         time.sleep(self.seconds)  # stands for a socket timeout inside a client library
         raise BackendUnavailable("timed out", destination=self.alias)
+
+
+class HangingBackend(BaseBackend):
+    """Hold every batch until the test sets ``release``, then end as ``then`` says.
+
+    ``then`` is ``"accept"`` or ``"unavailable"``. Stands for a broker that hangs (a frozen
+    process, a dropped network) and answers, or times out, much later.
+    """
+
+    release = threading.Event()
+    then = "accept"
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        calls.extend((self.alias, str(event.id)) for event in events)
+        HangingBackend.release.wait()
+        if HangingBackend.then == "unavailable":
+            raise BackendUnavailable("timed out at last", destination=self.alias)
+        return {}
+
+    def send(self, event: CloudEvent) -> None:
+        self.send_batch([event])

@@ -41,6 +41,16 @@ class CircuitBreaker:
         )
         return self.open_until
 
+    def pause_again(self, now: datetime, error: BaseException) -> datetime:
+        """Pause again from ``now`` for the current delay, after a failure already counted.
+
+        For a call that was already counted as failed when its deadline passed, and has now
+        ended with an outage error: the pause restarts from when it really ended.
+        """
+        self.open_until = now + backoff_delay(self.failures or 1, self.base, self.cap)
+        logger.info("Backend %r is still unavailable (%s).", self.alias, error)
+        return self.open_until
+
     def record_success(self) -> None:
         """Close the breaker."""
         if self.failures:

@@ -1,8 +1,10 @@
 """Deliver a batch of claimed rows to every destination, and say what happened to each row.
 
 Nothing here writes to the outbox; :mod:`.recording` does, from the :class:`Outcome` values.
-Each backend gets the batch's events in one ``send_batch`` call; each local handler is called once
-per event, in its own savepoint, so a failing handler rolls back only its own writes.
+Each backend gets the batch's events in one ``send_batch`` call, made by its courier
+(:mod:`.couriers`) on a thread of its own, so backends are sent to side by side and a hung one
+holds up the others only until its deadline. Each local handler is called once per event, here,
+in its own savepoint, so a failing handler rolls back only its own writes.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from ..backends.base import BaseBackend
 from ..events import CloudEvent
-from ..exceptions import BackendUnavailable
 from ..followups import published_so_far, record_handler_success
 from ..models import OutboxEvent
 from ..registry import EventRegistry
 from ..tracing import delivery_span
-from .breaker import CircuitBreaker
+from .couriers import Courier, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,13 @@ class Outcome:
 
 
 def deliver(
-    rows: Sequence[OutboxEvent],
-    backends: Mapping[str, BaseBackend],
-    breakers: Mapping[str, CircuitBreaker],
-    registry: EventRegistry,
+    rows: Sequence[OutboxEvent], couriers: Mapping[str, Courier], registry: EventRegistry
 ) -> list[Outcome]:
     """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row.
 
-    Rows whose ``expires_at`` has passed go nowhere and come back marked ``expired``.
+    Every backend's share goes out at once, each on its courier's thread, while the handlers run
+    here; then each backend's verdict is awaited (at most until its deadline). Rows whose
+    ``expires_at`` has passed go nowhere and come back marked ``expired``.
     """
     now = timezone.now()
     outcomes = [
@@ -79,12 +78,15 @@ def deliver(
     ]
     live = [outcome for outcome in outcomes if not outcome.expired]
     with delivery_span([outcome.event for outcome in live]):
-        for alias, backend in backends.items():
+        calls = []
+        for alias, courier in couriers.items():
             pending = [o for o in live if _needs_backend(o, alias)]
             if pending:
-                _send_to_backend(alias, backend, breakers[alias], pending)
+                calls.append((courier, courier.start([o.event for o in pending]), pending))
         for outcome in live:
             _call_handlers(outcome, registry)
+        for courier, call, pending in calls:
+            _apply_verdict(courier.alias, courier.finish(call), pending)
     return outcomes
 
 
@@ -92,31 +94,13 @@ def _needs_backend(outcome: Outcome, alias: str) -> bool:
     return alias not in outcome.delivered and outcome.row.wants_backend(alias)
 
 
-def _send_to_backend(
-    alias: str, backend: BaseBackend, breaker: CircuitBreaker, outcomes: list[Outcome]
-) -> None:
-    now = timezone.now()
-    rejected: Mapping[str, BaseException]
-    if breaker.is_open(now):
-        assert breaker.open_until is not None
+def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> None:
+    if verdict.unavailable_until is not None:
         for outcome in outcomes:
-            outcome.defer(breaker.open_until, alias, "backend paused after an outage")
+            outcome.defer(verdict.unavailable_until, alias, verdict.reason)
         return
-    try:
-        backend.open()
-        rejected = backend.send_batch([outcome.event for outcome in outcomes])
-    except BackendUnavailable as exc:
-        # A failure can take as long as the backend's timeout: pause from when it ended.
-        until = breaker.record_failure(timezone.now(), exc)
-        for outcome in outcomes:
-            outcome.defer(until, alias, f"unavailable: {exc}")
-        return
-    except Exception as exc:  # a bug or an unexpected error: every event of the call failed
-        logger.exception("Backend %r failed on a batch of %d events", alias, len(outcomes))
-        rejected = {outcome.event.id or "": exc for outcome in outcomes}
-    breaker.record_success()
     for outcome in outcomes:
-        error = rejected.get(outcome.event.id or "")
+        error = verdict.error_for(outcome.event.id or "")
         if error is None:
             outcome.delivered.append(alias)
         else:

@@ -25,6 +25,7 @@ from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
+from .couriers import couriers_for
 from .delivery import deliver
 from .progress import ProgressReport
 from .recording import BatchSummary, record
@@ -88,12 +89,12 @@ class Worker:
         self._owns_signals = False
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
-        self.breakers = {
-            alias: CircuitBreaker(
-                alias, self.config.breaker_base_delay, self.config.breaker_max_delay
-            )
-            for alias in self.backends
-        }
+        self.couriers = couriers_for(self.backends, self.config)
+
+    @property
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """Return each backend's circuit breaker, by alias."""
+        return {alias: courier.breaker for alias, courier in self.couriers.items()}
 
     def run(self) -> WorkerStats:
         """Run claim cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
@@ -133,7 +134,7 @@ class Worker:
         if not claim.rows:
             return BatchSummary()
         try:
-            outcomes = deliver(claim.rows, self.backends, self.breakers, self.registry)
+            outcomes = deliver(claim.rows, self.couriers, self.registry)
         except StopNow:
             self._release(claim)
             raise
@@ -150,11 +151,11 @@ class Worker:
 
     def close(self) -> None:
         """Close every backend (safe to call twice)."""
-        for backend in self.backends.values():
+        for courier in self.couriers.values():
             try:
-                backend.close()
+                courier.close()
             except Exception:
-                logger.exception("Closing backend %r failed", backend.alias)
+                logger.exception("Closing backend %r failed", courier.alias)
 
     def install_signal_handlers(self) -> None:
         """Make SIGTERM and SIGINT stop gracefully (call from the main thread).

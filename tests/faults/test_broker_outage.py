@@ -330,12 +330,6 @@ def test_kafka_outage_spends_no_retry(kafka_outage: OutageDrill) -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: each trial call to the stopped broker blocks the only worker "
-    "thread for send_timeout (10 s), longer than the breaker pause that follows (0.5-5 s "
-    "here), so Redis gets one batch per trial",
-)
 def test_kafka_outage_redis_keeps_receiving(kafka_outage: OutageDrill) -> None:
     assert_kept_receiving(kafka_outage)
 

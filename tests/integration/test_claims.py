@@ -10,7 +10,7 @@ from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
-from django_broadcaster.worker.breaker import CircuitBreaker
+from django_broadcaster.worker.couriers import couriers_for
 from django_broadcaster.worker.delivery import deliver
 from django_broadcaster.worker.recording import record
 
@@ -53,12 +53,12 @@ def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> 
     assert {r.pk for r in alive.rows} == {r.pk for r in dead.rows}
 
     backends = create_backends()
-    breakers = {a: CircuitBreaker(a, LEASE, LEASE) for a in backends}
-    late = deliver(dead.rows, backends, breakers, EventRegistry())
+    couriers = couriers_for(backends, get_settings())
+    late = deliver(dead.rows, couriers, EventRegistry())
     record(late, dead.token, get_settings())  # the zombie's outcome is ignored
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 0
 
-    record(deliver(alive.rows, backends, breakers, EventRegistry()), alive.token, get_settings())
+    record(deliver(alive.rows, couriers, EventRegistry()), alive.token, get_settings())
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
     assert OutboxEvent.objects.filter(lease_token__isnull=False).count() == 0
 

@@ -14,12 +14,17 @@ from tests.workers import finish, start_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+#: The gate holds a batch for as long as a test wants: no deadline may give up on it first.
+PATIENT = {"SEND_DEADLINE": 600}
+
 
 def test_sigterm_finishes_and_records_the_batch_in_hand_then_exits_0(tmp_path: Path) -> None:
     publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(30)])
     os.mkfifo(tmp_path / "gate")
     gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
-    worker = start_worker("--batch-size", "10", "--interval", "0", backends={"gate": gate})
+    worker = start_worker(
+        "--batch-size", "10", "--interval", "0", backends={"gate": gate}, settings=PATIENT
+    )
 
     wait_until((tmp_path / "started").exists, what="the worker to start a batch")
     worker.send_signal(signal.SIGTERM)
@@ -52,7 +57,7 @@ def test_a_batch_that_overstays_the_grace_period_is_released(tmp_path: Path) -> 
     os.mkfifo(tmp_path / "gate")  # never opened by the test: the batch hangs
     gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
     worker = start_worker(
-        "--batch-size", "10", backends={"gate": gate}, settings={"SHUTDOWN_TIMEOUT": 0.5}
+        "--batch-size", "10", backends={"gate": gate}, settings={**PATIENT, "SHUTDOWN_TIMEOUT": 0.5}
     )
 
     wait_until((tmp_path / "started").exists, what="the worker to start a batch")
@@ -70,7 +75,7 @@ def test_a_second_signal_stops_at_once_and_releases_the_batch(tmp_path: Path) ->
     publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(5)])
     os.mkfifo(tmp_path / "gate")
     gate = {"BACKEND": "tests.doubles.GateBackend", "OPTIONS": {"directory": str(tmp_path)}}
-    worker = start_worker("--batch-size", "10", backends={"gate": gate})
+    worker = start_worker("--batch-size", "10", backends={"gate": gate}, settings=PATIENT)
 
     wait_until((tmp_path / "started").exists, what="the worker to start a batch")
     worker.send_signal(signal.SIGTERM)

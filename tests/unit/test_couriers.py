@@ -1,0 +1,74 @@
+"""Couriers: a backend that hangs is given up on at the deadline and settled when it ends."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_broadcaster.worker.breaker import CircuitBreaker
+from django_broadcaster.worker.couriers import Courier
+from tests import doubles
+from tests.doubles import HangingBackend
+from tests.factories import published_event
+
+DEADLINE = timedelta(milliseconds=50)
+PAUSE = timedelta(seconds=30)
+
+
+@pytest.fixture
+def courier() -> Iterator[Courier]:
+    HangingBackend.release.clear()
+    HangingBackend.then = "accept"
+    doubles.calls.clear()
+    courier = Courier(HangingBackend("slow"), CircuitBreaker("slow", PAUSE, PAUSE), DEADLINE)
+    yield courier
+    HangingBackend.release.set()
+    courier.close()
+
+
+def test_a_backend_that_misses_the_deadline_is_unavailable(courier: Courier) -> None:
+    before = timezone.now()
+    verdict = courier.finish(courier.start([published_event()]))
+    assert verdict.unavailable_until is not None
+    assert verdict.unavailable_until >= before + PAUSE / 2  # the breaker's (jittered) pause
+    assert verdict.reason == "unavailable: timeout: no answer within 0.05 s"
+    assert courier.breaker.is_open(timezone.now())
+
+
+def test_no_new_call_while_a_late_one_runs(courier: Courier) -> None:
+    courier.finish(courier.start([published_event()]))
+    courier.breaker.open_until = timezone.now()  # the pause is over, the call is not
+    verdict = courier.finish(courier.start([published_event()]))
+    assert verdict.reason == "still busy with a late call"
+    assert len(doubles.calls) == 1
+
+
+def test_a_late_success_closes_the_breaker_and_doubles_the_deadline(courier: Courier) -> None:
+    late = courier.start([published_event()])
+    courier.finish(late)
+    HangingBackend.release.set()
+    assert late.future is not None and late.future.result() == {}
+
+    verdict = courier.finish(courier.start([published_event()]))
+    assert verdict.unavailable_until is None and verdict.error_for("x") is None
+    assert courier.breaker.failures == 0
+    assert courier.deadline >= 2 * DEADLINE
+    assert len(doubles.calls) == 2
+
+
+def test_a_late_outage_pauses_the_backend_from_when_it_ended(courier: Courier) -> None:
+    HangingBackend.then = "unavailable"
+    late = courier.start([published_event()])
+    courier.finish(late)
+    courier.breaker.open_until = timezone.now()
+    HangingBackend.release.set()
+    assert late.future is not None
+    late.future.exception()  # wait for the call to end
+    ended = timezone.now()
+
+    verdict = courier.finish(courier.start([published_event()]))
+    assert verdict.reason == "backend paused"
+    assert verdict.unavailable_until is not None and verdict.unavailable_until > ended
+    assert courier.breaker.failures == 1  # the same outage is not counted twice
+    assert len(doubles.calls) == 1

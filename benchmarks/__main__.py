@@ -16,6 +16,7 @@ import importlib
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -33,6 +34,8 @@ MEASUREMENTS = {
     "scale-out": "scale_out",
     "memory": "memory",
 }
+#: The measurements that raised, in this run.
+FAILED: list[str] = []
 DATABASES = {"default": "bench_outbox", "history": "bench_outbox_history"}
 
 
@@ -48,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = "smoke" if scale == SMOKE else "full"
     print(f"{where}; {size} run, {scale.rounds} round(s), {time.monotonic() - started:.0f} s\n")
     print(format_table(figures))
-    return 0
+    if FAILED:
+        print(f"\nFailed (see the messages above): {', '.join(FAILED)}")
+    return 1 if FAILED else 0
 
 
 def _run(names: Sequence[str], scale: Scale) -> tuple[str, list[Figure]]:
@@ -65,11 +70,22 @@ def _run(names: Sequence[str], scale: Scale) -> tuple[str, list[Figure]]:
         where = describe()
         for name in names:
             _log(f"{name}: measuring")
-            module = importlib.import_module(f"benchmarks.{MEASUREMENTS[name]}")
-            figures += module.measure(scale)
+            figures += _measure(name, scale)
     finally:
         drop_databases(DATABASES.values())
     return where, figures
+
+
+def _measure(name: str, scale: Scale) -> list[Figure]:
+    """Return the figures of measurement ``name``; on failure log why and return none."""
+    module = importlib.import_module(f"benchmarks.{MEASUREMENTS[name]}")
+    try:
+        figures: list[Figure] = module.measure(scale)
+    except Exception:
+        _log(f"{name}: FAILED\n{traceback.format_exc()}")
+        FAILED.append(name)
+        return []
+    return figures
 
 
 def _setup_django() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -42,6 +43,8 @@ DATABASES = {"default": "bench_outbox", "history": "bench_outbox_history"}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen measurements, print the table, return the exit status."""
     args = _parser().parse_args(argv)
+    # A plain SIGTERM would skip the clean-up: stopping workers, services, dropping databases.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
     if args.rounds:
         scale = replace(scale, rounds=args.rounds)

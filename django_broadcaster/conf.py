@@ -39,6 +39,7 @@ class BroadcasterSettings:
     backends: Mapping[str, BackendConfig] = field(default_factory=dict)
     batch_size: int = 100
     poll_interval: timedelta = timedelta(seconds=1)
+    listen: bool = True
     lease_duration: timedelta = timedelta(seconds=60)
     max_retries: int = 5
     retry_base_delay: timedelta = timedelta(seconds=2)
@@ -56,6 +57,7 @@ class BroadcasterSettings:
 SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "BATCH_SIZE": ("batch_size", int),
     "POLL_INTERVAL": ("poll_interval", timedelta),
+    "LISTEN": ("listen", bool),
     "LEASE_DURATION": ("lease_duration", timedelta),
     "MAX_RETRIES": ("max_retries", int),
     "RETRY_BASE_DELAY": ("retry_base_delay", timedelta),
@@ -150,7 +152,7 @@ def backend_shape_errors() -> list[str]:
 def _value_errors(key: str, value: object, expected: type) -> list[str]:
     if key in NULLABLE_KEYS and value is None:
         return []
-    if not isinstance(value, expected) or isinstance(value, bool):
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
         return [
             f'{SETTING_NAME}["{key}"] must be a {expected.__name__}, got {type(value).__name__}.'
         ]

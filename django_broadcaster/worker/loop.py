@@ -29,6 +29,7 @@ from .couriers import couriers_for
 from .delivery import deliver
 from .progress import ProgressReport
 from .recording import BatchSummary, record
+from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Worker:
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.couriers = couriers_for(self.backends, self.config)
+        self.wakeup = Wakeup.from_settings(self.config)
 
     @property
     def breakers(self) -> dict[str, CircuitBreaker]:
@@ -118,7 +120,7 @@ class Worker:
                 if handled == 0:
                     if self.burst:
                         break
-                    self._stopping.wait(self.config.poll_interval.total_seconds())
+                    self.wakeup.wait(self.config.poll_interval.total_seconds())
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
@@ -148,9 +150,11 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""
         self._stopping.set()
+        self.wakeup.interrupt()
 
     def close(self) -> None:
-        """Close every backend (safe to call twice)."""
+        """Close every backend and the LISTEN connection (safe to call twice)."""
+        self.wakeup.close()
         for courier in self.couriers.values():
             try:
                 courier.close()

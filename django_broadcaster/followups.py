@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextvars import ContextVar
 
+from .claims import ClaimedEvent
 from .exceptions import BroadcasterError
 from .models import OutboxEvent
 
@@ -31,7 +32,7 @@ def published_so_far() -> int:
     return _published.get()
 
 
-def record_handler_success(row: OutboxEvent, delivered: Sequence[str]) -> None:
+def record_handler_success(row: ClaimedEvent, delivered: Sequence[str]) -> None:
     """Store ``delivered`` on ``row`` now, inside the caller's transaction.
 
     Raises :class:`LeaseLost` if the worker's lease on ``row`` is gone, so that the caller's

@@ -12,15 +12,17 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .events import CloudEvent
+
+if TYPE_CHECKING:
+    from .claims import Claim
 
 
 class _Uuid7Clock:
@@ -78,14 +80,6 @@ class Status:
     ]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Rows leased to one worker, and the token that proves the lease."""
-
-    token: uuid.UUID
-    rows: list[OutboxEvent]
-
-
 class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     """Queries over the outbox."""
 
@@ -114,30 +108,14 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return cast(OutboxEventQuerySet, heads)
 
     def claim(self, limit: int, lease: timedelta) -> Claim:
-        """Lease up to ``limit`` due events to the caller and return them.
+        """Lease up to ``limit`` claimable events to the caller and return them, oldest first.
 
-        In one short transaction: select due rows (``FOR UPDATE SKIP LOCKED`` where the database
-        has it, so concurrent workers pass each other by), then move them out of the due set with a
-        compare-and-set that only succeeds on rows still due, which keeps SQLite (no row locks)
-        correct too. The caller records outcomes with the claim's token before the lease ends, or
-        the rows become claimable again.
+        See :mod:`django_broadcaster.claims` for how. The caller records the outcomes with the
+        claim's token before the lease ends, or the rows become claimable again.
         """
-        token = uuid.uuid4()
-        now = timezone.now()
-        with transaction.atomic(using=self.db):
-            rows = list(self.claimable(now).select_for_update(skip_locked=True)[:limit])
-            if not rows:
-                return Claim(token, [])
-            ids = [row.pk for row in rows]
-            leased_until = now + lease
-            claimed = self.filter(pk__in=ids, status=Status.PENDING, scheduled_at__lte=now).update(
-                lease_token=token, scheduled_at=leased_until
-            )
-            if claimed != len(rows):  # another worker won some rows (only without row locks)
-                return Claim(token, list(self.leased_by(token, ids)))
-        for row in rows:
-            row.lease_token, row.scheduled_at = token, leased_until
-        return Claim(token, rows)
+        from .claims import claim  # claims builds on this module
+
+        return claim(self.claimable(timezone.now()), limit, lease)
 
     def oldest_due(self, now: datetime) -> datetime | None:
         """Return when the oldest due event became due, or ``None`` when none is due."""

@@ -17,9 +17,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from ..claims import ClaimedEvent
 from ..events import CloudEvent
 from ..followups import published_so_far, record_handler_success
-from ..models import OutboxEvent
 from ..registry import EventRegistry
 from ..tracing import delivery_span
 from .couriers import Courier, Verdict
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    """What one delivery attempt did for one row.
+    """What one delivery attempt did for one claimed row.
 
     ``delivered`` lists every destination that has the event (earlier attempts included);
     ``errors`` maps each destination that refused it to why (these spend a retry);
@@ -38,13 +38,17 @@ class Outcome:
     event's ``expires_at`` had passed, so it went nowhere.
     """
 
-    row: OutboxEvent
-    event: CloudEvent
+    row: ClaimedEvent
     delivered: list[str]
     errors: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     deferred_until: datetime | None = None
     expired: bool = False
+
+    @property
+    def event(self) -> CloudEvent:
+        """Return the event being delivered."""
+        return self.row.event
 
     @property
     def complete(self) -> bool:
@@ -58,7 +62,7 @@ class Outcome:
 
 
 def deliver(
-    rows: Sequence[OutboxEvent], couriers: Mapping[str, Courier], registry: EventRegistry
+    rows: Sequence[ClaimedEvent], couriers: Mapping[str, Courier], registry: EventRegistry
 ) -> list[Outcome]:
     """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row.
 
@@ -70,8 +74,7 @@ def deliver(
     outcomes = [
         Outcome(
             row,
-            row.as_cloud_event(),
-            list(row.delivered or []),
+            list(row.delivered),
             expired=row.expires_at is not None and row.expires_at <= now,
         )
         for row in rows

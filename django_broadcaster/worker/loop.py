@@ -20,7 +20,8 @@ from django.utils import timezone
 from .. import metrics
 from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
-from ..models import Claim, OutboxEvent
+from ..claims import Claim
+from ..models import OutboxEvent
 from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
 from .backoff import backoff_delay

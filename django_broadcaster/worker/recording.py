@@ -55,9 +55,7 @@ def record(
     """Store ``outcomes`` for rows leased under ``token``; send the signals; return the counts."""
     now = timezone.now()
     complete = [o for o in outcomes if o.complete]
-    unfinished = [o for o in outcomes if not o.complete]
-    for outcome in unfinished:
-        _apply(outcome, now, config)
+    unfinished = [(o, _unfinished_row(o, now, config)) for o in outcomes if not o.complete]
     leased = OutboxEvent.objects.filter(lease_token=token)
     with transaction.atomic():
         for delivered, ids in _group_by_destinations(complete).items():
@@ -69,15 +67,15 @@ def record(
                 delivered=list(delivered),
             )
         if unfinished:
-            leased.bulk_update([o.row for o in unfinished], UNFINISHED_FIELDS)
-    failed = [o for o in unfinished if o.row.status == Status.FAILED]
+            leased.bulk_update([row for _, row in unfinished], UNFINISHED_FIELDS)
+    failed = [(o, row) for o, row in unfinished if row.status == Status.FAILED]
     _send_signals(complete, failed)
     return BatchSummary(
         published=len(complete),
-        retried=sum(1 for o in unfinished if o.errors and o.row.status == Status.PENDING),
-        deferred=sum(1 for o in unfinished if o.unavailable and not o.errors and not o.expired),
+        retried=sum(1 for o, row in unfinished if o.errors and row.status == Status.PENDING),
+        deferred=sum(1 for o, _ in unfinished if o.unavailable and not o.errors and not o.expired),
         failed=len(failed),
-        expired=sum(1 for o in unfinished if o.expired),
+        expired=sum(1 for o, _ in unfinished if o.expired),
     )
 
 
@@ -89,31 +87,40 @@ def _group_by_destinations(outcomes: Sequence[Outcome]) -> dict[tuple[str, ...],
     return groups
 
 
-def _apply(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> None:
-    row = outcome.row
-    row.delivered = outcome.delivered
-    row.lease_token = None
+def _unfinished_row(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> OutboxEvent:
+    """Return the row to write for an outcome that did not reach every destination."""
+    claimed = outcome.row
+    row = OutboxEvent(
+        id=claimed.pk,
+        status=Status.PENDING,
+        retry_count=claimed.retry_count,
+        delivered=outcome.delivered,
+        lease_token=None,
+    )
     if outcome.expired:
         row.status = Status.EXPIRED
-        row.last_error = f"expired at {row.expires_at:%Y-%m-%dT%H:%M:%SZ} before delivery"
-        return
+        row.last_error = f"expired at {claimed.expires_at:%Y-%m-%dT%H:%M:%SZ} before delivery"
+        return row
     problems = {**outcome.unavailable, **outcome.errors}
     row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
     if not outcome.errors:  # only outages: try again when the backend may be back
         row.scheduled_at = outcome.deferred_until or now
-        return
+        return row
     row.retry_count += 1
-    if row.retry_count > row.max_retries:
+    if row.retry_count > claimed.max_retries:
         row.status = Status.FAILED
-        return
+        return row
     retry_at = now + backoff_delay(row.retry_count, config.retry_base_delay, config.retry_max_delay)
     row.scheduled_at = max(retry_at, outcome.deferred_until or retry_at)
+    return row
 
 
-def _send_signals(complete: Sequence[Outcome], failed: Sequence[Outcome]) -> None:
+def _send_signals(
+    complete: Sequence[Outcome], failed: Sequence[tuple[Outcome, OutboxEvent]]
+) -> None:
     if event_published.has_listeners(OutboxEvent):
         for outcome in complete:
             event_published.send(sender=OutboxEvent, event=outcome.event)
     if event_failed.has_listeners(OutboxEvent):
-        for outcome in failed:
-            event_failed.send(sender=OutboxEvent, event=outcome.event, error=outcome.row.last_error)
+        for outcome, row in failed:
+            event_failed.send(sender=OutboxEvent, event=outcome.event, error=row.last_error)

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from django_broadcaster import claims
 from django_broadcaster.backends import create_backends
 from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
@@ -39,8 +40,8 @@ def test_claim_takes_the_oldest_due_events_first() -> None:
     OutboxEvent.objects.filter(pk=rows[1].pk).update(
         scheduled_at=timezone.now() + timedelta(hours=1)
     )
-    claim = OutboxEvent.objects.claim(2, LEASE)
-    assert [r.pk for r in claim.rows] == [rows[2].pk, rows[0].pk]
+    assert [r.pk for r in OutboxEvent.objects.claim(1, LEASE).rows] == [rows[2].pk]
+    assert [r.pk for r in OutboxEvent.objects.claim(9, LEASE).rows] == [rows[0].pk]
 
 
 def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> None:
@@ -112,3 +113,25 @@ def test_event_ids_of_one_process_increase() -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert {i.version for i in ids[:10]} == {7}
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "two-step"])
+def test_both_ways_of_leasing_return_the_same_claimed_events(
+    returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not returning:  # as on a database whose UPDATE cannot return rows
+        monkeypatch.setattr(claims, "UPDATE_RETURNING_VENDORS", frozenset())
+    row = publisher.publish_event(
+        "t", "s", {"n": [1, "ü"]}, subject="o-1", backends=["default"], partition_key="k"
+    )
+    claim = OutboxEvent.objects.claim(10, LEASE)
+    [claimed] = claim.rows
+    assert claimed.event == row.as_cloud_event()
+    assert (claimed.pk, claimed.lease_token, claimed.backends) == (
+        row.pk,
+        claim.token,
+        ("default",),
+    )
+    assert (claimed.delivered, claimed.retry_count, claimed.max_retries) == ((), 0, 5)
+    assert OutboxEvent.objects.claim(10, LEASE).rows == []
+    assert OutboxEvent.objects.get(pk=row.pk).lease_token == claim.token

@@ -99,6 +99,31 @@ def test_structured_json_decodes_with_the_sdk() -> None:
     assert decoded.get_specversion() == "1.0"
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"data": None},
+        {"data": "plain text", "datacontenttype": "text/plain"},
+        {"data": [1, "ü", None, {"deep": True}], "dataschema": "https://example.com/s"},
+        {"data": {"n": 1}, "extensions": {"flag": True, "count": -7, "name": "x"}},
+        {"data": {"n": 1}, "time": datetime(2026, 1, 1, tzinfo=timezone.utc)},
+    ],
+)
+def test_structured_json_matches_what_the_sdk_writes(overrides: dict[str, object]) -> None:
+    event = make(**{"id": "e-1", "time": NOW, **overrides})
+    ours = JSONFormat().read(None, to_structured_json(event))
+    sdks = JSONFormat().read(None, JSONFormat().write(to_sdk_event(event)))
+    assert ours.get_attributes() == sdks.get_attributes()
+    assert ours.get_data() == sdks.get_data()
+
+
+def test_a_trusted_event_equals_a_validated_one() -> None:
+    fields = {"id": "e-1", "time": NOW, "data": {"n": 1}, "extensions": {"partitionkey": "k"}}
+    trusted = CloudEvent.trusted(event_type="order.created", source="order-service", **fields)
+    assert trusted == make(**fields)
+    assert trusted.partition_key == "k"
+
+
 def test_unpublished_event_cannot_be_converted() -> None:
     with pytest.raises(InvalidEvent, match="no id"):
         to_sdk_event(make())

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from .. import metrics
 from ..backends import BaseBackend, create_backends
-from ..conf import BroadcasterSettings, get_settings
 from ..claims import Claim
+from ..conf import BroadcasterSettings, get_settings
 from ..models import OutboxEvent
 from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
@@ -88,6 +88,7 @@ class Worker:
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
         self._database_failures = 0
+        self._draining = False  # the last cycle found work: keep the database connection
         self._owns_signals = False
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
@@ -224,12 +225,15 @@ class Worker:
         ``BURST_DATABASE_ATTEMPTS`` failures in a row: there they are raised.
         """
         in_callers_transaction = any(c.in_atomic_block for c in connections.all())
-        if not in_callers_transaction:
+        if not in_callers_transaction and not self._draining:
+            # Between drains only: with CONN_MAX_AGE = 0 this reconnects, which would cost a
+            # new PostgreSQL backend for every batch.
             close_old_connections()
         try:
             summary = self.run_once()
             self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
+            self._draining = False
             if in_callers_transaction or (
                 self.burst and self._database_failures + 1 >= BURST_DATABASE_ATTEMPTS
             ):
@@ -237,6 +241,7 @@ class Worker:
             self._wait_for_database(exc)
             return None
         self._database_failures = 0
+        self._draining = summary.handled > 0
         return summary.handled
 
     def _wait_for_database(self, error: DatabaseError) -> None:

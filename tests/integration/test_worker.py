@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -279,3 +280,15 @@ def test_a_hung_backend_holds_up_the_others_only_until_the_deadline() -> None:
         row.refresh_from_db()
         assert (row.status, row.retry_count, row.delivered) == (Status.PENDING, 0, ["good"])
         assert row.scheduled_at > timezone.now()
+
+
+def test_a_drain_keeps_its_database_connection() -> None:
+    for n in range(3):
+        publisher.publish_event("t", "s", {"n": n})
+    seen: list[object] = []
+    registry = EventRegistry()
+    registry.register("t")(lambda event: seen.append(connection.connection))
+    config = replace(get_settings(), batch_size=1)
+    Worker(config=config, registry=registry, burst=True).run()
+    assert len(seen) == 3
+    assert seen[0] is seen[1] is seen[2]  # not one new connection per batch

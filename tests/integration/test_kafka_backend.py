@@ -1,8 +1,11 @@
-"""KafkaBackend against a real Kafka-protocol broker: every message consumed and decoded by the SDK.
+"""Both Kafka backends against a real Kafka-protocol broker: every message decoded by the SDK.
 
-Each test uses its own topic and reads it from the earliest offset (the dev broker's end offsets
-are unreliable). The ``test_rule_*`` tests check the raw messages against the CloudEvents Kafka
-binding where cloudevents 2.2.0's binding gets it wrong or where a regression would be silent.
+Each test that takes the ``backend`` fixture runs once per producer: ``KafkaBackend``
+(kafka-python) and ``ConfluentKafkaBackend`` (confluent-kafka), since both must send the same
+messages. Each test uses its own topic and reads it from the earliest offset (the dev broker's
+end offsets are unreliable). The ``test_rule_*`` tests check the raw messages against the
+CloudEvents Kafka binding where cloudevents 2.2.0's binding gets it wrong or where a regression
+would be silent. What only concerns confluent-kafka is in ``test_confluent_kafka_backend.py``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from django_broadcaster.backends import KafkaBackend
+from django_broadcaster.backends.kafka import BaseKafkaBackend, ConfluentKafkaBackend
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
+from tests.ci import missing
 from tests.factories import published_event
 
 STRUCTURED_CONTENT_TYPE = b"application/cloudevents+json; charset=UTF-8"
@@ -46,18 +51,38 @@ def content_mode(request: pytest.FixtureRequest) -> str:
     return mode
 
 
+def require_confluent_kafka() -> None:
+    """Skip the test when confluent-kafka is missing (fail under CI=true)."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        missing("confluent-kafka is not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(params=["kafka-python", "confluent-kafka"])
+def backend_class(request: pytest.FixtureRequest) -> type[BaseKafkaBackend]:
+    """Return each Kafka backend class in turn."""
+    if request.param == "confluent-kafka":
+        require_confluent_kafka()
+        return ConfluentKafkaBackend
+    return KafkaBackend
+
+
 @pytest.fixture
 def backend(
-    kafka_bootstrap_servers: str, unique_name: str, content_mode: str
-) -> Iterator[KafkaBackend]:
+    kafka_bootstrap_servers: str,
+    unique_name: str,
+    content_mode: str,
+    backend_class: type[BaseKafkaBackend],
+) -> Iterator[BaseKafkaBackend]:
     """Yield an open backend producing to the topic ``unique_name``."""
-    with KafkaBackend(
+    with backend_class(
         "kafka",
         bootstrap_servers=kafka_bootstrap_servers,
         topic=unique_name,
         content_mode=content_mode,
     ) as opened:
-        assert isinstance(opened, KafkaBackend)
+        assert isinstance(opened, backend_class)
         yield opened
 
 
@@ -116,7 +141,7 @@ def canonical_string(value: str | int | bool) -> str:
 
 @pytest.mark.kafka
 def test_send_batch_delivers_every_event_decodable_by_the_sdk(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
 ) -> None:
     events = [published_event(**overrides) for overrides in EVENTS]
 
@@ -133,7 +158,7 @@ def test_send_batch_delivers_every_event_decodable_by_the_sdk(
 
 @pytest.mark.kafka
 def test_send_delivers_one_event(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str, content_mode: str
 ) -> None:
     event = published_event(extensions={"partitionkey": "k1"})
 
@@ -146,7 +171,7 @@ def test_send_delivers_one_event(
 @pytest.mark.kafka
 @pytest.mark.parametrize("content_mode", ["structured"], indirect=True)
 def test_rule_structured_content_type_is_cloudevents_json_utf8(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """Binding 3.3.1; SDK 2.2.0 sends ``application/cloudevents+json`` without the charset."""
     event = published_event(extensions={"partitionkey": "k1"})
@@ -163,7 +188,7 @@ def test_rule_structured_content_type_is_cloudevents_json_utf8(
 @pytest.mark.kafka
 @pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
 def test_rule_binary_keeps_partitionkey_header_and_maps_datacontenttype(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """Binding 3.1 and 3.2.1: the key mapper must not remove ``partitionkey`` from the event."""
     keyed, unkeyed = published_event(extensions={"partitionkey": "k1"}), published_event()
@@ -184,7 +209,7 @@ def test_rule_binary_keeps_partitionkey_header_and_maps_datacontenttype(
 @pytest.mark.kafka
 @pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
 def test_rule_binary_value_is_json_text_for_every_json_value(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """SDK 2.2.0 writes non-dict data as Python text: ``[1, 'a']``, ``hello``, ``True``."""
     values: list[Any] = [{"a": 1}, [1, "a", None], "hello", 3, 2.5, True, False]
@@ -199,7 +224,7 @@ def test_rule_binary_value_is_json_text_for_every_json_value(
 @pytest.mark.kafka
 @pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
 def test_rule_binary_boolean_extension_is_canonical(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """CloudEvents' Boolean is ``true``/``false``; SDK 2.2.0 writes Python's ``True``."""
     event = published_event(extensions={"vip": True, "trial": False, "attempt": 3})
@@ -217,11 +242,12 @@ def test_rule_binary_boolean_extension_is_canonical(
 @pytest.mark.kafka
 @pytest.mark.parametrize("content_mode", ["binary"], indirect=True)
 def test_rule_binary_event_without_data_has_no_value(
-    backend: KafkaBackend, kafka_bootstrap_servers: str, unique_name: str
+    backend: BaseKafkaBackend, kafka_bootstrap_servers: str, unique_name: str
 ) -> None:
     """Binding 3.2.2: no data, no value (SDK 2.2.0 sends b"").
 
-    kafka-python refuses a message with neither key nor value, so an unkeyed event gets b"".
+    kafka-python refuses a message with neither key nor value, so an unkeyed event gets b""
+    (from both backends, so that consumers see the same messages).
     """
     keyed = published_event(data=None, extensions={"partitionkey": "k1"})
     unkeyed = published_event(data=None)
@@ -233,21 +259,42 @@ def test_rule_binary_event_without_data_has_no_value(
     assert decode(records[keyed.id]).get_data() is None
 
 
+def size_limit(backend_class: type[BaseKafkaBackend], limit: int) -> dict[str, int]:
+    """Return the ``producer_options`` limiting a message to ``limit`` bytes."""
+    if backend_class is ConfluentKafkaBackend:
+        return {"message.max.bytes": limit}
+    return {"max_request_size": limit}
+
+
+def is_size_error(backend_class: type[BaseKafkaBackend], error: BaseException | None) -> bool:
+    """Return whether ``error`` is the client's "message too large"."""
+    if backend_class is ConfluentKafkaBackend:
+        from confluent_kafka import KafkaError, KafkaException
+
+        return isinstance(error, KafkaException) and (
+            error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+        )
+    return isinstance(error, MessageSizeTooLargeError)
+
+
 @pytest.mark.kafka
 def test_oversize_message_is_rejected_alone(
-    kafka_bootstrap_servers: str, unique_name: str, content_mode: str
+    kafka_bootstrap_servers: str,
+    unique_name: str,
+    content_mode: str,
+    backend_class: type[BaseKafkaBackend],
 ) -> None:
     small_before, big, small_after = (
         published_event(),
         published_event(data="x" * 20_000),
         published_event(),
     )
-    with KafkaBackend(
+    with backend_class(
         "kafka",
         bootstrap_servers=kafka_bootstrap_servers,
         topic=unique_name,
         content_mode=content_mode,
-        producer_options={"max_request_size": 8192},
+        producer_options=size_limit(backend_class, 8192),
     ) as backend:
         rejected = backend.send_batch([small_before, big, small_after])
         with pytest.raises(EventRejected):
@@ -256,13 +303,13 @@ def test_oversize_message_is_rejected_alone(
     assert list(rejected) == [big.id]
     assert isinstance(rejected[big.id], EventRejected)
     assert rejected[big.id].destination == "kafka"
-    assert isinstance(rejected[big.id].__cause__, MessageSizeTooLargeError)
+    assert is_size_error(backend_class, rejected[big.id].__cause__)
     records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
     assert set(records) == {small_before.id, small_after.id}
 
 
 @pytest.mark.kafka
-def test_empty_batch_sends_nothing(backend: KafkaBackend) -> None:
+def test_empty_batch_sends_nothing(backend: BaseKafkaBackend) -> None:
     assert backend.send_batch([]) == {}
 
 
@@ -274,10 +321,21 @@ def closed_port() -> int:
     return port
 
 
+def client_timeout_error(backend_class: type[BaseKafkaBackend]) -> type[Exception]:
+    """Return the client's exception for a cluster that does not answer."""
+    if backend_class is ConfluentKafkaBackend:
+        from confluent_kafka import KafkaException
+
+        return KafkaException
+    return KafkaTimeoutError
+
+
 @pytest.mark.parametrize("call", ["open", "send_batch"])
-def test_unreachable_broker_raises_backend_unavailable_quickly(call: str) -> None:
+def test_unreachable_broker_raises_backend_unavailable_quickly(
+    call: str, backend_class: type[BaseKafkaBackend]
+) -> None:
     port = closed_port()
-    backend = KafkaBackend(
+    backend = backend_class(
         "kafka", bootstrap_servers=f"127.0.0.1:{port}", topic="unreachable", send_timeout=1
     )
     started = time.monotonic()
@@ -290,7 +348,7 @@ def test_unreachable_broker_raises_backend_unavailable_quickly(call: str) -> Non
 
     assert time.monotonic() - started < 5
     assert info.value.destination == "kafka"
-    assert isinstance(info.value.__cause__, KafkaTimeoutError)
+    assert isinstance(info.value.__cause__, client_timeout_error(backend_class))
     assert f"127.0.0.1:{port}" in str(info.value)
     backend.close()
     backend.close()

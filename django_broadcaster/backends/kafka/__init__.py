@@ -1,0 +1,154 @@
+"""Backends that produce each event to a Kafka topic: kafka-python's or librdkafka's producer.
+
+:class:`KafkaBackend` uses kafka-python (the ``kafka`` extra), pure Python and the default.
+:class:`~.confluent.ConfluentKafkaBackend` uses confluent-kafka (the ``confluent`` extra),
+librdkafka's C producer: several times faster per message, for outboxes that drain thousands of
+events per second. Both send the same messages (:mod:`.messages`, the CloudEvents Kafka binding)
+and treat errors the same way (:mod:`.base`); only their ``producer_options`` differ, being each
+client's own settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from .base import BaseKafkaBackend, Failures, Pending
+from .confluent import ConfluentKafkaBackend
+from .messages import (
+    RECORD_BUILDERS,
+    STRUCTURED_CONTENT_TYPE,
+    KafkaRecord,
+    binary_record,
+    structured_record,
+)
+
+__all__ = [
+    "RECORD_BUILDERS",
+    "STRUCTURED_CONTENT_TYPE",
+    "BaseKafkaBackend",
+    "ConfluentKafkaBackend",
+    "KafkaBackend",
+    "KafkaRecord",
+    "binary_record",
+    "structured_record",
+]
+
+try:
+    from kafka import KafkaProducer
+    from kafka import errors as kafka_errors
+except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
+    _MISSING: ImportError | None = exc
+else:
+    _MISSING = None
+    #: Errors meaning no broker takes messages now, whatever the event: an outage. kafka-python 3
+    #: reports an unreachable cluster as KafkaTimeoutError; 2.x had NoBrokersAvailable.
+    OUTAGE_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
+        getattr(kafka_errors, name)
+        for name in ("NoBrokersAvailable", "KafkaTimeoutError", "KafkaConnectionError")
+        if hasattr(kafka_errors, name)
+    )
+    #: Errors about one record itself (its size, format or timestamp): the record is refused
+    #: whatever the state of the cluster. Any other error concerns the producer or the cluster.
+    RECORD_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
+        getattr(kafka_errors, name)
+        for name in (
+            "MessageSizeTooLargeError",
+            "RecordListTooLargeError",
+            "InvalidRecordError",
+            "CorruptRecordError",
+            "InvalidTimestampError",
+            "UnsupportedForMessageFormatError",
+        )
+        if hasattr(kafka_errors, name)
+    )
+
+logger = logging.getLogger(__name__)
+
+#: Set by the backend itself, so ``producer_options`` must not set them.
+RESERVED_PRODUCER_OPTIONS: Final = frozenset(
+    {"bootstrap_servers", "key_serializer", "value_serializer"}
+)
+#: A batch of up to this many bytes per partition and request. kafka-python's 16 KiB holds about
+#: ten 1 KB events and wakes its sender thread for each new batch, a socket write every ten
+#: sends; 1 MiB (the default ``max_request_size``) lets a whole worker batch go in one request.
+BATCH_SIZE: Final = 1024 * 1024
+
+
+class KafkaBackend(BaseKafkaBackend):
+    """Produce events to ``topic`` with kafka-python's ``KafkaProducer``.
+
+    ``producer_options`` go to ``kafka.KafkaProducer`` (TLS, SASL, tuning) and override the
+    defaults: ``acks="all"``, idempotence, ``linger_ms=10``, 1 MiB batches, and blocking calls
+    bounded by ``send_timeout``. See :class:`.base.BaseKafkaBackend` for the other options.
+    """
+
+    client_library = "kafka-python"
+    extra = "kafka"
+
+    @classmethod
+    def _client_missing(cls) -> ImportError | None:
+        return _MISSING
+
+    def _client_config(self, producer_options: Mapping[str, Any]) -> dict[str, Any]:
+        if reserved := sorted(RESERVED_PRODUCER_OPTIONS.intersection(producer_options)):
+            self._improperly_configured(f"producer_options must not set {reserved}")
+        if unknown := sorted(set(producer_options) - set(KafkaProducer.DEFAULT_CONFIG)):
+            self._improperly_configured(f"producer_options has unknown keys {unknown}")
+        timeout_ms = int(self.send_timeout * 1000)
+        config = {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 10,
+            "batch_size": BATCH_SIZE,
+            "client_id": f"django-broadcaster-{self.alias}",
+            "max_block_ms": timeout_ms,
+            "request_timeout_ms": timeout_ms,
+            "bootstrap_timeout_ms": timeout_ms,  # kafka-python 3
+            "api_version_auto_timeout_ms": timeout_ms,  # kafka-python 2
+            **producer_options,
+        }
+        # Unacknowledged messages expire soon after send_timeout instead of two minutes later:
+        # kafka-python's close() cannot finish while messages are pending.
+        config.setdefault("delivery_timeout_ms", config["linger_ms"] + config["request_timeout_ms"])
+        known = KafkaProducer.DEFAULT_CONFIG
+        return {key: value for key, value in config.items() if key in known}
+
+    def _client_connect(self) -> Any:
+        try:
+            return KafkaProducer(bootstrap_servers=self.bootstrap_servers, **self._producer_config)
+        except OUTAGE_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+
+    def _client_close(self, producer: Any) -> None:
+        try:
+            producer.close(timeout=self.send_timeout)
+        except kafka_errors.KafkaError as exc:
+            logger.warning("Backend %r: closing the producer failed: %s", self.alias, exc)
+
+    def _client_deliver(self, pending: Sequence[Pending]) -> Failures:
+        failures: Failures = []
+        futures = []
+        send = self._producer.send
+        for event, record in pending:
+            try:
+                future = send(self.topic, record.value, record.key, record.headers)
+            except kafka_errors.KafkaError as exc:
+                failures.append((event, exc))
+            else:
+                futures.append((event, future))
+        try:
+            self._producer.flush(timeout=self.send_timeout)
+        except OUTAGE_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+        # flush() returns once every future is done: read each outcome without waiting on it.
+        for event, future in futures:
+            if not future.is_done:
+                raise self._unavailable("acknowledgements still missing after flush()")
+            if future.exception is not None:
+                failures.append((event, future.exception))
+        return failures
+
+    def _client_record_error(self, exc: Exception) -> bool:
+        return isinstance(exc, RECORD_ERRORS)

@@ -1,0 +1,203 @@
+"""What the two Kafka backends share: options, the send template and the error policy.
+
+:class:`BaseKafkaBackend` validates the options common to both producers, builds each message
+with :mod:`.messages`, and decides what an error means: an error about the record itself refuses
+that one event (``EventRejected``); any other error means the cluster or the producer takes no
+messages now (``BackendUnavailable``), and the producer is rebuilt on the next attempt. A
+subclass supplies the client: how to build and close the producer, which errors concern a
+record, and how to hand over a batch and collect each message's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Final, NoReturn
+
+from ...events import CloudEvent
+from ...exceptions import (
+    BackendUnavailable,
+    BroadcasterImproperlyConfigured,
+    EventRejected,
+    InvalidEvent,
+)
+from ..base import BaseBackend, Rejections
+from .messages import RECORD_BUILDERS, KafkaRecord
+
+logger = logging.getLogger(__name__)
+
+_TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
+#: A message handed to the producer, with the event it carries.
+Pending = tuple[CloudEvent, KafkaRecord]
+#: What :meth:`BaseKafkaBackend._deliver` returns: each refused event with the client's error.
+Failures = list[tuple[CloudEvent, Exception]]
+
+
+class BaseKafkaBackend(BaseBackend):
+    """Produce events to ``topic``, in ``content_mode`` "binary" (default) or "structured".
+
+    ``producer_options`` go to the client's producer and override the backend's defaults;
+    ``send_timeout`` (seconds) bounds every blocking call: connecting, waiting for buffer space
+    and for acknowledgements. :meth:`open` (or the first send) builds the producer;
+    :meth:`close` flushes and closes it. Subclasses implement the hooks named ``_client_*``.
+    """
+
+    #: send_batch() hands the whole batch to the producer, then waits once for every outcome.
+    supports_batching = True
+    #: The name of the client library and the extra that installs it, for the error message.
+    client_library: ClassVar[str]
+    extra: ClassVar[str]
+
+    def __init__(
+        self,
+        alias: str,
+        *,
+        bootstrap_servers: str | Sequence[str],
+        topic: str,
+        content_mode: str = "binary",
+        producer_options: Mapping[str, Any] | None = None,
+        send_timeout: float = 10.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(alias, **options)
+        if (missing := self._client_missing()) is not None:
+            raise BroadcasterImproperlyConfigured(
+                f"Backend {alias!r} ({type(self).__name__}) needs {self.client_library}: "
+                f"pip install 'django-broadcaster[{self.extra}]'."
+            ) from missing
+        self.bootstrap_servers, self.topic = bootstrap_servers, topic
+        self.content_mode, self.send_timeout = content_mode, send_timeout
+        self._check()
+        self._producer_config = self._client_config(producer_options or {})
+        self._producer: Any = None
+
+    def open(self) -> bool:
+        """Build the producer if needed and return whether this call built it.
+
+        Raises ``BackendUnavailable`` when no broker answers within ``send_timeout``.
+        """
+        if self._producer is not None:
+            return False
+        logger.debug("Backend %r: connecting to Kafka at %s.", self.alias, self.bootstrap_servers)
+        self._producer = self._client_connect()
+        return True
+
+    def close(self) -> None:
+        """Flush and close the producer. Safe to call twice, or without :meth:`open`."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            self._client_close(producer)
+
+    def send(self, event: CloudEvent) -> None:
+        """Produce ``event`` and wait for its acknowledgement, or raise a ``DeliveryError``."""
+        rejected = self.send_batch([event])
+        if rejected:
+            raise rejected[str(event.id)]
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        """Send ``events``, wait once for all acknowledgements; return the refused ones by id.
+
+        Opens the producer if needed (the caller closes it). Raises ``BackendUnavailable``, with
+        the cause chained, when no broker takes messages within ``send_timeout``, or the producer
+        fails for any reason but the record; messages sent before that may still be written (at
+        least once). The producer is then closed, and the next call builds a new one.
+        """
+        if not events:
+            return {}
+        self.open()
+        try:
+            return self._send_all(events)
+        except BackendUnavailable:
+            # Start afresh on the next attempt: after a broker restart a producer can stay stuck
+            # or, with idempotence, end in a fatal state (its producer id is unknown there).
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} alias={self.alias!r} "
+            f"bootstrap_servers={self.bootstrap_servers!r} topic={self.topic!r} "
+            f"content_mode={self.content_mode!r}>"
+        )
+
+    def _send_all(self, events: Sequence[CloudEvent]) -> Rejections:
+        rejected: Rejections = {}
+        pending: list[Pending] = []
+        build = RECORD_BUILDERS[self.content_mode]
+        for event in events:
+            try:
+                pending.append((event, build(event)))
+            except InvalidEvent as exc:
+                rejected[str(event.id)] = self._rejected(event, exc)
+        for event, error in self._client_deliver(pending):
+            rejected[str(event.id)] = self._rejected(event, error)
+        return rejected
+
+    def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
+        """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
+
+        Only an invalid event or a record error (size, format) refuses the event. Any other
+        error concerns the producer or the cluster (unreachable, the producer's id unknown after
+        the broker lost its state, a producer in a fatal state): ``BackendUnavailable``.
+        """
+        if not isinstance(exc, InvalidEvent) and not self._client_record_error(exc):
+            raise self._unavailable(exc) from exc
+        error = EventRejected(
+            f"Backend {self.alias!r}: Kafka refused event {event.id}: {exc}",
+            destination=self.alias,
+        )
+        error.__cause__ = exc
+        return error
+
+    def _unavailable(self, exc: object) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"Backend {self.alias!r}: Kafka at {self.bootstrap_servers} is unavailable: {exc}",
+            destination=self.alias,
+        )
+
+    def _check(self) -> None:
+        if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
+            self._improperly_configured("topic must be 1-249 of the characters a-z A-Z 0-9 . _ -")
+        if self.content_mode not in RECORD_BUILDERS:
+            self._improperly_configured(f"content_mode must be one of {list(RECORD_BUILDERS)}")
+        if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
+            self._improperly_configured("send_timeout must be a positive number of seconds")
+        if not self.bootstrap_servers:
+            self._improperly_configured("bootstrap_servers must name at least one broker")
+
+    def _improperly_configured(self, problem: str) -> NoReturn:
+        raise BroadcasterImproperlyConfigured(
+            f"Backend {self.alias!r} ({type(self).__name__}): {problem}."
+        )
+
+    # --- The client's part ------------------------------------------------------------------
+
+    @classmethod
+    def _client_missing(cls) -> ImportError | None:
+        """Return the error of importing the client library, or ``None`` when it is there."""
+        raise NotImplementedError(f"{cls.__name__} must implement _client_missing().")
+
+    def _client_config(self, producer_options: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the producer's configuration; raise ``BroadcasterImproperlyConfigured``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_config().")
+
+    def _client_connect(self) -> Any:
+        """Return a new producer, connected; raise ``BackendUnavailable`` if none answers."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_connect().")
+
+    def _client_close(self, producer: Any) -> None:
+        """Flush and close ``producer`` within ``send_timeout``, logging (not raising) errors."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_close().")
+
+    def _client_deliver(self, pending: Sequence[Pending]) -> Failures:
+        """Produce every record, wait once for all; return the events whose record failed.
+
+        Raises ``BackendUnavailable`` when the batch cannot be waited for within
+        ``send_timeout``. Errors returned are classified by :meth:`_rejected`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_deliver().")
+
+    def _client_record_error(self, exc: Exception) -> bool:
+        """Return whether ``exc`` concerns the record itself rather than the cluster."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_record_error().")

@@ -93,7 +93,7 @@ def _lease_returning(
 ) -> list[dict[str, Any]]:
     """Lease the rows in one statement; return the leased rows' values by field name."""
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
-    picked_sql, picked_params = picked.query.sql_with_params()
+    picked_sql, picked_params = picked.query.get_compiler(using=due.db).as_sql()
     connection = connections[due.db]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)

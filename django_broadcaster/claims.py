@@ -128,25 +128,30 @@ def _lease_in_two_steps(
 
 
 def _decoded(due: OutboxEventQuerySet, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs)."""
+    """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs).
+
+    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones).
+    """
     converters = _converters(due)
-    return [
-        {
-            name: convert(value)
-            for name, convert, value in zip(CLAIMED_FIELDS, converters, row, strict=True)
-        }
-        for row in rows
-    ]
+    decoded = []
+    for row in rows:
+        values = dict(zip(CLAIMED_FIELDS, row, strict=True))
+        for name, convert in converters:
+            values[name] = convert(values[name])
+        decoded.append(values)
+    return decoded
 
 
-def _converters(due: OutboxEventQuerySet) -> list[Callable[[Any], Any]]:
+def _converters(due: OutboxEventQuerySet) -> list[tuple[str, Callable[[Any], Any]]]:
+    """Return the converting function of each claimed column that has one, by field name."""
     connection = connections[due.db]
     converters = []
     for name in CLAIMED_FIELDS:
         field = _field(name)
         column = field.get_col(OutboxEvent._meta.db_table)
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        converters.append(_chain(steps, column, connection))
+        if steps:
+            converters.append((name, _chain(steps, column, connection)))
     return converters
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import queue
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
 from django.utils import timezone
 
@@ -34,6 +36,8 @@ from .breaker import CircuitBreaker
 logger = logging.getLogger(__name__)
 
 Rejected = Mapping[str, BaseException]
+#: The signals the worker handles in its main thread (stop, and the grace period's alarm).
+MAIN_THREAD_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,10 @@ class _CallThread:
             self._thread = None
 
     def _run(self) -> None:
+        # The kernel hands a process's signal to any thread that does not block it, and only
+        # the main thread runs Python handlers: a stop signal landing here would leave the main
+        # thread asleep until its wait timed out.
+        signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
         while (item := self._calls.get()) is not None:
             future, call = item
             if not future.set_running_or_notify_cancel():

@@ -1,5 +1,6 @@
 """Couriers: a backend that hangs is given up on at the deadline and settled when it ends."""
 
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from django_broadcaster.worker.breaker import CircuitBreaker
-from django_broadcaster.worker.couriers import Courier
+from django_broadcaster.worker.couriers import Courier, _CallThread
 from tests import doubles
 from tests.doubles import HangingBackend
 from tests.factories import published_event
@@ -72,3 +73,12 @@ def test_a_late_outage_pauses_the_backend_from_when_it_ended(courier: Courier) -
     assert verdict.unavailable_until is not None and verdict.unavailable_until > ended
     assert courier.breaker.failures == 1  # the same outage is not counted twice
     assert len(doubles.calls) == 1
+
+
+def test_stop_signals_go_to_the_main_thread_not_to_a_courier() -> None:
+    thread = _CallThread("test")
+    try:
+        mask = thread.submit(lambda _: signal.pthread_sigmask(signal.SIG_BLOCK, []), []).result()
+    finally:
+        thread.stop()
+    assert {signal.SIGTERM, signal.SIGINT, signal.SIGALRM} <= set(mask)

@@ -1,9 +1,10 @@
-"""Drain PostgreSQL to Kafka (kafka-python), side by side with the raw ceiling loop.
+"""Drain PostgreSQL to Kafka with each producer engine, side by side with the raw ceiling loop.
 
 Each drain writes to a new topic of the Kafka-protocol broker at ``KAFKA_BOOTSTRAP_SERVERS``
 (created on first produce), with the backend's defaults: binary content mode, ``acks=all``,
-idempotence, ``linger_ms=10``. The ceiling loop sends structured JSON with the same producer
-settings.
+idempotence, ``linger_ms=10``. ``KafkaBackend`` uses kafka-python, ``ConfluentKafkaBackend``
+confluent-kafka (librdkafka). The ceiling loop sends structured JSON with kafka-python and the
+same producer settings.
 """
 
 from __future__ import annotations
@@ -21,20 +22,26 @@ from .rounds import best_of
 from .scale import Scale
 from .workers import current_worker
 
+#: The backend class of each producer engine.
+ENGINES = {
+    "kafka-python": "django_broadcaster.backends.KafkaBackend",
+    "confluent-kafka": "django_broadcaster.backends.kafka.ConfluentKafkaBackend",
+}
 
-def kafka_backends(topic: str) -> dict[str, object]:
+
+def kafka_backends(topic: str, engine: str = "kafka-python") -> dict[str, object]:
     """Return ``BROADCASTER["BACKENDS"]`` for one Kafka backend producing to ``topic``."""
     options = {"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"], "topic": topic}
-    return {"kafka": {"BACKEND": "django_broadcaster.backends.KafkaBackend", "OPTIONS": options}}
+    return {"kafka": {"BACKEND": ENGINES[engine], "OPTIONS": options}}
 
 
-def drain_rate(count: int) -> float:
-    """Return events/s for one worker draining ``count`` events to a new topic.
+def drain_rate(count: int, engine: str = "kafka-python") -> float:
+    """Return events/s for one worker draining ``count`` events to a new topic with ``engine``.
 
     Raises ``RuntimeError`` unless every event ends published.
     """
     empty_outbox()
-    worker = current_worker(kafka_backends(_new_topic()), *WORKER_OPTIONS)
+    worker = current_worker(kafka_backends(_new_topic(), engine), *WORKER_OPTIONS)
     with connect(database_name()) as poll:
         seconds = timed_drain([worker], lambda: fill_outbox(count), poll)
         published = count_rows(poll, "published")
@@ -61,11 +68,12 @@ def ceiling_rate(count: int) -> float:
 
 
 def measure(scale: Scale) -> list[Figure]:
-    """Return the Kafka drain rate and its ratio to the raw ceiling."""
+    """Return the Kafka drain rate of each engine and their ratios to the raw ceiling."""
     rates = best_of(
         scale.rounds,
         {
             "current": lambda: drain_rate(scale.drain_events),
+            "confluent": lambda: drain_rate(scale.drain_events, "confluent-kafka"),
             "ceiling": lambda: ceiling_rate(scale.drain_events),
         },
         higher_is_better=True,
@@ -76,6 +84,13 @@ def measure(scale: Scale) -> list[Figure]:
         ),
         Figure(
             "Kafka drain vs raw ceiling", rates["current"], "ev/s", rates["ceiling"], "raw loop"
+        ),
+        Figure(
+            "Kafka drain, confluent-kafka vs kafka-python",
+            rates["confluent"],
+            "ev/s",
+            rates["current"],
+            "kafka-python",
         ),
     ]
 

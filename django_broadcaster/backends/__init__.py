@@ -1,8 +1,9 @@
 """Backends deliver events to one transport each; choose them in ``BROADCASTER["BACKENDS"]``.
 
-``django_broadcaster.backends.RedisStreamBackend`` and ``...KafkaBackend`` are importable from
-here, but their client libraries are imported only when one of them is used, so the core works
-without ``redis`` or ``kafka-python`` installed.
+``django_broadcaster.backends.RedisStreamBackend``, ``...KafkaBackend`` and
+``...ConfluentKafkaBackend`` are importable from here, but their client libraries are imported
+only when one of them is used, so the core works without ``redis``, ``kafka-python`` or
+``confluent-kafka`` installed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .locmem import LocMemBackend
 
 __all__ = [
     "BaseBackend",
+    "ConfluentKafkaBackend",
     "ConsoleBackend",
     "KafkaBackend",
     "LocMemBackend",
@@ -29,7 +31,11 @@ __all__ = [
     "create_backends",
 ]
 
-_LAZY = {"RedisStreamBackend": ".redis", "KafkaBackend": ".kafka"}
+_LAZY = {
+    "RedisStreamBackend": ".redis",
+    "KafkaBackend": ".kafka",
+    "ConfluentKafkaBackend": ".kafka",
+}
 
 
 def __getattr__(name: str) -> Any:

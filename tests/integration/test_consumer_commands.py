@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import override_settings
 
 from django_broadcaster.backends import KafkaBackend, RedisStreamBackend
 from django_broadcaster.backends.base import BaseBackend
@@ -156,3 +157,17 @@ def test_the_kafka_command_checks_its_consumer_options() -> None:
         call_command(*base, "--consumer-option", "oops")
     with pytest.raises(CommandError, match="must not set"):
         call_command(*base, "--consumer-option", "group_id=other")
+
+
+CONFLUENT = {
+    "BACKEND": "django_broadcaster.backends.ConfluentKafkaBackend",
+    "OPTIONS": {"bootstrap_servers": "127.0.0.1:1", "topic": "t"},
+}
+
+
+@pytest.mark.django_db
+@override_settings(BROADCASTER={"BACKENDS": {"k": CONFLUENT}})
+def test_the_kafka_command_takes_the_brokers_of_either_kafka_backend() -> None:
+    # The brokers are found, so the command gets as far as its own options.
+    with pytest.raises(CommandError, match="KEY=VALUE"):
+        call_command("consume_kafka", "--topic", "t", "--group", "g", "--consumer-option", "oops")

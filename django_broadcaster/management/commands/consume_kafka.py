@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...backends.kafka import KafkaBackend
+from ...backends.kafka.base import BaseKafkaBackend
 from ...consumers.kafka import KafkaTopicConsumer
 from ...exceptions import BroadcasterImproperlyConfigured
 from ._consuming import add_common_arguments, backend_options, common_options, run
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--topic", required=True, help="The topic to read.")
         parser.add_argument(
             "--bootstrap-servers",
-            help="Comma-separated brokers (default: those of the one KafkaBackend in BROADCASTER).",
+            help="Comma-separated brokers (default: those of the Kafka backend in BROADCASTER).",
         )
         parser.add_argument(
             "--consumer-option",
@@ -52,9 +52,9 @@ class Command(BaseCommand):
 
 
 def _configured_servers() -> str | list[str]:
-    servers = backend_options(KafkaBackend, "--bootstrap-servers").get("bootstrap_servers")
+    servers = backend_options(BaseKafkaBackend, "--bootstrap-servers").get("bootstrap_servers")
     if not servers:
-        raise CommandError("Give --bootstrap-servers: the KafkaBackend names no brokers.")
+        raise CommandError("Give --bootstrap-servers: the Kafka backend names no brokers.")
     return servers if isinstance(servers, str) else list(servers)
 
 

@@ -6,8 +6,11 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from django.utils import timezone
 
 from django_broadcaster.backends.base import BaseBackend, Rejections
 from django_broadcaster.backends.redis import RedisStreamBackend
@@ -90,9 +93,13 @@ class SlowlyUnavailableBackend(BaseBackend):
         super().__init__(alias, **options)
         self.seconds = seconds
 
+    #: When the last call gave up (``django.utils.timezone.now()``).
+    gave_up_at: datetime | None = None
+
     def send(self, event: CloudEvent) -> None:
         calls.append((self.alias, str(event.id)))
         time.sleep(self.seconds)  # stands for a socket timeout inside a client library
+        SlowlyUnavailableBackend.gave_up_at = timezone.now()
         raise BackendUnavailable("timed out", destination=self.alias)
 
 

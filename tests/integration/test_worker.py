@@ -212,11 +212,14 @@ def test_the_breaker_pause_starts_when_a_slow_failure_ends() -> None:
     rows = [publisher.publish_event("t", "s", {"n": n}) for n in range(2)]
     worker = make_worker()
     worker.run_once()
-    now = timezone.now()
-    assert worker.breakers["slow"].is_open(now)  # the 0.3 s timeout did not use up the pause
+    gave_up_at = doubles.SlowlyUnavailableBackend.gave_up_at
+    assert gave_up_at is not None
+    # The pause (0.1-0.2 s with jitter) runs from the end of the 0.3 s call, not its start.
+    open_until = worker.breakers["slow"].open_until
+    assert open_until is not None and open_until >= gave_up_at + timedelta(seconds=0.1)
     for row in rows:
         row.refresh_from_db()
-        assert row.scheduled_at > now  # deferred into the future, not the past
+        assert row.scheduled_at == open_until  # deferred to the pause's end
 
 
 def test_published_rows_record_every_destination_they_reached() -> None:

@@ -1,13 +1,12 @@
 """The CloudEvent value: what publishers write, what backends send and what handlers receive.
 
 :class:`CloudEvent` is a frozen dataclass that validates itself against CloudEvents 1.0 when it is
-built, so a bad event fails where it is created. :func:`to_sdk_event` turns it into the official
-SDK's event, which backends hand to the SDK's formats and bindings.
+built, so a bad event fails where it is created. :mod:`.formats` writes it in the CloudEvents
+JSON format and turns it into the SDK's event.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
@@ -16,8 +15,6 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Final
 
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent as SDKCloudEvent
 from django.utils.dateparse import parse_datetime
 
 from .exceptions import InvalidEvent
@@ -135,36 +132,6 @@ _DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
-def to_sdk_event(event: CloudEvent) -> SDKCloudEvent:
-    """Return the cloudevents SDK's v1 event for ``event``.
-
-    Raises :class:`InvalidEvent` if ``event`` has no ``id`` yet (it has not been published).
-    """
-    if event.id is None:
-        raise InvalidEvent("The event has no id: only published events can be converted.")
-    return SDKCloudEvent(event.attributes(), event.data)
-
-
-def to_structured_json(event: CloudEvent) -> bytes:
-    """Return ``event`` in the CloudEvents JSON format (structured mode), as UTF-8 bytes.
-
-    Attributes and extensions are members; ``time`` is RFC 3339 in UTC; ``data`` is embedded as a
-    JSON value, or as ``data_base64`` when it is bytes. Raises :class:`InvalidEvent` if ``event``
-    has no ``id`` yet. Written directly rather than through the SDK, which costs twice as much on
-    the worker's hot path; the tests decode its output with the SDK.
-    """
-    if event.id is None:
-        raise InvalidEvent("The event has no id: only published events can be converted.")
-    document = event.attributes()
-    if event.time is not None:
-        document["time"] = format_timestamp(event.time)
-    if isinstance(event.data, bytes):
-        document["data_base64"] = base64.b64encode(event.data).decode()
-    elif event.data is not None:
-        document["data"] = event.data
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
     """Return ``data`` encoded as strict JSON, or raise :class:`InvalidEvent` naming the problem.
 
@@ -280,6 +247,3 @@ def _check_extension(name: object, value: object) -> None:
     raise InvalidEvent(
         f"extension {name!r} must be a string, an integer or a boolean, got {type(value).__name__}."
     )
-
-
-JSON_FORMAT: Final = JSONFormat()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from ..events import CloudEvent, to_structured_json
+from ..events import CloudEvent
+from ..formats import to_structured_json
 from .base import BaseBackend
 
 

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 from urllib.parse import unquote, urlsplit
 
-from ..events import CloudEvent, to_structured_json
+from ..events import CloudEvent
 from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, EventRejected
+from ..formats import to_structured_json
 from .base import BaseBackend, Rejections
 
 try:

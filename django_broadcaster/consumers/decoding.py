@@ -17,8 +17,9 @@ from typing import Any, Final
 
 from cloudevents.core.bindings import kafka as kafka_binding
 
-from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, JSON_FORMAT, SPECVERSION, CloudEvent
+from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
 from ..exceptions import BroadcasterError
+from ..formats import JSON_FORMAT
 
 #: The stream field that holds the event, in the CloudEvents JSON format (see backends.redis).
 STREAM_FIELD: Final = b"cloud_event"

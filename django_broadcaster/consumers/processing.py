@@ -27,7 +27,8 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from ..events import CloudEvent, to_structured_json
+from ..events import CloudEvent
+from ..formats import to_structured_json
 from ..registry import EventRegistry, Handler
 from ..worker.backoff import backoff_delay
 from .inbox import process_once, record_failure

@@ -15,7 +15,8 @@ from django_broadcaster.consumers.decoding import (
     decode_stream_entry,
     decode_structured,
 )
-from django_broadcaster.events import CloudEvent, to_structured_json
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.formats import to_structured_json
 from tests.factories import published_event
 
 EVENTS = [

@@ -7,8 +7,9 @@ from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_broadcaster.events import CloudEvent, encode_data, to_sdk_event, to_structured_json
+from django_broadcaster.events import CloudEvent, encode_data
 from django_broadcaster.exceptions import InvalidEvent
+from django_broadcaster.formats import to_sdk_event, to_structured_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ... import events
-from ...events import JSON_FORMAT, CloudEvent
+from ...events import CloudEvent, format_timestamp
 from ...exceptions import InvalidEvent
+from ...formats import JSON_FORMAT, to_structured_json
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
@@ -61,7 +61,7 @@ def structured_record(event: CloudEvent) -> KafkaRecord:
     Raises ``InvalidEvent`` if the event has no id.
     """
     _require_id(event)
-    value = events.to_structured_json(event)
+    value = to_structured_json(event)
     return KafkaRecord(key=_key(event), value=value, headers=list(_STRUCTURED_HEADERS))
 
 
@@ -88,7 +88,7 @@ def _header_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return events.format_timestamp(value)
+        return format_timestamp(value)
     return str(value)
 
 

@@ -5,6 +5,7 @@
 - ``django_broadcaster.E003``: a backend cannot be built: unknown dotted path, not a backend
   class, a missing client library or an unknown or invalid option.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
+- ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from .conf import (
     BackendConfig,
     backend_shape_errors,
     backends_setting,
+    get_settings,
     raw_settings,
     settings_errors,
 )
 
 HINT = "See the settings reference in the django-broadcaster documentation."
+#: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth.
+LEASE_OVER_DEADLINE = 4
 
 
 @register()
@@ -43,7 +47,7 @@ def check_settings(
         Error(message, hint=HINT, id="django_broadcaster.E002") for message in shape_errors
     ]
     if not shape_errors:
-        messages += _backend_errors()
+        messages += _backend_errors() + _lease_warnings()
     messages += _legacy_setting_warnings()
     return messages
 
@@ -59,6 +63,23 @@ def _backend_errors() -> list[CheckMessage]:
         except ImproperlyConfigured as exc:
             errors.append(Error(str(exc), hint=HINT, id="django_broadcaster.E003"))
     return errors
+
+
+def _lease_warnings() -> list[CheckMessage]:
+    if settings_errors():
+        return []
+    config = get_settings()
+    if config.lease_duration > LEASE_OVER_DEADLINE * config.send_deadline:
+        return []
+    return [
+        Warning(
+            f"LEASE_DURATION ({config.lease_duration}) is not more than {LEASE_OVER_DEADLINE} "
+            f"times SEND_DEADLINE ({config.send_deadline}): a batch that waits for a slow "
+            "backend can outlast its lease, and another worker will deliver it again.",
+            hint="Raise LEASE_DURATION (default 60 s) or lower SEND_DEADLINE (default 2 s).",
+            id="django_broadcaster.W002",
+        )
+    ]
 
 
 def _legacy_setting_warnings() -> list[CheckMessage]:

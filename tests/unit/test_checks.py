@@ -98,3 +98,9 @@ def test_get_settings_raises_for_the_worker() -> None:
 def test_cleanup_after_may_be_none_and_the_interval_must_be_positive() -> None:
     assert ids(BROADCASTER={"CLEANUP_AFTER": None}) == []
     assert ids(BROADCASTER={"CLEANUP_INTERVAL": timedelta(0)}) == ["django_broadcaster.E001"]
+
+
+def test_a_lease_not_well_above_the_send_deadline_is_a_warning() -> None:
+    short = {"LEASE_DURATION": timedelta(seconds=5), "SEND_DEADLINE": timedelta(seconds=2)}
+    assert ids(BROADCASTER=short) == ["django_broadcaster.W002"]
+    assert ids(BROADCASTER={**short, "LEASE_DURATION": timedelta(seconds=9)}) == []

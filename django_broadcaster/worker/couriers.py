@@ -82,6 +82,7 @@ class Courier:
         self.deadline = deadline
         self._thread = _CallThread(f"broadcaster-{backend.alias}")
         self._late: Call | None = None
+        self._last_call_ended = timezone.now()
 
     @property
     def alias(self) -> str:
@@ -91,9 +92,10 @@ class Courier:
     def start(self, events: Sequence[CloudEvent]) -> Call:
         """Start sending ``events``, or decide at once that the backend cannot take them now."""
         now = timezone.now()
-        self._settle_late_call(now)
+        self._settle_late_call()
         if self._late is not None:
-            pause = backoff_delay(self.breaker.failures, self.breaker.base, self.breaker.cap)
+            failures = max(self.breaker.failures, 1)
+            pause = backoff_delay(failures, self.breaker.base, self.breaker.cap)
             busy = Verdict(unavailable_until=now + pause, reason="still busy with a late call")
             return Call(now, len(events), verdict=busy)
         if self.breaker.is_open(now):
@@ -136,10 +138,13 @@ class Courier:
         self.backend.close()
 
     def _send(self, events: list[CloudEvent]) -> Rejected:
-        self.backend.open()
-        return self.backend.send_batch(events)
+        try:
+            self.backend.open()
+            return self.backend.send_batch(events)
+        finally:
+            self._last_call_ended = timezone.now()  # read only once the call's future is done
 
-    def _settle_late_call(self, now: datetime) -> None:
+    def _settle_late_call(self) -> None:
         """Let a call that missed its deadline, and has ended since, tell how the backend is."""
         late = self._late
         if late is None or not _done(late):
@@ -147,11 +152,12 @@ class Courier:
         self._late = None
         assert late.future is not None
         error = late.future.exception()
+        ended = self._last_call_ended
         if error is None:
-            self._wait_longer(now - late.started)
+            self._wait_longer(ended - late.started)
             self.breaker.record_success()
         elif isinstance(error, BackendUnavailable):
-            self.breaker.pause_again(now, error)
+            self.breaker.pause_again(ended, error)
         # Any other error: its events were deferred anyway, and the next call will tell.
 
     def _wait_longer(self, took: timedelta) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from django_broadcaster.worker import couriers
 from django_broadcaster.worker.breaker import CircuitBreaker
 from django_broadcaster.worker.couriers import Courier, _CallThread
 from tests import doubles
@@ -83,3 +84,17 @@ def test_stop_signals_go_to_the_main_thread_not_to_a_courier() -> None:
     finally:
         thread.stop()
     assert {signal.SIGTERM, signal.SIGINT, signal.SIGALRM} <= set(mask)
+
+
+def test_a_late_call_is_timed_by_when_it_ended_not_when_it_was_noticed(
+    courier: Courier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late = courier.start([published_event()])
+    courier.finish(late)
+    HangingBackend.release.set()
+    assert late.future is not None and late.future.result() == {}
+
+    an_hour_later = timezone.now() + timedelta(hours=1)  # the next batch comes much later
+    monkeypatch.setattr(couriers.timezone, "now", lambda: an_hour_later)
+    courier.finish(courier.start([published_event()]))
+    assert courier.deadline < timedelta(minutes=1)

@@ -12,10 +12,12 @@ due. Either way a row reaches at most one worker per lease.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any, Final, cast
 
 from django.db import connections, transaction
@@ -23,7 +25,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from .events import CloudEvent
-from .models import OutboxEvent, OutboxEventQuerySet, Status
+from .models import OutboxEvent, Status
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
@@ -42,6 +44,8 @@ CLAIMED_FIELDS: Final = (
     "retry_count",
     "max_retries",
 )
+#: A time no claim runs at, compiled into the claim statement in place of the current time.
+_STAND_IN: Final = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 #: Databases whose UPDATE can return the rows it changed.
 UPDATE_RETURNING_VENDORS: Final = frozenset({"postgresql", "sqlite"})
 
@@ -76,25 +80,56 @@ class Claim:
     rows: list[ClaimedEvent]
 
 
-def claim(due: OutboxEventQuerySet, limit: int, lease: timedelta) -> Claim:
-    """Lease up to ``limit`` rows of ``due`` (claimable rows, oldest first) and return them."""
+def claim(database: str, limit: int, lease: timedelta) -> Claim:
+    """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
     token = uuid.uuid4()
-    leased_until = timezone.now() + lease
-    vendor = connections[due.db].vendor
+    now = timezone.now()
+    vendor = connections[database].vendor
     lease_rows = _lease_returning if vendor in UPDATE_RETURNING_VENDORS else _lease_in_two_steps
-    with transaction.atomic(using=due.db):
-        values = lease_rows(due, limit, token, leased_until)
+    with transaction.atomic(using=database):
+        values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
 
 
 def _lease_returning(
-    due: OutboxEventQuerySet, limit: int, token: uuid.UUID, leased_until: datetime
+    database: str, limit: int, now: datetime, token: uuid.UUID, leased_until: datetime
 ) -> list[dict[str, Any]]:
     """Lease the rows in one statement; return the leased rows' values by field name."""
+    statement = _claim_statement(database, limit)
+    connection = connections[database]
+    values = [
+        _field("lease_token").get_db_prep_value(token, connection),
+        _field("scheduled_at").get_db_prep_value(leased_until, connection),
+        *statement.params,
+    ]
+    values[2 + statement.now_at] = _field("scheduled_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, values)
+        return _decoded(database, cursor.fetchall())
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple[Any, ...]
+    now_at: int  # where in ``params`` the current time goes
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_statement(database: str, limit: int) -> _Statement:
+    """Return the one-statement claim for ``database`` and ``limit``, compiled once.
+
+    Compiling the claimable query, with its partition-key subquery, costs more than running it,
+    and only the current time changes between claims: the statement is compiled with a stand-in
+    time, whose place among the parameters is noted. Call inside a transaction (``FOR UPDATE``).
+    """
+    connection = connections[database]
+    due = OutboxEvent.objects.using(database).claimable(_STAND_IN)
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
-    picked_sql, picked_params = picked.query.get_compiler(using=due.db).as_sql()
-    connection = connections[due.db]
+    picked_sql, params = picked.query.get_compiler(using=database).as_sql()
+    stand_in = _field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
+    [now_at] = [position for position, value in enumerate(params) if value == stand_in]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)
     sql = (
@@ -102,37 +137,34 @@ def _lease_returning(
         f"SET {quote('lease_token')} = %s, {quote('scheduled_at')} = %s "
         f"WHERE {quote('id')} IN ({picked_sql}) RETURNING {columns}"
     )
-    token_value = _field("lease_token").get_db_prep_value(token, connection)
-    until_value = _field("scheduled_at").get_db_prep_value(leased_until, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (token_value, until_value, *picked_params))
-        return _decoded(due, cursor.fetchall())
+    return _Statement(sql, tuple(params), now_at)
 
 
 def _lease_in_two_steps(
-    due: OutboxEventQuerySet, limit: int, token: uuid.UUID, leased_until: datetime
+    database: str, limit: int, now: datetime, token: uuid.UUID, leased_until: datetime
 ) -> list[dict[str, Any]]:
     """Select the rows, then lease those still due; return the leased rows' values by name.
 
     The lease is a compare-and-set, for databases whose UPDATE cannot return rows.
     """
-    ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+    outbox = OutboxEvent.objects.using(database)
+    due = outbox.claimable(now).select_for_update(skip_locked=True)
+    ids = list(due.values_list("pk", flat=True)[:limit])
     if not ids:
         return []
-    now = timezone.now()
-    OutboxEvent.objects.using(due.db).filter(
-        pk__in=ids, status=Status.PENDING, scheduled_at__lte=now
-    ).update(lease_token=token, scheduled_at=leased_until)
-    leased = OutboxEvent.objects.using(due.db).filter(pk__in=ids, lease_token=token)
+    outbox.filter(pk__in=ids, status=Status.PENDING, scheduled_at__lte=now).update(
+        lease_token=token, scheduled_at=leased_until
+    )
+    leased = outbox.filter(pk__in=ids, lease_token=token)
     return list(leased.values(*CLAIMED_FIELDS))
 
 
-def _decoded(due: OutboxEventQuerySet, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs).
 
     Only the columns that need converting are touched (on PostgreSQL, just the JSON ones).
     """
-    converters = _converters(due)
+    converters = _converters(database)
     decoded = []
     for row in rows:
         values = dict(zip(CLAIMED_FIELDS, row, strict=True))
@@ -142,9 +174,10 @@ def _decoded(due: OutboxEventQuerySet, rows: Iterable[tuple[Any, ...]]) -> list[
     return decoded
 
 
-def _converters(due: OutboxEventQuerySet) -> list[tuple[str, Callable[[Any], Any]]]:
+@functools.lru_cache(maxsize=16)
+def _converters(database: str) -> list[tuple[str, Callable[[Any], Any]]]:
     """Return the converting function of each claimed column that has one, by field name."""
-    connection = connections[due.db]
+    connection = connections[database]
     converters = []
     for name in CLAIMED_FIELDS:
         field = _field(name)

@@ -110,12 +110,16 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     def claim(self, limit: int, lease: timedelta) -> Claim:
         """Lease up to ``limit`` claimable events to the caller and return them, oldest first.
 
-        See :mod:`django_broadcaster.claims` for how. The caller records the outcomes with the
-        claim's token before the lease ends, or the rows become claimable again.
+        Claims take from the whole outbox of this queryset's database: on a filtered queryset
+        this raises ``TypeError``. See :mod:`django_broadcaster.claims` for how. The caller
+        records the outcomes with the claim's token before the lease ends, or the rows become
+        claimable again.
         """
         from .claims import claim  # claims builds on this module
 
-        return claim(self.claimable(timezone.now()), limit, lease)
+        if self.query.has_filters():
+            raise TypeError("claim() leases from the whole outbox; it cannot be filtered.")
+        return claim(self.db, limit, lease)
 
     def oldest_due(self, now: datetime) -> datetime | None:
         """Return when the oldest due event became due, or ``None`` when none is due."""

@@ -135,3 +135,18 @@ def test_both_ways_of_leasing_return_the_same_claimed_events(
     assert (claimed.delivered, claimed.retry_count, claimed.max_retries) == ((), 0, 5)
     assert OutboxEvent.objects.claim(10, LEASE).rows == []
     assert OutboxEvent.objects.get(pk=row.pk).lease_token == claim.token
+
+
+def test_a_claim_takes_from_the_whole_outbox_not_a_filtered_queryset() -> None:
+    publish(1)
+    with pytest.raises(TypeError, match="cannot be filtered"):
+        OutboxEvent.objects.filter(event_type="t").claim(10, LEASE)
+
+
+def test_the_compiled_claim_uses_the_time_of_each_claim() -> None:
+    [row] = publish(1)
+    later = timezone.now() + timedelta(seconds=30)
+    OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=later)
+    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # compiled here, not yet due
+    OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
+    assert [r.pk for r in OutboxEvent.objects.claim(10, LEASE).rows] == [row.pk]

@@ -39,15 +39,18 @@ def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Report problems in ``BROADCASTER`` and its backends."""
+    value_errors = settings_errors()
     messages: list[CheckMessage] = [
-        Error(message, hint=HINT, id="django_broadcaster.E001") for message in settings_errors()
+        Error(message, hint=HINT, id="django_broadcaster.E001") for message in value_errors
     ]
     shape_errors = backend_shape_errors()
     messages += [
         Error(message, hint=HINT, id="django_broadcaster.E002") for message in shape_errors
     ]
     if not shape_errors:
-        messages += _backend_errors() + _lease_warnings()
+        messages += _backend_errors()
+    if not value_errors and not shape_errors:
+        messages += _lease_warnings()
     messages += _legacy_setting_warnings()
     return messages
 
@@ -66,8 +69,6 @@ def _backend_errors() -> list[CheckMessage]:
 
 
 def _lease_warnings() -> list[CheckMessage]:
-    if settings_errors():
-        return []
     config = get_settings()
     if config.lease_duration > LEASE_OVER_DEADLINE * config.send_deadline:
         return []

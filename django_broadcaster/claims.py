@@ -25,19 +25,11 @@ from django.db.models import Field
 from django.utils import timezone
 
 from .events import CloudEvent
-from .models import OutboxEvent, Status
+from .models import EVENT_FIELDS, OutboxEvent, Status, event_from_columns, wants_backend
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
-    "id",
-    "event_type",
-    "source",
-    "subject",
-    "data_content_type",
-    "data_schema",
-    "data",
-    "extensions",
-    "time",
+    *EVENT_FIELDS,
     "expires_at",
     "backends",
     "delivered",
@@ -69,7 +61,7 @@ class ClaimedEvent:
 
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
-        return self.backends is None or alias in self.backends
+        return wants_backend(self.backends, alias)
 
 
 @dataclass(frozen=True)
@@ -204,17 +196,7 @@ def _chain(
 
 
 def _claimed(row: dict[str, Any], token: uuid.UUID) -> ClaimedEvent:
-    event = CloudEvent.trusted(
-        event_type=row["event_type"],
-        source=row["source"],
-        data=row["data"],
-        subject=row["subject"] or None,
-        id=str(row["id"]),
-        time=row["time"],
-        datacontenttype=row["data_content_type"],
-        dataschema=row["data_schema"] or None,
-        extensions=row["extensions"] or {},
-    )
+    event = event_from_columns(row, CloudEvent.trusted)
     backends = row["backends"]
     return ClaimedEvent(
         pk=row["id"],

@@ -11,9 +11,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -213,21 +213,53 @@ class OutboxEvent(models.Model):
 
     def as_cloud_event(self) -> CloudEvent:
         """Return the immutable CloudEvent this row stands for."""
-        return CloudEvent(
-            event_type=self.event_type,
-            source=self.source,
-            data=self.data,
-            subject=self.subject or None,
-            id=str(self.id),
-            time=self.time,
-            datacontenttype=self.data_content_type,
-            dataschema=self.data_schema or None,
-            extensions=self.extensions or {},
-        )
+        return event_from_columns({name: getattr(self, name) for name in EVENT_FIELDS})
 
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
-        return self.backends is None or alias in self.backends
+        return wants_backend(self.backends, alias)
+
+
+#: The fields of an outbox row that make up its CloudEvent.
+EVENT_FIELDS: Final = (
+    "id",
+    "event_type",
+    "source",
+    "subject",
+    "data_content_type",
+    "data_schema",
+    "data",
+    "extensions",
+    "time",
+)
+
+
+def event_from_columns(
+    columns: Mapping[str, Any], build: Callable[..., CloudEvent] = CloudEvent
+) -> CloudEvent:
+    """Return the CloudEvent of an outbox row, from its ``EVENT_FIELDS`` values by field name.
+
+    ``build`` makes the event: ``CloudEvent`` validates it, ``CloudEvent.trusted`` does not.
+    """
+    return build(
+        event_type=columns["event_type"],
+        source=columns["source"],
+        data=columns["data"],
+        subject=columns["subject"] or None,
+        id=str(columns["id"]),
+        time=columns["time"],
+        datacontenttype=columns["data_content_type"],
+        dataschema=columns["data_schema"] or None,
+        extensions=columns["extensions"] or {},
+    )
+
+
+def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:
+    """Return whether a row whose publisher chose ``backends`` goes to backend ``alias``.
+
+    ``None`` means every configured backend.
+    """
+    return backends is None or alias in backends
 
 
 from .consumers.inbox import InboxEntry  # noqa: E402,F401  (the inbox table, for Django to find)

@@ -34,7 +34,8 @@ from .events import (
 )
 from .exceptions import InvalidEvent, UnknownBackend
 from .followups import note_published
-from .models import OutboxEvent, new_event_id
+from .ids import new_event_id
+from .models import OutboxEvent
 from .signals import event_created
 from .tracing import current_trace_extensions
 from .typed import to_cloud_event

@@ -107,7 +107,7 @@ def test_only_the_oldest_pending_event_of_a_key_is_claimable() -> None:
 
 
 def test_event_ids_of_one_process_increase() -> None:
-    from django_broadcaster.models import new_event_id
+    from django_broadcaster.ids import new_event_id
 
     ids = [new_event_id() for _ in range(10_000)]
     assert ids == sorted(ids)

@@ -36,7 +36,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-EVENTS = 5_000
+#: Enough that five stops, each within half a second of a recorded batch, come mid-run.
+EVENTS = 20_000
 STOPS = 5
 
 

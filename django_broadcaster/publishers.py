@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
+from .bulk import insert_rows
 from .conf import get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
@@ -158,15 +159,17 @@ class Publisher:
         backends: Sequence[str] | None = None,
         using: str | None = None,
     ) -> list[OutboxEvent]:
-        """Write many events with one INSERT (per 1,000 rows) and return their rows, in order.
+        """Write many events at once and return their rows, in order.
+
+        The rows go in one ``COPY`` on PostgreSQL with psycopg 3, and in one INSERT per 1,000
+        rows elsewhere (see :mod:`django_broadcaster.bulk`).
 
         Every event is validated before anything is written: one bad event writes none.
         """
         rows = [
             self._build_row(event, scheduled_at, max_retries, backends) for event in cloud_events
         ]
-        database = using or router.db_for_write(OutboxEvent)
-        OutboxEvent.objects.using(database).bulk_create(rows, batch_size=1000)
+        insert_rows(rows, using or router.db_for_write(OutboxEvent))
         note_published(len(rows))
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)

@@ -14,31 +14,24 @@ function decorated with ``sync_to_async`` that opens ``transaction.atomic()`` it
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import router
-from django.utils import timezone
 
 from .bulk import insert_rows
-from .conf import get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
     CloudEvent,
     ExtensionValue,
-    encode_data,
     format_timestamp,
-    require_aware,
 )
-from .exceptions import InvalidEvent, UnknownBackend
 from .followups import note_published
-from .ids import new_event_id
 from .models import OutboxEvent
+from .rows import build_row
 from .signals import event_created
-from .tracing import current_trace_extensions
 from .typed import to_cloud_event
 
 
@@ -144,7 +137,7 @@ class Publisher:
 
         If ``cloud_event.id`` is set it must be a UUID, and becomes the row's id.
         """
-        row = self._build_row(cloud_event, scheduled_at, max_retries, backends)
+        row = build_row(cloud_event, scheduled_at, max_retries, backends)
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
         note_published(1)
         event_created.send(sender=OutboxEvent, event=row)
@@ -166,9 +159,7 @@ class Publisher:
 
         Every event is validated before anything is written: one bad event writes none.
         """
-        rows = [
-            self._build_row(event, scheduled_at, max_retries, backends) for event in cloud_events
-        ]
+        rows = [build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
         insert_rows(rows, using or router.db_for_write(OutboxEvent))
         note_published(len(rows))
         for row in rows:
@@ -186,83 +177,6 @@ class Publisher:
     async def apublish_cloud_event(self, cloud_event: CloudEvent, **kwargs: Any) -> OutboxEvent:
         """Do what :meth:`publish_cloud_event` does, from async code (see the module docstring)."""
         return await sync_to_async(self.publish_cloud_event)(cloud_event, **kwargs)
-
-    def _build_row(
-        self,
-        event: CloudEvent,
-        scheduled_at: datetime | None,
-        max_retries: int | None,
-        backends: Sequence[str] | None,
-    ) -> OutboxEvent:
-        config = get_settings()
-        encode_data(event.data, max_size=config.max_data_size)
-        _check_lengths(event)
-        now = timezone.now()
-        if scheduled_at is not None:
-            require_aware("scheduled_at", scheduled_at)
-        if max_retries is None:
-            max_retries = config.max_retries
-        elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
-        return OutboxEvent(
-            id=_row_id(event.id),
-            event_type=event.event_type,
-            source=event.source,
-            subject=event.subject or "",
-            data_content_type=event.datacontenttype,
-            data_schema=event.dataschema or "",
-            data=event.data,
-            extensions={**current_trace_extensions(), **event.extensions},
-            partition_key=event.partition_key,
-            expires_at=event.expires_at,
-            time=event.time or now,
-            created_at=now,
-            scheduled_at=scheduled_at or now,
-            max_retries=max_retries,
-            backends=_checked_aliases(backends, config.backends),
-        )
-
-
-def _row_id(event_id: str | None) -> uuid.UUID:
-    if event_id is None:
-        return new_event_id()
-    try:
-        return uuid.UUID(event_id)
-    except ValueError as exc:
-        raise InvalidEvent(
-            f"id must be a UUID (the outbox row's id), got {event_id!r}; leave it unset to get one."
-        ) from exc
-
-
-def _checked_aliases(
-    backends: Sequence[str] | None, configured: Mapping[str, object]
-) -> list[str] | None:
-    if backends is None:
-        return None
-    if isinstance(backends, str):
-        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
-    unknown = [alias for alias in backends if alias not in configured]
-    if unknown:
-        raise UnknownBackend(
-            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(configured)}."
-        )
-    return list(backends)
-
-
-def _check_lengths(event: CloudEvent) -> None:
-    for attribute, column in (
-        ("event_type", "event_type"),
-        ("source", "source"),
-        ("subject", "subject"),
-        ("dataschema", "data_schema"),
-        ("datacontenttype", "data_content_type"),
-    ):
-        value = getattr(event, attribute)
-        limit = getattr(OutboxEvent._meta.get_field(column), "max_length", None)
-        if value is not None and limit is not None and len(value) > limit:
-            raise InvalidEvent(
-                f"{attribute} is {len(value)} characters long; the limit is {limit}."
-            )
 
 
 #: The publisher to import: ``from django_broadcaster.publishers import publisher``.

@@ -37,7 +37,8 @@ def delivery_span(events: Sequence[CloudEvent]) -> Iterator[None]:
     if trace is None:
         yield
         return
-    links = [trace.Link(context) for context in map(_span_context, events) if context.is_valid]
+    traced = [event for event in events if "traceparent" in event.extensions]
+    links = [trace.Link(context) for context in map(_span_context, traced) if context.is_valid]
     tracer = trace.get_tracer("django_broadcaster")
     with tracer.start_as_current_span(
         "outbox deliver", links=links, attributes={"messaging.batch.message_count": len(events)}

@@ -154,14 +154,19 @@ def _lease_in_two_steps(
 def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs).
 
-    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones).
+    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones). Each
+    row also gets ``data_json``: the JSON text ``data`` was decoded from, or ``None``.
     """
     converters = _converters(database)
     decoded = []
     for row in rows:
         values = dict(zip(CLAIMED_FIELDS, row, strict=True))
+        stored = values["data"]
         for name, convert in converters:
             values[name] = convert(values[name])
+        # Keep the data's JSON text for the writers; Django returns text it cannot decode as is.
+        text = isinstance(stored, str) and values["data"] is not stored
+        values["data_json"] = stored if text else None
         decoded.append(values)
     return decoded
 
@@ -196,7 +201,7 @@ def _chain(
 
 
 def _claimed(row: dict[str, Any], token: uuid.UUID) -> ClaimedEvent:
-    event = event_from_columns(row, CloudEvent.trusted)
+    event = event_from_columns(row, functools.partial(CloudEvent.trusted, row.get("data_json")))
     backends = row["backends"]
     return ClaimedEvent(
         pk=row["id"],

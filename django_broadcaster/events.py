@@ -8,31 +8,40 @@ JSON format and turns it into the SDK's event.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime, timezone
-from types import MappingProxyType
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, ClassVar, Final
 
-from django.utils.dateparse import parse_datetime
-
+from .attributes import (
+    CORE_ATTRIBUTES,
+    Extensions,
+    ExtensionValue,
+    format_timestamp,
+    is_absolute_uri,
+    parse_timestamp,
+    require_aware,
+    require_string,
+    require_uri_reference,
+    validated_extensions,
+)
 from .exceptions import InvalidEvent
+
+__all__ = [  # the attribute helpers are re-exported: they were first importable from here
+    "CORE_ATTRIBUTES",
+    "DEFAULT_DATACONTENTTYPE",
+    "SPECVERSION",
+    "CloudEvent",
+    "ExtensionValue",
+    "Extensions",
+    "encode_data",
+    "format_timestamp",
+    "parse_timestamp",
+    "require_aware",
+]
 
 SPECVERSION: Final = "1.0"
 DEFAULT_DATACONTENTTYPE: Final = "application/json"
-CORE_ATTRIBUTES: Final = frozenset(
-    {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"}
-)
-ExtensionValue = str | int | bool
-
-_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
-# RFC 3986 URI-reference: unreserved, reserved and percent-encoded characters only.
-_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
-# Control characters (C0, DEL, C1) and lone surrogates, which the spec forbids in strings.
-_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_INT32 = range(-(2**31), 2**31)
 
 
 @dataclass(frozen=True)
@@ -57,33 +66,40 @@ class CloudEvent:
     extensions: Mapping[str, ExtensionValue] = field(default_factory=dict)
 
     specversion = SPECVERSION
+    #: The JSON text of ``data`` as the outbox stored it, on an event the worker read from a row
+    #: (see :meth:`trusted`), so writers need not encode ``data`` again. Not a field: an event
+    #: built any other way, or changed with ``dataclasses.replace()``, has none.
+    _data_json: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
-        _require_string("type", self.event_type)
-        _require_uri_reference("source", self.source)
+        require_string("type", self.event_type)
+        require_uri_reference("source", self.source)
         for name in ("subject", "id", "dataschema"):
             value = getattr(self, name)
             if value is not None:
-                _require_string(name, value)
-        _require_string("datacontenttype", self.datacontenttype)
-        if self.dataschema is not None and not _is_absolute_uri(self.dataschema):
+                require_string(name, value)
+        require_string("datacontenttype", self.datacontenttype)
+        if self.dataschema is not None and not is_absolute_uri(self.dataschema):
             raise InvalidEvent(f"dataschema must be an absolute URI, got {self.dataschema!r}.")
         if self.time is not None:
             require_aware("time", self.time)
-        object.__setattr__(self, "extensions", _validated_extensions(self.extensions))
+        object.__setattr__(self, "extensions", validated_extensions(self.extensions))
 
     @classmethod
-    def trusted(cls, **values: Any) -> CloudEvent:
+    def trusted(cls, data_json: str | None = None, **values: Any) -> CloudEvent:
         """Return an event built from ``values`` without validating them again.
 
         Only for values that were validated when first published: the worker rebuilds each outbox
         row's event on every attempt, and the row was written from a validated event. Missing
-        attributes take their defaults.
+        attributes take their defaults. ``data_json``, if given, must be the JSON text that
+        ``values["data"]`` was decoded from.
         """
         event = object.__new__(cls)
         for name, default in _DEFAULTS.items():
             object.__setattr__(event, name, values.get(name, default))
-        object.__setattr__(event, "extensions", MappingProxyType(dict(event.extensions)))
+        object.__setattr__(event, "extensions", Extensions(event.extensions))
+        if data_json is not None:
+            object.__setattr__(event, "_data_json", data_json)
         return event
 
     @property
@@ -159,91 +175,3 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
             '(BROADCASTER["MAX_DATA_SIZE"]).'
         )
     return encoded
-
-
-def format_timestamp(value: datetime, name: str = "timestamp") -> str:
-    """Return ``value`` (timezone-aware) as an RFC 3339 timestamp in UTC, e.g. ``...T12:00:00Z``.
-
-    Raises :class:`InvalidEvent` for a naive datetime.
-    """
-    require_aware(name, value)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Return the RFC 3339 timestamp ``value`` as an aware datetime, or raise ``InvalidEvent``."""
-    parsed = parse_datetime(value)
-    if parsed is None or parsed.tzinfo is None:
-        raise InvalidEvent(f"{value!r} is not an RFC 3339 timestamp with a time zone.")
-    return parsed
-
-
-def require_aware(name: str, value: datetime) -> None:
-    """Raise :class:`InvalidEvent` unless ``value`` is a timezone-aware datetime."""
-    if not isinstance(value, datetime):
-        raise InvalidEvent(f"{name} must be a datetime, got {type(value).__name__}.")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidEvent(
-            f"{name} must be timezone-aware; use django.utils.timezone.now() or attach a tzinfo."
-        )
-
-
-def _require_string(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{name} must be a string, got {type(value).__name__}.")
-    if not value:
-        raise InvalidEvent(f"{name} must not be empty.")
-    if _FORBIDDEN_CHARS.search(value):
-        raise InvalidEvent(f"{name} must not contain control characters or lone surrogates.")
-
-
-def _require_uri_reference(name: str, value: object) -> None:
-    _require_string(name, value)
-    assert isinstance(value, str)
-    scheme, colon, rest = value.partition(":")
-    first_segment_is_scheme = colon and "/" not in scheme and "?" not in scheme
-    if not _URI_REFERENCE.fullmatch(value) or (
-        first_segment_is_scheme and "#" not in scheme and not _SCHEME.fullmatch(scheme)
-    ):
-        raise InvalidEvent(
-            f"{name} must be a URI-reference such as 'order-service' or "
-            f"'https://example.com/orders', got {value!r}."
-        )
-
-
-def _is_absolute_uri(value: str) -> bool:
-    scheme, colon, rest = value.partition(":")
-    return bool(colon and rest and _SCHEME.fullmatch(scheme) and _URI_REFERENCE.fullmatch(value))
-
-
-def _validated_extensions(
-    extensions: Mapping[str, ExtensionValue],
-) -> Mapping[str, ExtensionValue]:
-    if not isinstance(extensions, Mapping):
-        raise InvalidEvent(f"extensions must be a mapping, got {type(extensions).__name__}.")
-    for name, value in extensions.items():
-        _check_extension(name, value)
-    return MappingProxyType(dict(extensions))
-
-
-def _check_extension(name: object, value: object) -> None:
-    if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
-        raise InvalidEvent(
-            f"extension name {name!r} is invalid: use 1 to 20 lowercase letters and digits."
-        )
-    if name in CORE_ATTRIBUTES or name == "data":
-        raise InvalidEvent(f"extension name {name!r} is reserved by the CloudEvents spec.")
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        if value not in _INT32:
-            raise InvalidEvent(f"extension {name!r} must fit in a signed 32-bit integer.")
-        return
-    if isinstance(value, str):
-        _require_string(f"extension {name!r}", value)
-        if name == "expirytime":
-            parse_timestamp(value)
-        return
-    raise InvalidEvent(
-        f"extension {name!r} must be a string, an integer or a boolean, got {type(value).__name__}."
-    )

@@ -21,13 +21,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import router
 
+from .attributes import ExtensionValue, format_timestamp
 from .bulk import insert_rows
-from .events import (
-    DEFAULT_DATACONTENTTYPE,
-    CloudEvent,
-    ExtensionValue,
-    format_timestamp,
-)
+from .events import DEFAULT_DATACONTENTTYPE, CloudEvent
 from .followups import note_published
 from .models import OutboxEvent
 from .rows import build_row

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from .attributes import require_aware
 from .conf import get_settings
-from .events import CloudEvent, encode_data, require_aware
+from .events import CloudEvent, encode_data
 from .exceptions import InvalidEvent, UnknownBackend
 from .ids import new_event_id
 from .models import OutboxEvent

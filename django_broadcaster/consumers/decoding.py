@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from cloudevents.core.bindings import kafka as kafka_binding
 
-from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
+from ..attributes import CORE_ATTRIBUTES
+from ..events import DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
 from ..exceptions import BroadcasterError
 from ..formats import JSON_FORMAT
 

@@ -1,5 +1,7 @@
 """Claims are leases: no row is claimed twice while leased, and a dead worker's rows come back."""
 
+import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -8,6 +10,7 @@ from django.utils import timezone
 from django_broadcaster import claims
 from django_broadcaster.backends import create_backends
 from django_broadcaster.conf import get_settings
+from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
@@ -135,6 +138,21 @@ def test_both_ways_of_leasing_return_the_same_claimed_events(
     assert (claimed.delivered, claimed.retry_count, claimed.max_retries) == ((), 0, 5)
     assert OutboxEvent.objects.claim(10, LEASE).rows == []
     assert OutboxEvent.objects.get(pk=row.pk).lease_token == claim.token
+
+
+@pytest.mark.parametrize(
+    "data", [{"n": [1, "ü", None], "big": 10**30, "f": 1.5, "s": 'a"b\\c\n'}, "text", 0, None]
+)
+def test_a_claimed_event_carries_its_stored_json_which_writers_splice_in(data: object) -> None:
+    publisher.publish_event("t", "s", data)
+    [claimed] = OutboxEvent.objects.claim(10, LEASE).rows
+    stored = claimed.event._data_json
+    assert (stored is None) == (data is None)
+    if stored is not None:
+        assert json.loads(stored) == data
+    written = json.loads(to_structured_json(claimed.event))
+    assert written == json.loads(to_structured_json(replace(claimed.event)))
+    assert written.get("data") == data
 
 
 def test_a_claim_takes_from_the_whole_outbox_not_a_filtered_queryset() -> None:

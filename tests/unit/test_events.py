@@ -1,5 +1,9 @@
 """CloudEvent validation: every rule of the spec that we enforce, and the SDK conversion."""
 
+import copy
+import json
+import pickle
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 
 import pytest
@@ -123,6 +127,34 @@ def test_a_trusted_event_equals_a_validated_one() -> None:
     trusted = CloudEvent.trusted(event_type="order.created", source="order-service", **fields)
     assert trusted == make(**fields)
     assert trusted.partition_key == "k"
+
+
+def test_stored_data_json_is_spliced_in_and_dropped_by_replace() -> None:
+    stored = '{"b": [1, 2.5], "a": "é"}'
+    event = CloudEvent.trusted(
+        stored, event_type="t", source="s", id="e-1", data=json.loads(stored)
+    )
+    assert to_structured_json(event).endswith(b',"data":' + stored.encode() + b"}")
+    assert json.loads(to_structured_json(event)) == json.loads(
+        to_structured_json(make(event_type="t", source="s", id="e-1", data=json.loads(stored)))
+    )
+    assert event == replace(event) and replace(event)._data_json is None
+    assert "_data_json" not in {f.name for f in fields(CloudEvent)}
+
+
+@pytest.mark.parametrize("build", ["validated", "trusted"])
+def test_an_event_pickles_copies_and_converts_to_a_dict(build: str) -> None:
+    values = {"id": "e-1", "time": NOW, "data": {"n": 1}, "extensions": {"partitionkey": "k"}}
+    event = (
+        make(**values)
+        if build == "validated"
+        else CloudEvent.trusted(event_type="order.created", source="order-service", **values)
+    )
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert copy.deepcopy(event) == event
+    assert asdict(event)["extensions"] == {"partitionkey": "k"}
+    with pytest.raises(TypeError):
+        event.extensions["partitionkey"] = "other"  # type: ignore[index]
 
 
 def test_unpublished_event_cannot_be_converted() -> None:

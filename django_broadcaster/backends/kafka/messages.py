@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ...events import CloudEvent, format_timestamp
+from ...attributes import format_timestamp
+from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ...formats import JSON_FORMAT, to_structured_json
 
@@ -96,7 +97,8 @@ def _binary_value(event: CloudEvent) -> bytes | None:
     if event.data is None:
         return None
     if JSON_FORMAT.JSON_CONTENT_TYPE_PATTERN.match(event.datacontenttype):
-        return _json(event.data)
+        stored = event._data_json  # the outbox's JSON text of the data, when read from a row
+        return _json(event.data) if stored is None else stored.encode()
     return JSON_FORMAT.write_data(event.data, event.datacontenttype)
 
 

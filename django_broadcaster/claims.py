@@ -154,30 +154,30 @@ def _lease_in_two_steps(
 def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs).
 
-    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones). Each
-    row also gets ``data_json``: the JSON text ``data`` was decoded from, or ``None``.
+    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones).
+    ``data`` stays the JSON text the database returns, under ``data_json`` (``data`` is
+    ``None``): the event decodes it only if it is read (see :meth:`CloudEvent.trusted`).
     """
     converters = _converters(database)
     decoded = []
     for row in rows:
         values = dict(zip(CLAIMED_FIELDS, row, strict=True))
-        stored = values["data"]
         for name, convert in converters:
             values[name] = convert(values[name])
-        # Keep the data's JSON text for the writers; Django returns text it cannot decode as is.
-        text = isinstance(stored, str) and values["data"] is not stored
-        values["data_json"] = stored if text else None
+        values["data_json"], values["data"] = values["data"], None
         decoded.append(values)
     return decoded
 
 
 @functools.lru_cache(maxsize=16)
 def _converters(database: str) -> list[tuple[str, Callable[[Any], Any]]]:
-    """Return the converting function of each claimed column that has one, by field name."""
+    """Return the converting function of each claimed column but ``data`` that has one."""
     connection = connections[database]
     converters = []
     for name in CLAIMED_FIELDS:
         field = _field(name)
+        if name == "data":
+            continue
         column = field.get_col(OutboxEvent._meta.db_table)
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         if steps:

@@ -67,8 +67,9 @@ class CloudEvent:
 
     specversion = SPECVERSION
     #: The JSON text of ``data`` as the outbox stored it, on an event the worker read from a row
-    #: (see :meth:`trusted`), so writers need not encode ``data`` again. Not a field: an event
-    #: built any other way, or changed with ``dataclasses.replace()``, has none.
+    #: (see :meth:`trusted`): writers send it as it is, and ``data`` is decoded from it only when
+    #: first read. Not a field: an event built any other way, or changed with
+    #: ``dataclasses.replace()``, has none.
     _data_json: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
@@ -91,16 +92,27 @@ class CloudEvent:
 
         Only for values that were validated when first published: the worker rebuilds each outbox
         row's event on every attempt, and the row was written from a validated event. Missing
-        attributes take their defaults. ``data_json``, if given, must be the JSON text that
-        ``values["data"]`` was decoded from.
+        attributes take their defaults. With ``data_json`` (valid JSON text, as the outbox's
+        JSON column guarantees), ``data`` is left out of ``values`` and decoded from it when
+        first read: most deliveries only send the text.
         """
         event = object.__new__(cls)
         for name, default in _DEFAULTS.items():
-            object.__setattr__(event, name, values.get(name, default))
+            if name != "data" or data_json is None:
+                object.__setattr__(event, name, values.get(name, default))
         object.__setattr__(event, "extensions", Extensions(event.extensions))
         if data_json is not None:
             object.__setattr__(event, "_data_json", data_json)
         return event
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute the instance lacks: ``data`` of an event built by
+        # trusted() with its JSON text, decoded here once (the class has no ``data`` default).
+        if name != "data" or "_data_json" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        data = json.loads(self.__dict__["_data_json"])
+        object.__setattr__(self, "data", data)
+        return data
 
     @property
     def type(self) -> str:
@@ -146,6 +158,9 @@ _DEFAULTS: Final[dict[str, Any]] = {
     )
     for f in fields(CloudEvent)
 }
+
+# Without a class-level default, an unset ``data`` reaches __getattr__; __init__ has the default.
+del CloudEvent.data
 
 
 def encode_data(data: Any, *, max_size: int | None = None) -> bytes:

@@ -47,12 +47,11 @@ def to_structured_json(event: CloudEvent) -> bytes:
     if event.time is not None:
         document["time"] = format_timestamp(event.time)
     stored = event._data_json
+    if stored is not None:  # read from the outbox: splice in its own JSON text of the data
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return (text if stored == "null" else f'{text[:-1]},"data":{stored}}}').encode()
     if isinstance(event.data, bytes):
         document["data_base64"] = base64.b64encode(event.data).decode()
-    elif event.data is not None and stored is None:
+    elif event.data is not None:
         document["data"] = event.data
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    if event.data is not None and stored is not None:
-        # The outbox's own JSON text of the data, spliced in: the same value, not encoded twice.
-        text = f'{text[:-1]},"data":{stored}}}'
-    return text.encode()
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -129,17 +129,24 @@ def test_a_trusted_event_equals_a_validated_one() -> None:
     assert trusted.partition_key == "k"
 
 
-def test_stored_data_json_is_spliced_in_and_dropped_by_replace() -> None:
+def test_stored_data_json_is_spliced_in_decoded_when_read_and_dropped_by_replace() -> None:
     stored = '{"b": [1, 2.5], "a": "é"}'
-    event = CloudEvent.trusted(
-        stored, event_type="t", source="s", id="e-1", data=json.loads(stored)
-    )
+    event = CloudEvent.trusted(stored, event_type="t", source="s", id="e-1")
     assert to_structured_json(event).endswith(b',"data":' + stored.encode() + b"}")
-    assert json.loads(to_structured_json(event)) == json.loads(
-        to_structured_json(make(event_type="t", source="s", id="e-1", data=json.loads(stored)))
-    )
-    assert event == replace(event) and replace(event)._data_json is None
+    assert "data" not in event.__dict__  # writing did not need the decoded data
+    validated = make(event_type="t", source="s", id="e-1", data=json.loads(stored))
+    assert json.loads(to_structured_json(event)) == json.loads(to_structured_json(validated))
+    assert event.data == {"b": [1, 2.5], "a": "é"} and event == validated
+    assert replace(event)._data_json is None and replace(event) == event
     assert "_data_json" not in {f.name for f in fields(CloudEvent)}
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        event.nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_stored_json_null_means_no_data_member() -> None:
+    event = CloudEvent.trusted("null", event_type="t", source="s", id="e-1")
+    assert "data" not in json.loads(to_structured_json(event))
+    assert event.data is None
 
 
 @pytest.mark.parametrize("build", ["validated", "trusted"])

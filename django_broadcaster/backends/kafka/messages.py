@@ -94,11 +94,14 @@ def _header_text(value: Any) -> str:
 
 
 def _binary_value(event: CloudEvent) -> bytes | None:
+    stored = event._data_json  # the outbox's JSON text of the data, when read from a row
+    is_json = JSON_FORMAT.JSON_CONTENT_TYPE_PATTERN.match(event.datacontenttype)
+    if stored is not None and is_json:
+        return None if stored == "null" else stored.encode()
     if event.data is None:
         return None
-    if JSON_FORMAT.JSON_CONTENT_TYPE_PATTERN.match(event.datacontenttype):
-        stored = event._data_json  # the outbox's JSON text of the data, when read from a row
-        return _json(event.data) if stored is None else stored.encode()
+    if is_json:
+        return _json(event.data)
     return JSON_FORMAT.write_data(event.data, event.datacontenttype)
 
 

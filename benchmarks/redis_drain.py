@@ -1,29 +1,33 @@
 """Drain PostgreSQL to a Redis stream: this package, 0.1.1, and the raw ceiling, side by side.
 
-Each round drains the same workload three ways, in turn: the package's worker (one subprocess,
-see :data:`benchmarks.drains.WORKER_OPTIONS`), 0.1.1's worker on fewer events (it is slow; rates
+Each round drains the same workload four ways, in turn: the package's worker (one subprocess)
+with :data:`~benchmarks.drains.WORKER_OPTIONS` and with 0.1.1's own options
+(:data:`~benchmarks.drains.LEGACY_OPTIONS`), 0.1.1's worker on fewer events (it is slow; rates
 are compared), and :mod:`benchmarks.ceiling`'s loop in this process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import ceiling, legacy, stream
 from .database import connect, count_rows, database_name, empty_outbox, fill_outbox
-from .drains import WORKER_OPTIONS, timed_drain
+from .drains import LEGACY_OPTIONS, WORKER_OPTIONS, timed_drain
 from .report import Figure, Goal
 from .rounds import best_of
 from .scale import Scale
 from .workers import current_worker
 
 
-def drain_rate(count: int, workers: int = 1) -> float:
+def drain_rate(count: int, workers: int = 1, options: Sequence[str] = WORKER_OPTIONS) -> float:
     """Return events/s for ``workers`` worker processes draining ``count`` events to Redis.
 
-    Raises ``RuntimeError`` unless every event ends published and in the stream.
+    Each worker runs ``outbox_worker`` with ``options``. Raises ``RuntimeError`` unless every
+    event ends published and in the stream.
     """
     empty_outbox()
     stream.reset()
-    processes = [current_worker(stream.redis_backends(), *WORKER_OPTIONS) for _ in range(workers)]
+    processes = [current_worker(stream.redis_backends(), *options) for _ in range(workers)]
     with connect(database_name()) as poll:
         seconds = timed_drain(processes, lambda: fill_outbox(count), poll)
         published = count_rows(poll, "published")
@@ -51,6 +55,7 @@ def measure(scale: Scale) -> list[Figure]:
         scale.rounds,
         {
             "current": lambda: drain_rate(scale.drain_events),
+            "batches of 100": lambda: drain_rate(scale.drain_events, options=LEGACY_OPTIONS),
             "0.1.1": lambda: legacy.drain_rate(scale.legacy_events),
             "ceiling": lambda: ceiling_rate(scale.drain_events),
         },
@@ -68,6 +73,13 @@ def measure(scale: Scale) -> list[Figure]:
             rates["0.1.1"],
             legacy_name,
             Goal(">=", 30),
+        ),
+        Figure(
+            "Redis drain, batches of 100, vs 0.1.1",
+            rates["batches of 100"],
+            "ev/s",
+            rates["0.1.1"],
+            legacy_name,
         ),
         Figure(
             "Redis drain vs raw ceiling", rates["current"], "ev/s", rates["ceiling"], "raw loop"

@@ -10,32 +10,22 @@ A subclass talks to its broker through :meth:`BaseConsumer.open`, :meth:`~BaseCo
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from types import FrameType
 from typing import ClassVar
 
 from django.db import close_old_connections
 
 from ..conf import get_settings
 from ..registry import EventRegistry, event_registry
+from ..stopping import GracefulStop, StopNow
 from ..worker.backoff import backoff_delay
 from .processing import Message, Outcome, Processor, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 BROKER_BACKOFF = (timedelta(seconds=1), timedelta(seconds=30))
-
-
-class StopNow(BaseException):
-    """A second stop signal, or the grace period is over: stop without finishing the message.
-
-    A ``BaseException``, so that no ``except Exception`` in a handler swallows it. The message
-    in hand rolls back and is redelivered later.
-    """
 
 
 @dataclass
@@ -82,7 +72,7 @@ class BaseConsumer:
         self.stats = ConsumerStats()
         self._stopping = threading.Event()
         self._broker_failures = 0
-        self._grace: timedelta | None = None  # set by install_signal_handlers()
+        self._signals = GracefulStop(self._stopping, self.stop)
         self.processor = Processor(
             registry or event_registry, policy or RetryPolicy(), self._stopping, using
         )
@@ -116,7 +106,7 @@ class BaseConsumer:
         except StopNow:
             logger.warning("Stopped at once; the message in hand will be redelivered.")
         finally:
-            self._cancel_grace_timer()
+            self._signals.cancel_timer()
             self.close()
         logger.info("Consumer stopped: %s.", self.stats)
         return self.stats
@@ -131,10 +121,9 @@ class BaseConsumer:
         The message in hand is finished and acknowledged. A second signal, or ``grace``
         running out (default ``BROADCASTER["SHUTDOWN_TIMEOUT"]``), stops at once.
         """
-        self._grace = grace if grace is not None else get_settings().shutdown_timeout
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
-        signal.signal(signal.SIGALRM, self._on_grace_period_over)
+        self._signals.install(
+            grace if grace is not None else get_settings().shutdown_timeout, "message"
+        )
 
     def _cycle(self) -> bool:
         """Fetch and process one batch; return ``False`` when the loop should end."""
@@ -175,18 +164,3 @@ class BaseConsumer:
         delay = backoff_delay(self._broker_failures, *BROKER_BACKOFF).total_seconds()
         logger.warning("Broker unavailable (%s); retrying in %.1f s.", error, delay)
         self._stopping.wait(delay)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._stopping.is_set():
-            raise StopNow
-        logger.info("Received %s: finishing the message in hand.", signal.Signals(signum).name)
-        self.stop()
-        grace = self._grace or timedelta(0)
-        signal.setitimer(signal.ITIMER_REAL, max(grace.total_seconds(), 0.001))
-
-    def _on_grace_period_over(self, signum: int, frame: FrameType | None) -> None:
-        raise StopNow
-
-    def _cancel_grace_timer(self) -> None:
-        if self._grace is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)

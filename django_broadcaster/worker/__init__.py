@@ -1,11 +1,13 @@
 """The worker: claim due events, deliver them, record the outcomes.
 
-- :mod:`.loop`: the :class:`Worker` loop, signals, database reconnects;
+- :mod:`.loop`: the :class:`Worker` loop, claiming ahead, database reconnects;
+- :mod:`.stats`: the running totals;
 - :mod:`.delivery`: sending a batch to backends and handlers;
 - :mod:`.recording`: writing outcomes back in bulk;
 - :mod:`.backoff` and :mod:`.breaker`: retry delays and per-backend circuit breakers.
 """
 
-from .loop import Worker, WorkerStats
+from .loop import Worker
+from .stats import WorkerStats
 
 __all__ = ["Worker", "WorkerStats"]

@@ -22,7 +22,6 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
 
 from django.utils import timezone
 
@@ -30,14 +29,13 @@ from ..backends.base import BaseBackend
 from ..conf import BroadcasterSettings
 from ..events import CloudEvent
 from ..exceptions import BackendUnavailable
+from ..stopping import MAIN_THREAD_SIGNALS
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
 Rejected = Mapping[str, BaseException]
-#: The signals the worker handles in its main thread (stop, and the grace period's alarm).
-MAIN_THREAD_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ in its own savepoint, so a failing handler rolls back only its own writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,13 +62,17 @@ class Outcome:
 
 
 def deliver(
-    rows: Sequence[ClaimedEvent], couriers: Mapping[str, Courier], registry: EventRegistry
+    rows: Sequence[ClaimedEvent],
+    couriers: Mapping[str, Courier],
+    registry: EventRegistry,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row.
 
     Every backend's share goes out at once, each on its courier's thread, while the handlers run
-    here; then each backend's verdict is awaited (at most until its deadline). Rows whose
-    ``expires_at`` has passed go nowhere and come back marked ``expired``.
+    here, then ``meanwhile()`` if given (the worker claims its next batch there); then each
+    backend's verdict is awaited (at most until its deadline). Rows whose ``expires_at`` has
+    passed go nowhere and come back marked ``expired``.
     """
     now = timezone.now()
     outcomes = [
@@ -88,6 +92,8 @@ def deliver(
                 calls.append((courier, courier.start([o.event for o in pending]), pending))
         for outcome in live:
             _call_handlers(outcome, registry)
+        if meanwhile is not None:
+            meanwhile()
         for courier, call, pending in calls:
             _apply_verdict(courier.alias, courier.finish(call), pending)
     return outcomes

@@ -6,13 +6,10 @@ The management command ``outbox_worker`` only parses its arguments and runs a :c
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import FrameType
 
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
@@ -24,47 +21,20 @@ from ..conf import BroadcasterSettings, get_settings
 from ..models import OutboxEvent
 from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
+from ..stopping import GracefulStop, StopNow
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
 from .couriers import couriers_for
 from .delivery import deliver
 from .progress import ProgressReport
 from .recording import BatchSummary, record
+from .stats import WorkerStats
 from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: How many database errors in a row a burst run waits out before it gives up.
 BURST_DATABASE_ATTEMPTS = 3
-
-
-class StopNow(BaseException):
-    """The grace period after a stop signal is over (or a second signal came): stop at once.
-
-    A ``BaseException``, so that no ``except Exception`` in delivery code swallows it.
-    """
-
-
-@dataclass
-class WorkerStats:
-    """Running totals since the worker started."""
-
-    batches: int = 0
-    published: int = 0
-    retried: int = 0
-    deferred: int = 0
-    failed: int = 0
-    expired: int = 0
-
-    def add(self, summary: BatchSummary) -> None:
-        """Add one batch's counts."""
-        self.batches += 1
-        self.published += summary.published
-        self.retried += summary.retried
-        self.deferred += summary.deferred
-        self.failed += summary.failed
-        self.expired += summary.expired
 
 
 @dataclass
@@ -89,7 +59,8 @@ class Worker:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
-        self._owns_signals = False
+        self._claimed_ahead: Claim | None = None  # the next batch, claimed during this one
+        self._signals = GracefulStop(self._stopping, self.stop)
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.couriers = couriers_for(self.backends, self.config)
@@ -126,28 +97,59 @@ class Worker:
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
-            self._cancel_grace_timer()
+            if self._claimed_ahead is not None:
+                self._release(self._claimed_ahead, ahead=True)
+                self._claimed_ahead = None
+            self._signals.cancel_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
         return self.stats
 
-    def run_once(self) -> BatchSummary:
-        """Claim one batch, deliver it and record the outcomes; return what it ended as."""
-        with self._signals_deferred():
-            claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
+    def run_once(self, *, claim_ahead: bool = False) -> BatchSummary:
+        """Claim one batch, deliver it and record the outcomes; return what it ended as.
+
+        With ``claim_ahead`` (as :meth:`run` does), a full batch's sends overlap the claim of the
+        next batch, which the next call then delivers; :meth:`run` releases it (due again, no
+        retry spent) if the worker stops first.
+        """
+        with self._signals.deferred():
+            claim, self._claimed_ahead = self._claimed_ahead, None
+            if claim is None:
+                claim = self._new_claim()
         if not claim.rows:
             return BatchSummary()
+        full = len(claim.rows) >= self.config.batch_size
         try:
-            outcomes = deliver(claim.rows, self.couriers, self.registry)
+            outcomes = deliver(
+                claim.rows,
+                self.couriers,
+                self.registry,
+                meanwhile=self._claim_ahead if claim_ahead and full else None,
+            )
         except StopNow:
             self._release(claim)
             raise
-        with self._signals_deferred():
+        with self._signals.deferred():
             summary = record(outcomes, claim.token, self.config)
         self.stats.add(summary)
         metrics.record_batch(summary)
         logger.debug("Batch of %d: %s", len(claim.rows), summary)
         return summary
+
+    def _claim_ahead(self) -> None:
+        """Claim the next batch while this one is on its way; keep it only if it has rows."""
+        if self._stopping.is_set():
+            return
+        try:
+            with self._signals.deferred():
+                claim = self._new_claim()
+                self._claimed_ahead = claim if claim.rows else None
+        except DatabaseError as exc:  # the batch in hand is still recorded; the next claim retries
+            logger.warning("Claiming the next batch early failed (%s).", exc)
+
+    def _new_claim(self) -> Claim:
+        claim: Claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
+        return claim
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""
@@ -170,52 +172,23 @@ class Worker:
         ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or a second signal comes, the worker stops at once
         and makes the unrecorded events of the batch due again, so none stays claimed.
         """
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
-        signal.signal(signal.SIGALRM, self._on_grace_period_over)
-        self._owns_signals = True
+        self._signals.install(self.config.shutdown_timeout, "batch")
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._stopping.is_set():
-            raise StopNow
-        grace = self.config.shutdown_timeout.total_seconds()
-        logger.info(
-            "Received %s: finishing the batch in hand (at most %.0f s).",
-            signal.Signals(signum).name,
-            grace,
-        )
-        self.stop()
-        signal.setitimer(signal.ITIMER_REAL, max(grace, 0.001))
+    def _release(self, claim: Claim, *, ahead: bool = False) -> None:
+        """Make the unrecorded rows of ``claim`` due again, without spending a retry.
 
-    def _on_grace_period_over(self, signum: int, frame: FrameType | None) -> None:
-        raise StopNow
-
-    def _cancel_grace_timer(self) -> None:
-        if self._owns_signals:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    @contextmanager
-    def _signals_deferred(self) -> Iterator[None]:
-        """Hold stop signals while the outbox is written, so a claim or record is never cut."""
-        if not self._owns_signals:
-            yield
-            return
-        held = {*STOP_SIGNALS, signal.SIGALRM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-    def _release(self, claim: Claim) -> None:
-        """Make the unrecorded rows of ``claim`` due again, without spending a retry."""
-        with self._signals_deferred():
+        ``ahead``: the batch was claimed ahead and none of it was sent.
+        """
+        with self._signals.deferred():
             for connection in connections.all():
                 connection.close()  # the interrupted call may have left it mid-protocol
             released = OutboxEvent.objects.leased_by(
                 claim.token, [r.pk for r in claim.rows]
             ).update(lease_token=None, scheduled_at=timezone.now())
-        logger.warning("Released %d claimed events.", released)
+        if ahead:  # a normal stop: nothing of it was sent
+            logger.info("Released %d events claimed ahead.", released)
+        else:
+            logger.warning("Released %d claimed events.", released)
 
     def _cycle(self) -> int | None:
         """Run one claim cycle; return the rows handled, or None after a database error.
@@ -230,7 +203,7 @@ class Worker:
             # new PostgreSQL backend for every batch.
             close_old_connections()
         try:
-            summary = self.run_once()
+            summary = self.run_once(claim_ahead=True)
             self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             self._draining = False

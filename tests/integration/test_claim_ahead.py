@@ -1,0 +1,134 @@
+"""While a full batch is on its way the worker claims the next, without losing or reordering it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from django_broadcaster.backends.base import BaseBackend, Rejections
+from django_broadcaster.conf import get_settings
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT_S = 10.0
+
+
+class ClaimWatch(BaseBackend):
+    """Accept a batch once the worker has run a second claim, which claiming ahead does meanwhile.
+
+    ``count`` is a Django ``execute_wrapper`` counting the claims (the one statement with
+    ``RETURNING``) on the worker's connection. A send that sees no second claim within ``WAIT_S``
+    notes it, so a worker that waits for the send before claiming again fails the test.
+    """
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.condition = threading.Condition()
+        self.claims = 0
+        self.overlapped: list[bool] = []
+
+    def count(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        result = execute(sql, *args)
+        if " RETURNING " in sql:
+            with self.condition:
+                self.claims += 1
+                self.condition.notify_all()
+        return result
+
+    def send(self, event: CloudEvent) -> None:
+        self.send_batch([event])
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        with self.condition:
+            self.overlapped.append(self.condition.wait_for(lambda: self.claims >= 2, WAIT_S))
+        return {}
+
+
+def make_worker(batch_size: int, **kwargs: Any) -> Worker:
+    config = replace(get_settings(), batch_size=batch_size, send_deadline=timedelta(seconds=30))
+    return Worker(config=config, registry=EventRegistry(), **kwargs)
+
+
+def publish(count: int) -> list[OutboxEvent]:
+    return [publisher.publish_event("t", "s", {"n": n}) for n in range(count)]
+
+
+def leased() -> set[str]:
+    rows = OutboxEvent.objects.filter(status=Status.PENDING, lease_token__isnull=False)
+    return {str(pk) for pk in rows.values_list("pk", flat=True)}
+
+
+def test_the_next_batch_is_claimed_while_this_one_is_sent() -> None:
+    publish(4)
+    watch = ClaimWatch("watch")
+    worker = make_worker(2, backends={"watch": watch})
+    try:
+        with connection.execute_wrapper(watch.count):
+            worker.run_once(claim_ahead=True)
+    finally:
+        worker.close()
+    assert watch.overlapped == [True]
+    assert watch.claims == 2
+    assert len(leased()) == 2
+
+
+def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call() -> None:
+    rows = publish(5)
+    worker = make_worker(2, backends={})
+    worker.run_once(claim_ahead=True)
+    assert leased() == {str(row.pk) for row in rows[2:4]}
+
+    worker.run_once()
+
+    published = OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("pk", flat=True)
+    assert {str(pk) for pk in published} == {str(row.pk) for row in rows[:4]}
+    assert leased() == set()
+
+
+def test_a_partial_batch_claims_nothing_ahead() -> None:
+    publish(3)
+    make_worker(10, backends={}).run_once(claim_ahead=True)
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
+    assert leased() == set()
+
+
+def test_a_stopping_worker_claims_nothing_ahead() -> None:
+    publish(4)
+    worker = make_worker(2, backends={})
+    worker.stop()
+    worker.run_once(claim_ahead=True)
+    assert leased() == set()
+
+
+def test_run_releases_the_batch_claimed_ahead_without_spending_a_retry() -> None:
+    publish(5)
+    stats = make_worker(2, backends={}, max_iterations=1).run()
+    assert stats.published == 2
+    pending = OutboxEvent.objects.filter(status=Status.PENDING)
+    assert pending.count() == 3
+    assert leased() == set()
+    assert not pending.filter(retry_count__gt=0).exists()
+    assert not pending.filter(scheduled_at__gt=timezone.now()).exists()  # due again
+
+
+def test_claiming_ahead_holds_back_a_keys_next_event() -> None:
+    first = publisher.publish_event("t", "s", {"n": 1}, partition_key="k")
+    second = publisher.publish_event("t", "s", {"n": 2}, partition_key="k")
+    unkeyed = publisher.publish_event("t", "s", {"n": 3})
+    make_worker(1, backends={}).run_once(claim_ahead=True)
+    assert OutboxEvent.objects.get(pk=first.pk).status == Status.PUBLISHED
+    # While the first event of "k" was on its way, the second was not claimable.
+    assert leased() == {str(unkeyed.pk)}
+    assert OutboxEvent.objects.get(pk=second.pk).lease_token is None

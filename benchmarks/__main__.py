@@ -61,21 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(names: Sequence[str], scale: Scale) -> tuple[str, list[Figure]]:
     """Return where the measurements ran (see :func:`describe`) and the figures."""
-    from .database import drop_databases, migrate, recreate_databases
+    from .database import drop_databases, exclusive_run, migrate, recreate_databases
     from .environment import describe
 
     _setup_django()
-    recreate_databases(DATABASES.values())
-    figures: list[Figure] = []
-    try:
-        for alias in DATABASES:
-            migrate(alias)
-        where = describe()
-        for name in names:
-            _log(f"{name}: measuring")
-            figures += _measure(name, scale)
-    finally:
-        drop_databases(DATABASES.values())
+    with exclusive_run():
+        recreate_databases(DATABASES.values())
+        figures: list[Figure] = []
+        try:
+            for alias in DATABASES:
+                migrate(alias)
+            where = describe()
+            for name in names:
+                _log(f"{name}: measuring")
+                figures += _measure(name, scale)
+        finally:
+            drop_databases(DATABASES.values())
     return where, figures
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -21,6 +22,8 @@ from django.db import connections, transaction
 from .workload import EVENT_TYPE, SOURCE, payload
 
 OUTBOX_TABLE = "outbox_events"
+#: The advisory lock a run holds on the database of ``DATABASE_URL`` ("bench" in ASCII).
+RUN_LOCK = 0x62656E6368
 #: Row ids as time-ordered as the package's UUIDv7 ids: the creation millisecond first.
 _TIME_ORDERED_ID = (
     "encode(set_byte(overlay(uuid_send(gen_random_uuid()) placing "
@@ -42,6 +45,23 @@ def database_name(alias: str = "default") -> str:
 def connect(name: str) -> psycopg.Connection:
     """Open an autocommit connection to database ``name``; the caller closes it."""
     return psycopg.connect(database_url(name), autocommit=True)
+
+
+@contextmanager
+def exclusive_run() -> Iterator[None]:
+    """Hold the benchmark lock of ``DATABASE_URL``'s server for the block.
+
+    Raises ``RuntimeError`` if another run holds it: every run creates and drops databases of
+    the same names, so two runs on one server would drop each other's databases mid-measurement.
+    """
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as holder:
+        row = holder.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
+        if not (row and row[0]):
+            raise RuntimeError(
+                "another benchmark run is using the PostgreSQL server of DATABASE_URL; wait for "
+                "it to end, or point DATABASE_URL at another server"
+            )
+        yield  # the lock ends with the connection
 
 
 def recreate_databases(names: Iterable[str]) -> None:

@@ -97,9 +97,7 @@ class Worker:
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
-            if self._claimed_ahead is not None:
-                self._release(self._claimed_ahead, ahead=True)
-                self._claimed_ahead = None
+            self._release_claimed_ahead()
             self._signals.cancel_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
@@ -174,21 +172,32 @@ class Worker:
         """
         self._signals.install(self.config.shutdown_timeout, "batch")
 
-    def _release(self, claim: Claim, *, ahead: bool = False) -> None:
-        """Make the unrecorded rows of ``claim`` due again, without spending a retry.
-
-        ``ahead``: the batch was claimed ahead and none of it was sent.
-        """
+    def _release(self, claim: Claim) -> None:
+        """Make the unrecorded rows of ``claim``, cut off mid-batch, due again (no retry spent)."""
         with self._signals.deferred():
             for connection in connections.all():
                 connection.close()  # the interrupted call may have left it mid-protocol
-            released = OutboxEvent.objects.leased_by(
-                claim.token, [r.pk for r in claim.rows]
-            ).update(lease_token=None, scheduled_at=timezone.now())
-        if ahead:  # a normal stop: nothing of it was sent
-            logger.info("Released %d events claimed ahead.", released)
-        else:
-            logger.warning("Released %d claimed events.", released)
+            released = self._make_due_again(claim)
+        logger.warning("Released %d claimed events.", released)
+
+    def _release_claimed_ahead(self) -> None:
+        """Make the batch claimed ahead due again: nothing of it was sent."""
+        claim, self._claimed_ahead = self._claimed_ahead, None
+        if claim is None:
+            return
+        try:
+            with self._signals.deferred():
+                released = self._make_due_again(claim)
+        except DatabaseError as exc:  # the lease ends on its own; do not hide why the loop ended
+            logger.warning("Could not release %d events claimed ahead (%s).", len(claim.rows), exc)
+            return
+        logger.info("Released %d events claimed ahead.", released)
+
+    @staticmethod
+    def _make_due_again(claim: Claim) -> int:
+        rows = OutboxEvent.objects.leased_by(claim.token, [r.pk for r in claim.rows])
+        released: int = rows.update(lease_token=None, scheduled_at=timezone.now())
+        return released
 
     def _cycle(self) -> int | None:
         """Run one claim cycle; return the rows handled, or None after a database error.

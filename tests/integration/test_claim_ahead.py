@@ -132,3 +132,13 @@ def test_claiming_ahead_holds_back_a_keys_next_event() -> None:
     # While the first event of "k" was on its way, the second was not claimable.
     assert leased() == {str(unkeyed.pk)}
     assert OutboxEvent.objects.get(pk=second.pk).lease_token is None
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_run_inside_a_test_transaction_releases_the_batch_claimed_ahead() -> None:
+    publish(5)
+    stats = make_worker(2, backends={}, max_iterations=1).run()
+    assert stats.published == 2
+    # The release must not close the connection: this test's transaction is still open on it.
+    assert leased() == set()
+    assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 3

@@ -175,9 +175,9 @@ def _converters(database: str) -> list[tuple[str, Callable[[Any], Any]]]:
     connection = connections[database]
     converters = []
     for name in CLAIMED_FIELDS:
-        field = _field(name)
         if name == "data":
             continue
+        field = _field(name)
         column = field.get_col(OutboxEvent._meta.db_table)
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         if steps:

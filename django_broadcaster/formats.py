@@ -46,12 +46,23 @@ def to_structured_json(event: CloudEvent) -> bytes:
     document = event.attributes()
     if event.time is not None:
         document["time"] = format_timestamp(event.time)
+    stored = stored_data_json(event)
+    if stored is None:
+        if isinstance(event.data, bytes):
+            document["data_base64"] = base64.b64encode(event.data).decode()
+        elif event.data is not None:
+            document["data"] = event.data
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    # Read from the outbox: its own JSON text of the data is spliced in, not encoded again.
+    return (text if stored is None else f'{text[:-1]},"data":{stored}}}').encode()
+
+
+def stored_data_json(event: CloudEvent) -> str | None:
+    """Return the outbox's JSON text of ``event``'s data, for writers to send as it is.
+
+    Only an event the worker read from a row has one (see :meth:`CloudEvent.trusted`); for any
+    other event, and for stored JSON ``null`` (no data), return ``None``: the writer then uses
+    ``event.data``.
+    """
     stored = event._data_json
-    if stored is not None:  # read from the outbox: splice in its own JSON text of the data
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-        return (text if stored == "null" else f'{text[:-1]},"data":{stored}}}').encode()
-    if isinstance(event.data, bytes):
-        document["data_base64"] = base64.b64encode(event.data).decode()
-    elif event.data is not None:
-        document["data"] = event.data
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return None if stored == "null" else stored

@@ -26,7 +26,7 @@ from typing import Any, Final
 from ...attributes import format_timestamp
 from ...events import CloudEvent
 from ...exceptions import InvalidEvent
-from ...formats import JSON_FORMAT, to_structured_json
+from ...formats import JSON_FORMAT, stored_data_json, to_structured_json
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
@@ -94,10 +94,10 @@ def _header_text(value: Any) -> str:
 
 
 def _binary_value(event: CloudEvent) -> bytes | None:
-    stored = event._data_json  # the outbox's JSON text of the data, when read from a row
+    stored = stored_data_json(event)
     is_json = JSON_FORMAT.JSON_CONTENT_TYPE_PATTERN.match(event.datacontenttype)
     if stored is not None and is_json:
-        return None if stored == "null" else stored.encode()
+        return stored.encode()
     if event.data is None:
         return None
     if is_json:

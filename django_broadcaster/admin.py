@@ -92,6 +92,7 @@ class OutboxEventAdmin(ModelAdmin):
         "max_retries",
         "created_at",
         "scheduled_at",
+        "leased_until",
         "published_at",
         "backends",
         "delivered",
@@ -177,10 +178,8 @@ class OutboxEventAdmin(ModelAdmin):
     def discard(self, request: HttpRequest, queryset: OutboxEventQuerySet) -> None:
         """Delete the selected events that are not published and not being delivered."""
         selected = queryset.count()
-        in_flight = Q(
-            status=Status.PENDING, lease_token__isnull=False, scheduled_at__gt=timezone.now()
-        )
-        deleted, _ = queryset.exclude(status=Status.PUBLISHED).exclude(in_flight).delete()
+        in_flight = queryset.in_flight(timezone.now()).values("pk")
+        deleted, _ = queryset.exclude(status=Status.PUBLISHED).exclude(pk__in=in_flight).delete()
         level = messages.SUCCESS if deleted else messages.WARNING
         self.message_user(
             request,

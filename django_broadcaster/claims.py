@@ -1,6 +1,6 @@
 """Leasing due outbox rows to a worker, and the frozen values the worker gets for them.
 
-A claim moves rows out of the due set for a while (a lease): it pushes ``scheduled_at`` past the
+A claim moves rows out of the due set for a while (a lease): it sets ``leased_until`` to the
 lease's end and stamps a ``lease_token``, which every later write of the worker must present.
 
 On PostgreSQL and SQLite the claim is one ``UPDATE ... WHERE id IN (due rows) RETURNING``
@@ -25,7 +25,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from .events import CloudEvent
-from .models import EVENT_FIELDS, OutboxEvent, Status, event_from_columns, wants_backend
+from .models import EVENT_FIELDS, OutboxEvent, event_from_columns, wants_backend
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
@@ -90,12 +90,15 @@ def _lease_returning(
     """Lease the rows in one statement; return the leased rows' values by field name."""
     statement = _claim_statement(database, limit)
     connection = connections[database]
+    at_now = _field("leased_until").get_db_prep_value(now, connection)
     values = [
         _field("lease_token").get_db_prep_value(token, connection),
-        _field("scheduled_at").get_db_prep_value(leased_until, connection),
-        *statement.params,
+        _field("leased_until").get_db_prep_value(leased_until, connection),
+        *(
+            at_now if position in statement.now_at else value
+            for position, value in enumerate(statement.params)
+        ),
     ]
-    values[2 + statement.now_at] = _field("scheduled_at").get_db_prep_value(now, connection)
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, values)
         return _decoded(database, cursor.fetchall())
@@ -105,7 +108,7 @@ def _lease_returning(
 class _Statement:
     sql: str
     params: tuple[Any, ...]
-    now_at: int  # where in ``params`` the current time goes
+    now_at: frozenset[int]  # where in ``params`` the current time goes
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,19 +117,19 @@ def _claim_statement(database: str, limit: int) -> _Statement:
 
     Compiling the claimable query, with its partition-key subquery, costs more than running it,
     and only the current time changes between claims: the statement is compiled with a stand-in
-    time, whose place among the parameters is noted. Call inside a transaction (``FOR UPDATE``).
+    time, whose places among the parameters are noted. Call inside a transaction (``FOR UPDATE``).
     """
     connection = connections[database]
     due = OutboxEvent.objects.using(database).claimable(_STAND_IN)
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
     picked_sql, params = picked.query.get_compiler(using=database).as_sql()
     stand_in = _field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
-    [now_at] = [position for position, value in enumerate(params) if value == stand_in]
+    now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)
     sql = (
         f"UPDATE {quote(OutboxEvent._meta.db_table)} "
-        f"SET {quote('lease_token')} = %s, {quote('scheduled_at')} = %s "
+        f"SET {quote('lease_token')} = %s, {quote('leased_until')} = %s "
         f"WHERE {quote('id')} IN ({picked_sql}) RETURNING {columns}"
     )
     return _Statement(sql, tuple(params), now_at)
@@ -144,9 +147,7 @@ def _lease_in_two_steps(
     ids = list(due.values_list("pk", flat=True)[:limit])
     if not ids:
         return []
-    outbox.filter(pk__in=ids, status=Status.PENDING, scheduled_at__lte=now).update(
-        lease_token=token, scheduled_at=leased_until
-    )
+    outbox.due(now).filter(pk__in=ids).update(lease_token=token, leased_until=leased_until)
     leased = outbox.filter(pk__in=ids, lease_token=token)
     return list(leased.values(*CLAIMED_FIELDS))
 

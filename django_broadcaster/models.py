@@ -1,8 +1,12 @@
 """The outbox table and the queries that claim its rows.
 
 A row is written by the publisher in the caller's transaction and read by the worker. The worker
-*claims* due rows for a while (a lease): it moves ``scheduled_at`` past the lease's end and stamps a
+*claims* due rows for a while (a lease): it sets ``leased_until`` to the lease's end and stamps a
 ``lease_token``. A worker that dies simply lets the lease run out, and the rows become due again.
+
+The lease lives in columns that no index holds (nor any index's condition), so on PostgreSQL
+taking a lease and giving it back are HOT updates: the row is rewritten in its page and no index
+entry is added. ``scheduled_at`` moves only when a retry or a deferral moves the event's time.
 """
 
 from __future__ import annotations
@@ -46,12 +50,12 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     """Queries over the outbox."""
 
     def due(self, now: datetime) -> OutboxEventQuerySet:
-        """Return the pending events whose time has come, oldest first.
+        """Return the pending events whose time has come and that no worker holds, oldest first.
 
         Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
         """
-        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).order_by("scheduled_at")
-        return cast(OutboxEventQuerySet, due)
+        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).exclude(_held(now))
+        return cast(OutboxEventQuerySet, due.order_by("scheduled_at"))
 
     def claimable(self, now: datetime) -> OutboxEventQuerySet:
         """Return the due events a worker may take now, oldest first.
@@ -84,13 +88,16 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return claim(self.db, limit, lease)
 
     def oldest_due(self, now: datetime) -> datetime | None:
-        """Return when the oldest due event became due, or ``None`` when none is due."""
+        """Return when the oldest due event became due, or ``None`` when none is due.
+
+        An event whose lease ran out (its worker died) counts from its ``scheduled_at``: it has
+        been waiting since then.
+        """
         return self.due(now).values_list("scheduled_at", flat=True).first()
 
     def in_flight(self, now: datetime) -> OutboxEventQuerySet:
         """Return the events a worker holds right now (claimed, lease not yet over)."""
-        held = self.filter(status=Status.PENDING, lease_token__isnull=False, scheduled_at__gt=now)
-        return cast(OutboxEventQuerySet, held)
+        return cast(OutboxEventQuerySet, self.filter(_held(now), status=Status.PENDING))
 
     def retry_now(self) -> int:
         """Make these events due now, failed ones with their retries restored; return the count.
@@ -103,7 +110,12 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
             pk__in=self.in_flight(now).values("pk")
         )
         return int(
-            waiting.update(status=Status.PENDING, retry_count=0, scheduled_at=now, lease_token=None)
+            waiting.update(
+                status=Status.PENDING,
+                retry_count=0,
+                scheduled_at=now,
+                **RELEASED,
+            )
         )
 
     def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:
@@ -151,6 +163,9 @@ class OutboxEvent(models.Model):
     backends = models.JSONField(null=True, blank=True)
     delivered = models.JSONField(default=list, blank=True)
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    leased_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="A worker holds the event until then."
+    )
 
     objects = OutboxEventQuerySet.as_manager()
 
@@ -180,6 +195,15 @@ class OutboxEvent(models.Model):
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
         return wants_backend(self.backends, alias)
+
+
+#: The column values of a row that no worker holds.
+RELEASED: Final = {"lease_token": None, "leased_until": None}
+
+
+def _held(now: datetime) -> Q:
+    """Return the condition of a row a worker holds at ``now`` (its lease has not run out)."""
+    return Q(leased_until__gt=now)
 
 
 #: The fields of an outbox row that make up its CloudEvent.

@@ -18,7 +18,7 @@ from .. import metrics
 from ..backends import BaseBackend, create_backends
 from ..claims import Claim
 from ..conf import BroadcasterSettings, get_settings
-from ..models import OutboxEvent
+from ..models import RELEASED, OutboxEvent
 from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
 from ..stopping import GracefulStop, StopNow
@@ -196,7 +196,7 @@ class Worker:
     @staticmethod
     def _make_due_again(claim: Claim) -> int:
         rows = OutboxEvent.objects.leased_by(claim.token, [r.pk for r in claim.rows])
-        released: int = rows.update(lease_token=None, scheduled_at=timezone.now())
+        released: int = rows.update(**RELEASED)  # back in its place among the due rows
         return released
 
     def _cycle(self) -> int | None:

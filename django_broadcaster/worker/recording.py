@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import BroadcasterSettings
-from ..models import OutboxEvent, Status
+from ..models import RELEASED, OutboxEvent, Status
 from ..signals import event_failed, event_published
 from .backoff import backoff_delay
 from .delivery import Outcome
@@ -30,6 +30,7 @@ UNFINISHED_FIELDS = [
     "last_error",
     "delivered",
     "lease_token",
+    "leased_until",
 ]
 
 
@@ -62,7 +63,7 @@ def record(
             leased.filter(pk__in=ids).update(
                 status=Status.PUBLISHED,
                 published_at=now,
-                lease_token=None,
+                **RELEASED,
                 last_error="",
                 delivered=list(delivered),
             )
@@ -95,7 +96,7 @@ def _unfinished_row(outcome: Outcome, now: datetime, config: BroadcasterSettings
         status=Status.PENDING,
         retry_count=claimed.retry_count,
         delivered=outcome.delivered,
-        lease_token=None,
+        **RELEASED,
     )
     if outcome.expired:
         row.status = Status.EXPIRED

@@ -136,7 +136,7 @@ def test_discard_deletes_unpublished_events_but_not_in_flight_ones(staff_client:
     failed = event(status=Status.FAILED)
     waiting = event()
     published = event(status=Status.PUBLISHED)
-    in_flight = event(lease_token=uuid.uuid4(), scheduled_at=timezone.now() + timedelta(minutes=1))
+    in_flight = event(lease_token=uuid.uuid4(), leased_until=timezone.now() + timedelta(minutes=1))
     response = run_action(staff_client, "discard", failed, waiting, published, in_flight)
     assert "Discarded 2 of 4 selected events; published and in-flight events were kept." in (
         response.content.decode()

@@ -52,7 +52,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> 
     dead = OutboxEvent.objects.claim(10, LEASE)  # this worker "dies" without recording
     assert OutboxEvent.objects.claim(10, LEASE).rows == []
 
-    OutboxEvent.objects.update(scheduled_at=timezone.now() - timedelta(seconds=1))  # lease over
+    OutboxEvent.objects.update(leased_until=timezone.now() - timedelta(seconds=1))  # lease over
     alive = OutboxEvent.objects.claim(10, LEASE)
     assert {r.pk for r in alive.rows} == {r.pk for r in dead.rows}
 
@@ -168,3 +168,15 @@ def test_the_compiled_claim_uses_the_time_of_each_claim() -> None:
     assert OutboxEvent.objects.claim(10, LEASE).rows == []  # compiled here, not yet due
     OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
     assert [r.pk for r in OutboxEvent.objects.claim(10, LEASE).rows] == [row.pk]
+
+
+def test_a_claim_holds_events_without_moving_their_time() -> None:
+    rows = publish(2)
+    before = timezone.now()
+    claim = OutboxEvent.objects.claim(1, LEASE)
+    [held] = OutboxEvent.objects.in_flight(timezone.now())
+    assert held.pk == claim.rows[0].pk == rows[0].pk
+    assert held.scheduled_at == rows[0].scheduled_at
+    assert held.leased_until is not None
+    assert before + LEASE <= held.leased_until <= timezone.now() + LEASE
+    assert [row.pk for row in OutboxEvent.objects.due(timezone.now())] == [rows[1].pk]

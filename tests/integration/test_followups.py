@@ -43,7 +43,7 @@ def test_a_dead_workers_handler_is_not_run_again() -> None:
     ]
 
     lease_over = timezone.now() - timedelta(seconds=1)
-    OutboxEvent.objects.filter(pk=order.pk).update(scheduled_at=lease_over)
+    OutboxEvent.objects.filter(pk=order.pk).update(leased_until=lease_over)
     Worker(config=get_settings(), registry=registry, burst=True).run()
 
     assert OutboxEvent.objects.filter(event_type="invoice.requested").count() == 1

@@ -43,7 +43,8 @@ def test_an_empty_outbox() -> None:
 def test_a_busy_outbox(django_assert_num_queries: Any) -> None:
     event(scheduled_at=NOW - timedelta(seconds=30))  # due for 30 s: the lag
     event(scheduled_at=NOW - timedelta(seconds=5), delivered=["kafka"])
-    event(scheduled_at=NOW + timedelta(seconds=60), lease_token=uuid.uuid4())  # in flight
+    held = {"leased_until": NOW + timedelta(seconds=60), "lease_token": uuid.uuid4()}
+    event(scheduled_at=NOW - timedelta(seconds=40), **held)  # in flight: neither due nor lag
     event("audit", scheduled_at=NOW + timedelta(hours=1), backends=["redis"])  # retry later
     event(status=Status.PUBLISHED, delivered=["kafka", "redis"])
     for _ in range(2):

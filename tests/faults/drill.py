@@ -33,6 +33,11 @@ FAST = {"POLL_INTERVAL": 0.1, "BREAKER_BASE_DELAY": 0.5, "BREAKER_MAX_DELAY": 5}
 
 REDIS_BACKEND = "django_broadcaster.backends.RedisStreamBackend"
 KAFKA_BACKEND = "django_broadcaster.backends.KafkaBackend"
+#: The Kafka backends by the client library they use.
+KAFKA_ENGINES = {
+    "kafka-python": KAFKA_BACKEND,
+    "confluent-kafka": "django_broadcaster.backends.ConfluentKafkaBackend",
+}
 
 
 def report(drill: str, text: str) -> None:
@@ -79,10 +84,12 @@ def redis_backend(url: str, stream: str, **options: Any) -> dict[str, Any]:
     }
 
 
-def kafka_backend(servers: str, topic: str, **options: Any) -> dict[str, Any]:
-    """Return a BACKENDS entry for a Kafka topic."""
+def kafka_backend(
+    servers: str, topic: str, *, backend: str = KAFKA_BACKEND, **options: Any
+) -> dict[str, Any]:
+    """Return a BACKENDS entry for a Kafka topic, by default through kafka-python."""
     return {
-        "BACKEND": KAFKA_BACKEND,
+        "BACKEND": backend,
         "OPTIONS": {"bootstrap_servers": servers, "topic": topic, **options},
     }
 

@@ -28,6 +28,7 @@ from django_broadcaster.models import OutboxEvent, Status
 
 from .drill import (
     DRILL_TIMEOUT_S,
+    KAFKA_ENGINES,
     Scale,
     SteadyPublisher,
     WorkerRun,
@@ -265,9 +266,11 @@ def test_redis_outage_pauses_the_backend_and_logs_once_per_trial(
 # --- Kafka stopped ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def kafka_outage(scale: Scale, drill_context: Path) -> OutageDrill:
+@pytest.fixture(scope="module", params=sorted(KAFKA_ENGINES))
+def kafka_outage(request: pytest.FixtureRequest, scale: Scale, drill_context: Path) -> OutageDrill:
     """Stop the drill's own Tansu for ``scale.outage_s`` mid-run, then start it again.
+
+    The drill runs once with each Kafka backend (``request.param`` names its client library).
 
     Tansu keeps messages in memory only: a restarted broker is empty. So Kafka is read twice:
     ``before`` reads the first broker's topic until the moment it is stopped, ``after`` reads the
@@ -280,8 +283,9 @@ def kafka_outage(scale: Scale, drill_context: Path) -> OutageDrill:
     url, stream = os.environ["REDIS_URL"], f"faults-{uuid.uuid4().hex[:12]}"
     with TansuBroker() as broker:
         servers = broker.bootstrap_servers
-        backends = {"redis": redis_backend(url, stream), "kafka": kafka_backend(servers, "drill")}
-        run = start_worker(drill_context, "kafka-stopped", backends)
+        kafka = kafka_backend(servers, "drill", backend=KAFKA_ENGINES[request.param])
+        backends = {"redis": redis_backend(url, stream), "kafka": kafka}
+        run = start_worker(drill_context, f"kafka-stopped-{request.param}", backends)
         before, after = TopicReader(servers, "drill"), TopicReader(servers, "drill")
         try:
             with StreamReader(url, stream) as redis, before, SteadyPublisher() as feed:
@@ -308,14 +312,14 @@ def kafka_outage(scale: Scale, drill_context: Path) -> OutageDrill:
                 Deliveries.of("kafka", before.ids + after.ids, ids),
             ]
             report(
-                "kafka stopped",
+                f"kafka stopped ({request.param})",
                 f"read {len(before.ids)} from the first broker, {len(after.ids)} after restart",
             )
         finally:
             run.stop_quietly()
             _delete_stream(url, stream)
     drill = OutageDrill(broker="kafka", healthy="redis", deliveries=deliveries, **observed)
-    drill.report("kafka stopped", scale.outage_s)
+    drill.report(f"kafka stopped ({request.param})", scale.outage_s)
     return drill
 
 

@@ -109,14 +109,10 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).exclude(
             pk__in=self.in_flight(now).values("pk")
         )
-        return int(
-            waiting.update(
-                status=Status.PENDING,
-                retry_count=0,
-                scheduled_at=now,
-                **RELEASED,
-            )
+        requeued = waiting.update(
+            status=Status.PENDING, retry_count=0, scheduled_at=now, **RELEASED
         )
+        return int(requeued)
 
     def leased_by(self, token: uuid.UUID, ids: Sequence[uuid.UUID]) -> OutboxEventQuerySet:
         """Return those of the rows ``ids`` still held under the lease ``token``."""

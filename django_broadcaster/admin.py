@@ -178,8 +178,8 @@ class OutboxEventAdmin(ModelAdmin):
     def discard(self, request: HttpRequest, queryset: OutboxEventQuerySet) -> None:
         """Delete the selected events that are not published and not being delivered."""
         selected = queryset.count()
-        in_flight = queryset.in_flight(timezone.now()).values("pk")
-        deleted, _ = queryset.exclude(status=Status.PUBLISHED).exclude(pk__in=in_flight).delete()
+        discardable = queryset.exclude(status=Status.PUBLISHED).not_held(timezone.now())
+        deleted, _ = discardable.delete()
         level = messages.SUCCESS if deleted else messages.WARNING
         self.message_user(
             request,

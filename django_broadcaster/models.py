@@ -54,7 +54,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
         Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
         """
-        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).exclude(_held(now))
+        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).not_held(now)
         return cast(OutboxEventQuerySet, due.order_by("scheduled_at"))
 
     def claimable(self, now: datetime) -> OutboxEventQuerySet:
@@ -99,6 +99,13 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         """Return the events a worker holds right now (claimed, lease not yet over)."""
         return cast(OutboxEventQuerySet, self.filter(_held(now), status=Status.PENDING))
 
+    def not_held(self, now: datetime) -> OutboxEventQuerySet:
+        """Return these events but those a worker holds at ``now`` (whatever their status).
+
+        A plain condition, not a subquery, so it also works in an UPDATE or DELETE of the table.
+        """
+        return cast(OutboxEventQuerySet, self.exclude(_held(now)))
+
     def retry_now(self) -> int:
         """Make these events due now, failed ones with their retries restored; return the count.
 
@@ -106,9 +113,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         ``outbox_requeue`` command and the admin's "retry now" action do.
         """
         now = timezone.now()
-        waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).exclude(
-            pk__in=self.in_flight(now).values("pk")
-        )
+        waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).not_held(now)
         requeued = waiting.update(
             status=Status.PENDING, retry_count=0, scheduled_at=now, **RELEASED
         )

@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Count
 
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from tests.workers import start_worker
 
@@ -180,7 +180,7 @@ def outbox_state(using: str = "default") -> str:
         .annotate(n=Count("pk"))
         .order_by("-n")
     )
-    held = events.filter(lease_token__isnull=False).count()
+    held = events.exclude(**RELEASED).count()
     lines = [f"status {status_counts(using)}, retry_count {retries}, {held} claimed"]
     lines += [f"  {n} x {error[:300]}" for error, n in errors[:5]]
     return "\n".join(lines)

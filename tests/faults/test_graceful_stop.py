@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.models import RELEASED, OutboxEvent, Status
 
 from .drill import (
     WorkerRun,
@@ -75,7 +75,7 @@ def test_sigterm_records_the_batch_in_hand_and_exits_0(
             assert code == 0, run.tail()
             assert run.lines(r"Received SIGTERM"), run.tail()
             assert not run.lines(r"Released \d+ claimed"), run.tail()
-            assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+            assert not OutboxEvent.objects.exclude(**RELEASED).exists()
         rows = OutboxEvent.objects.filter(status=Status.PUBLISHED)
         published = {str(pk) for pk in rows.values_list("pk", flat=True)}
         kafka.wait_for(published, 30)
@@ -135,7 +135,7 @@ def test_a_batch_that_overstays_shutdown_timeout_is_released(
     # The batch in hand, and the next one if it was claimed ahead meanwhile.
     released = run.lines(r"Released \d+ (claimed events|events claimed ahead)")
     assert sum(int(line.split("Released ")[1].split()[0]) for line in released) == held, run.tail()
-    assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+    assert not OutboxEvent.objects.exclude(**RELEASED).exists()
     pending = OutboxEvent.objects.filter(status=Status.PENDING)
     assert pending.count() == OutboxEvent.objects.due(timezone.now()).count()
     assert set(OutboxEvent.objects.values_list("retry_count", flat=True)) == {0}

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_broadcaster.backends.base import BaseBackend, Rejections
 from django_broadcaster.conf import get_settings
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker import Worker
@@ -66,7 +66,7 @@ def publish(count: int) -> list[OutboxEvent]:
 
 
 def leased() -> set[str]:
-    rows = OutboxEvent.objects.filter(status=Status.PENDING, lease_token__isnull=False)
+    rows = OutboxEvent.objects.filter(status=Status.PENDING).exclude(**RELEASED)
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 

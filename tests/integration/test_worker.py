@@ -39,7 +39,7 @@ def make_worker(registry: EventRegistry | None = None, **kwargs: object) -> Work
 
 
 def make_due(*rows: OutboxEvent) -> None:
-    """Pretend the retry delay (or lease) has passed."""
+    """Pretend the retry delay has passed."""
     OutboxEvent.objects.filter(pk__in=[r.pk for r in rows]).update(
         scheduled_at=timezone.now() - timedelta(seconds=1)
     )

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from tests.workers import finish, start_worker, wait_until
 
@@ -39,7 +39,7 @@ def test_sigterm_finishes_and_records_the_batch_in_hand_then_exits_0(tmp_path: P
     )
     assert {str(pk) for pk in published} == set(delivered)
     assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 20
-    assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+    assert not OutboxEvent.objects.exclude(**RELEASED).exists()
 
 
 def test_burst_mode_delivers_everything_due_and_exits_0() -> None:
@@ -66,7 +66,7 @@ def test_a_batch_that_overstays_the_grace_period_is_released(tmp_path: Path) -> 
 
     assert worker.returncode == 0, output
     assert "Released 10 claimed events." in output
-    assert not OutboxEvent.objects.filter(lease_token__isnull=False).exists()
+    assert not OutboxEvent.objects.exclude(**RELEASED).exists()
     assert OutboxEvent.objects.due(timezone.now()).count() == 30
     assert set(OutboxEvent.objects.values_list("retry_count", flat=True)) == {0}
 

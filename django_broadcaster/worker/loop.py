@@ -18,7 +18,7 @@ from .. import metrics
 from ..backends import BaseBackend, create_backends
 from ..claims import Claim
 from ..conf import BroadcasterSettings, get_settings
-from ..models import RELEASED, OutboxEvent
+from ..models import OutboxEvent
 from ..registry import EventRegistry, event_registry
 from ..retention import PeriodicCleanup
 from ..stopping import GracefulStop, StopNow
@@ -177,7 +177,7 @@ class Worker:
         with self._signals.deferred():
             for connection in connections.all():
                 connection.close()  # the interrupted call may have left it mid-protocol
-            released = self._make_due_again(claim)
+            released = OutboxEvent.objects.release(claim)
         logger.warning("Released %d claimed events.", released)
 
     def _release_claimed_ahead(self) -> None:
@@ -187,17 +187,11 @@ class Worker:
             return
         try:
             with self._signals.deferred():
-                released = self._make_due_again(claim)
+                released = OutboxEvent.objects.release(claim)
         except DatabaseError as exc:  # the lease ends on its own; do not hide why the loop ended
             logger.warning("Could not release %d events claimed ahead (%s).", len(claim.rows), exc)
             return
         logger.info("Released %d events claimed ahead.", released)
-
-    @staticmethod
-    def _make_due_again(claim: Claim) -> int:
-        rows = OutboxEvent.objects.leased_by(claim.token, [r.pk for r in claim.rows])
-        released: int = rows.update(**RELEASED)  # back in its place among the due rows
-        return released
 
     def _cycle(self) -> int | None:
         """Run one claim cycle; return the rows handled, or None after a database error.

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from django_broadcaster.models import RELEASED, OutboxEvent
+from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -45,6 +45,5 @@ def test_leasing_and_releasing_are_hot_updates() -> None:
         claim = OutboxEvent.objects.claim(10, LEASE)
         assert len(claim.rows) == 5
         assert updates_so_far() == (5, 5)
-        leased = OutboxEvent.objects.leased_by(claim.token, [row.pk for row in claim.rows])
-        assert leased.update(**RELEASED) == 5
+        assert OutboxEvent.objects.release(claim) == 5
         assert updates_so_far() == (10, 10)

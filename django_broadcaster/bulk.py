@@ -70,13 +70,14 @@ def _copy(rows: Sequence[OutboxEvent], connection: Any) -> None:
 def _values(row: OutboxEvent, fields: Sequence[Any], connection: Any) -> list[Any]:
     """Return the column values of ``row`` as Django's INSERT would send them.
 
-    Only JSON values need Django's preparing (psycopg must be told they are JSON); every other
+    Only JSON values need Django's preparing (psycopg must be told they are JSON, and ``data``
+    may come already encoded: :mod:`django_broadcaster.fields`); every other
     column of a row built by the publisher already holds what Django would send to PostgreSQL
     (strings, integers, UUIDs, datetimes, ``None``), and preparing them cost a third of a bulk
     publish. ``tests/integration/test_bulk.py`` checks the stored columns are the same.
     """
     return [
-        field.get_db_prep_save(row.__dict__[field.attname], connection)
+        field.get_db_prep_save(field.pre_save(row, True), connection)
         if isinstance(field, models.JSONField)
         else row.__dict__[field.attname]
         for field in fields

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .events import CloudEvent
+from .fields import EventDataField
 from .ids import new_event_id as new_event_id  # the path migrations refer to
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class OutboxEvent(models.Model):
     subject = models.CharField(max_length=255, blank=True)
     data_content_type = models.CharField(max_length=100, default="application/json")
     data_schema = models.CharField(max_length=255, blank=True)
-    data = models.JSONField(null=True, blank=True)
+    data = EventDataField(null=True, blank=True)
     extensions = models.JSONField(default=dict, blank=True)
     partition_key = models.CharField(
         max_length=255, null=True, blank=True, help_text="The partitionkey extension, if any."

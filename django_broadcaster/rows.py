@@ -12,6 +12,7 @@ from .attributes import require_aware
 from .conf import get_settings
 from .events import CloudEvent, encode_data
 from .exceptions import InvalidEvent, UnknownBackend
+from .fields import keep_encoding
 from .ids import new_event_id
 from .models import OutboxEvent
 from .tracing import current_trace_extensions
@@ -31,7 +32,7 @@ def build_row(
     aliases (:class:`UnknownBackend`). The row gets the current trace context as extensions.
     """
     config = get_settings()
-    encode_data(event.data, max_size=config.max_data_size)
+    encoded = encode_data(event.data, max_size=config.max_data_size)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -40,7 +41,7 @@ def build_row(
         max_retries = config.max_retries
     elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
-    return OutboxEvent(
+    row = OutboxEvent(
         id=_row_id(event.id),
         event_type=event.event_type,
         source=event.source,
@@ -57,6 +58,8 @@ def build_row(
         max_retries=max_retries,
         backends=_checked_aliases(backends, config.backends),
     )
+    keep_encoding(row, encoded.decode())  # the insert sends this text; no second encoding
+    return row
 
 
 def _row_id(event_id: str | None) -> uuid.UUID:

@@ -5,9 +5,10 @@ lease's end and stamps a ``lease_token``, which every later write of the worker 
 
 On PostgreSQL and SQLite the claim is one ``UPDATE ... WHERE id IN (due rows) RETURNING``
 statement: PostgreSQL locks the chosen rows with ``FOR UPDATE SKIP LOCKED`` (so concurrent workers
-pass each other by), and SQLite runs the whole statement under its single write lock. Other
-databases select the rows, then lease them with a compare-and-set that only wins on rows still
-due. Either way a row reaches at most one worker per lease.
+pass each other by), and SQLite runs the whole statement under its single write lock. Being one
+statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT`` round trips around it.
+Other databases select the rows, then lease them with a compare-and-set that only wins on rows
+still due, in one transaction. Either way a row reaches at most one worker per lease.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
     token = uuid.uuid4()
     now = timezone.now()
-    vendor = connections[database].vendor
-    lease_rows = _lease_returning if vendor in UPDATE_RETURNING_VENDORS else _lease_in_two_steps
-    with transaction.atomic(using=database):
-        values = lease_rows(database, limit, now, token, now + lease)
+    if connections[database].vendor in UPDATE_RETURNING_VENDORS:
+        values = _lease_returning(database, limit, now, token, now + lease)
+    else:
+        with transaction.atomic(using=database):
+            values = _lease_in_two_steps(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
 
@@ -117,12 +119,13 @@ def _claim_statement(database: str, limit: int) -> _Statement:
 
     Compiling the claimable query, with its partition-key subquery, costs more than running it,
     and only the current time changes between claims: the statement is compiled with a stand-in
-    time, whose places among the parameters are noted. Call inside a transaction (``FOR UPDATE``).
+    time, whose places among the parameters are noted.
     """
     connection = connections[database]
     due = OutboxEvent.objects.using(database).claimable(_STAND_IN)
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
-    picked_sql, params = picked.query.get_compiler(using=database).as_sql()
+    with transaction.atomic(using=database):  # Django compiles FOR UPDATE only inside one
+        picked_sql, params = picked.query.get_compiler(using=database).as_sql()
     stand_in = _field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
     now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name

@@ -3,8 +3,10 @@
 import json
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from django_broadcaster import claims
@@ -180,3 +182,19 @@ def test_a_claim_holds_events_without_moving_their_time() -> None:
     assert held.leased_until is not None
     assert before + LEASE <= held.leased_until <= timezone.now() + LEASE
     assert [row.pk for row in OutboxEvent.objects.due(timezone.now())] == [rows[1].pk]
+
+
+def test_a_one_statement_claim_is_a_transaction_of_its_own() -> None:
+    # No BEGIN and COMMIT round trips around it: while the worker claims its next batch, the
+    # courier thread holds the interpreter, and each round trip waited for it (5% of a drain).
+    publish(2)
+    autocommit_at_each_statement: list[bool] = []
+
+    def observe(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        autocommit_at_each_statement.append(connection.get_autocommit())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(observe):
+        claim = OutboxEvent.objects.claim(10, LEASE)
+    assert len(claim.rows) == 2
+    assert autocommit_at_each_statement == [True]

@@ -35,6 +35,7 @@ __all__ = [  # the attribute helpers are re-exported: they were first importable
     "ExtensionValue",
     "Extensions",
     "encode_data",
+    "encoded_copy",
     "format_timestamp",
     "parse_timestamp",
     "require_aware",
@@ -170,6 +171,16 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
     ``float``, ``bool``, ``None``), and no NaN or Infinity, so the event decodes the same way
     everywhere. ``max_size`` is a limit in bytes on the encoded data.
     """
+    encoded, _ = encoded_copy(data, max_size=max_size)
+    return encoded
+
+
+def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[bytes, Any]:
+    """Return what :func:`encode_data` returns, and a new copy of ``data`` decoded from it.
+
+    The copy equals ``data`` and shares no object with it, so the caller may keep both without
+    one changing under the other. Raises :class:`InvalidEvent` as :func:`encode_data` does.
+    """
     try:
         encoded = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
     except ValueError as exc:
@@ -179,7 +190,8 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
             f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
             "to strings or numbers before publishing."
         ) from exc
-    if json.loads(encoded) != data:
+    copy = json.loads(encoded)
+    if copy != data:
         raise InvalidEvent(
             "data would change when encoded as JSON (tuples become lists, non-string keys "
             "become strings); pass lists and dicts with string keys."
@@ -189,4 +201,4 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
             f"data is {len(encoded)} bytes encoded, over the limit of {max_size} bytes "
             '(BROADCASTER["MAX_DATA_SIZE"]).'
         )
-    return encoded
+    return encoded, copy

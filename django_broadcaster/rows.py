@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from .attributes import require_aware
 from .conf import get_settings
-from .events import CloudEvent, encode_data
+from .events import CloudEvent, encoded_copy
 from .exceptions import InvalidEvent, UnknownBackend
 from .fields import keep_encoding
 from .ids import new_event_id
@@ -29,10 +29,12 @@ def build_row(
     Everything is checked here, before any insert: the data (strict JSON, at most
     ``BROADCASTER["MAX_DATA_SIZE"]`` bytes), the attributes' lengths, ``scheduled_at`` (aware),
     ``max_retries`` (``None`` means ``BROADCASTER["MAX_RETRIES"]``) and the ``backends``
-    aliases (:class:`UnknownBackend`). The row gets the current trace context as extensions.
+    aliases (:class:`UnknownBackend`). The row gets the current trace context as extensions,
+    its own copy of the data, and the data's JSON text for its insert
+    (:mod:`django_broadcaster.fields`).
     """
     config = get_settings()
-    encoded = encode_data(event.data, max_size=config.max_data_size)
+    encoded, data = encoded_copy(event.data, max_size=config.max_data_size)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -48,7 +50,7 @@ def build_row(
         subject=event.subject or "",
         data_content_type=event.datacontenttype,
         data_schema=event.dataschema or "",
-        data=event.data,
+        data=data,  # the row's own copy: the caller's object may change after this call
         extensions={**current_trace_extensions(), **event.extensions},
         partition_key=event.partition_key,
         expires_at=event.expires_at,

@@ -11,7 +11,7 @@ from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_broadcaster.events import CloudEvent, encode_data
+from django_broadcaster.events import CloudEvent, encode_data, encoded_copy
 from django_broadcaster.exceptions import InvalidEvent
 from django_broadcaster.formats import to_sdk_event, to_structured_json
 
@@ -81,6 +81,14 @@ def test_is_immutable() -> None:
 def test_encode_data_is_strict_json(data: object, message: str) -> None:
     with pytest.raises(InvalidEvent, match=message):
         encode_data(data)
+
+
+def test_encoded_copy_shares_no_object_with_the_data() -> None:
+    data = {"lines": [{"sku": "A"}], "note": "é"}
+    encoded, copy = encoded_copy(data)
+    assert encoded == encode_data(data)
+    assert copy == data
+    assert copy is not data and copy["lines"] is not data["lines"]
 
 
 def test_encode_data_enforces_the_size_limit() -> None:

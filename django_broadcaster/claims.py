@@ -6,7 +6,8 @@ lease's end and stamps a ``lease_token``, which every later write of the worker 
 On PostgreSQL and SQLite the claim is one ``UPDATE ... WHERE id IN (due rows) RETURNING``
 statement: PostgreSQL locks the chosen rows with ``FOR UPDATE SKIP LOCKED`` (so concurrent workers
 pass each other by), and SQLite runs the whole statement under its single write lock. Being one
-statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT`` round trips around it.
+statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT`` round trips around it
+(inside a caller's transaction it runs in a savepoint).
 Other databases select the rows, then lease them with a compare-and-set that only wins on rows
 still due, in one transaction. Either way a row reaches at most one worker per lease.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -77,11 +79,13 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
     token = uuid.uuid4()
     now = timezone.now()
-    if connections[database].vendor in UPDATE_RETURNING_VENDORS:
-        values = _lease_returning(database, limit, now, token, now + lease)
-    else:
-        with transaction.atomic(using=database):
-            values = _lease_in_two_steps(database, limit, now, token, now + lease)
+    connection = connections[database]
+    one_statement = connection.vendor in UPDATE_RETURNING_VENDORS
+    lease_rows = _lease_returning if one_statement else _lease_in_two_steps
+    # In a caller's transaction, a savepoint keeps a failed claim from aborting it.
+    in_transaction = not one_statement or connection.in_atomic_block
+    with transaction.atomic(using=database) if in_transaction else nullcontext():
+        values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_broadcaster import claims
@@ -187,6 +187,7 @@ def test_a_claim_holds_events_without_moving_their_time() -> None:
 def test_a_one_statement_claim_is_a_transaction_of_its_own() -> None:
     # No BEGIN and COMMIT round trips around it: while the worker claims its next batch, the
     # courier thread holds the interpreter, and each round trip waited for it (5% of a drain).
+    OutboxEvent.objects.claim(10, LEASE)  # compiles the statement, which takes a transaction
     publish(2)
     autocommit_at_each_statement: list[bool] = []
 
@@ -198,3 +199,19 @@ def test_a_one_statement_claim_is_a_transaction_of_its_own() -> None:
         claim = OutboxEvent.objects.claim(10, LEASE)
     assert len(claim.rows) == 2
     assert autocommit_at_each_statement == [True]
+
+
+def test_a_claim_in_a_callers_transaction_runs_in_a_savepoint() -> None:
+    OutboxEvent.objects.claim(10, LEASE)
+    publish(1)
+    savepoints_at_each_claim: list[int] = []
+
+    def observe(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("UPDATE"):
+            savepoints_at_each_claim.append(len(connection.savepoint_ids))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(observe):
+        claim = OutboxEvent.objects.claim(10, LEASE)
+    assert len(claim.rows) == 1
+    assert savepoints_at_each_claim == [1]

@@ -51,17 +51,23 @@ def publish_bulk(count: int) -> None:
 def seconds_taking_turns(count: int) -> dict[str, float]:
     """Return the seconds the bare create and ``publish_event`` each took for ``count`` events.
 
-    Both write ``count`` events in one transaction, taking turns every :data:`TURN` events.
+    Both write ``count`` events in one transaction, taking turns every :data:`TURN` events (or
+    ``count``, if smaller), and going first in turn. Raises ``ValueError`` unless ``count`` is a
+    whole number of turns.
     """
+    turn = min(TURN, count)
+    if count % turn:
+        raise ValueError(f"{count} events are not a whole number of turns of {turn}")
     empty_outbox()
     spent = dict.fromkeys(SINGLE_CASES, 0.0)
-    turn = min(TURN, count)
+    order = list(SINGLE_CASES.items())
     with transaction.atomic():
         for _ in range(count // turn):
-            for name, write in SINGLE_CASES.items():
+            for name, write in order:
                 started = time.perf_counter()
                 write(turn)
                 spent[name] += time.perf_counter() - started
+            order.reverse()
     return spent
 
 

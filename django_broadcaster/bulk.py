@@ -71,10 +71,10 @@ def _values(row: OutboxEvent, fields: Sequence[Any], connection: Any) -> list[An
     """Return the column values of ``row`` as Django's INSERT would send them.
 
     Only JSON values need Django's preparing (psycopg must be told they are JSON, and ``data``
-    may come already encoded: :mod:`django_broadcaster.fields`); every other
-    column of a row built by the publisher already holds what Django would send to PostgreSQL
-    (strings, integers, UUIDs, datetimes, ``None``), and preparing them cost a third of a bulk
-    publish. ``tests/integration/test_bulk.py`` checks the stored columns are the same.
+    may come already encoded: :mod:`django_broadcaster.fields`); every other column of a row
+    built by the publisher already holds what Django would send to PostgreSQL (strings,
+    integers, UUIDs, datetimes, ``None``), and preparing them cost a third of a bulk publish.
+    ``tests/integration/test_bulk.py`` checks the stored columns are the same.
     """
     return [
         field.get_db_prep_save(field.pre_save(row, True), connection)

@@ -7,9 +7,9 @@ On PostgreSQL and SQLite the claim is one ``UPDATE ... WHERE id IN (due rows) RE
 statement: PostgreSQL locks the chosen rows with ``FOR UPDATE SKIP LOCKED`` (so concurrent workers
 pass each other by), and SQLite runs the whole statement under its single write lock. Being one
 statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT`` round trips around it
-(inside a caller's transaction it runs in a savepoint).
-Other databases select the rows, then lease them with a compare-and-set that only wins on rows
-still due, in one transaction. Either way a row reaches at most one worker per lease.
+(inside a caller's transaction it runs in a savepoint). Other databases select the rows, then
+lease them with a compare-and-set that only wins on rows still due, in one transaction. Either
+way a row reaches at most one worker per lease.
 """
 
 from __future__ import annotations

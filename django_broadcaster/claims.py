@@ -83,8 +83,8 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
     one_statement = connection.vendor in UPDATE_RETURNING_VENDORS
     lease_rows = _lease_returning if one_statement else _lease_in_two_steps
     # In a caller's transaction, a savepoint keeps a failed claim from aborting it.
-    in_transaction = not one_statement or connection.in_atomic_block
-    with transaction.atomic(using=database) if in_transaction else nullcontext():
+    needs_atomic = not one_statement or connection.in_atomic_block
+    with transaction.atomic(using=database) if needs_atomic else nullcontext():
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))

@@ -171,18 +171,19 @@ def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
     ``float``, ``bool``, ``None``), and no NaN or Infinity, so the event decodes the same way
     everywhere. ``max_size`` is a limit in bytes on the encoded data.
     """
-    encoded, _ = encoded_copy(data, max_size=max_size)
-    return encoded
+    text, _ = encoded_copy(data, max_size=max_size)
+    return text.encode()
 
 
-def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[bytes, Any]:
-    """Return what :func:`encode_data` returns, and a new copy of ``data`` decoded from it.
+def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
+    """Return the text of what :func:`encode_data` returns, and a copy of ``data`` decoded from it.
 
     The copy equals ``data`` and shares no object with it, so the caller may keep both without
     one changing under the other. Raises :class:`InvalidEvent` as :func:`encode_data` does.
     """
     try:
-        encoded = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+        # ASCII only (ensure_ascii), so the text has as many characters as its UTF-8 has bytes.
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
     except ValueError as exc:
         raise InvalidEvent(f"data must not contain NaN or Infinity: {exc}.") from exc
     except TypeError as exc:
@@ -190,15 +191,15 @@ def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[bytes, Any]
             f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
             "to strings or numbers before publishing."
         ) from exc
-    copy = json.loads(encoded)
+    copy = json.loads(text)
     if copy != data:
         raise InvalidEvent(
             "data would change when encoded as JSON (tuples become lists, non-string keys "
             "become strings); pass lists and dicts with string keys."
         )
-    if max_size is not None and len(encoded) > max_size:
+    if max_size is not None and len(text) > max_size:
         raise InvalidEvent(
-            f"data is {len(encoded)} bytes encoded, over the limit of {max_size} bytes "
+            f"data is {len(text)} bytes encoded, over the limit of {max_size} bytes "
             '(BROADCASTER["MAX_DATA_SIZE"]).'
         )
-    return encoded, copy
+    return text, copy

@@ -34,7 +34,7 @@ def build_row(
     (:mod:`django_broadcaster.fields`).
     """
     config = get_settings()
-    encoded, data = encoded_copy(event.data, max_size=config.max_data_size)
+    text, data = encoded_copy(event.data, max_size=config.max_data_size)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -60,7 +60,7 @@ def build_row(
         max_retries=max_retries,
         backends=_checked_aliases(backends, config.backends),
     )
-    keep_encoding(row, encoded.decode())  # the insert sends this text; no second encoding
+    keep_encoding(row, text)  # the insert sends this text; no second encoding
     return row
 
 

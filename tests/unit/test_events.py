@@ -85,8 +85,8 @@ def test_encode_data_is_strict_json(data: object, message: str) -> None:
 
 def test_encoded_copy_shares_no_object_with_the_data() -> None:
     data = {"lines": [{"sku": "A"}], "note": "é"}
-    encoded, copy = encoded_copy(data)
-    assert encoded == encode_data(data)
+    text, copy = encoded_copy(data)
+    assert text.encode() == encode_data(data)
     assert copy == data
     assert copy is not data and copy["lines"] is not data["lines"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -79,15 +79,25 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
     token = uuid.uuid4()
     now = timezone.now()
-    connection = connections[database]
-    one_statement = connection.vendor in UPDATE_RETURNING_VENDORS
+    one_statement = connections[database].vendor in UPDATE_RETURNING_VENDORS
     lease_rows = _lease_returning if one_statement else _lease_in_two_steps
-    # In a caller's transaction, a savepoint keeps a failed claim from aborting it.
-    needs_atomic = not one_statement or connection.in_atomic_block
-    with transaction.atomic(using=database) if needs_atomic else nullcontext():
+    with atomic_unless_one_statement(database, 1 if one_statement else 2):
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
+
+
+def atomic_unless_one_statement(database: str, statements: int) -> AbstractContextManager[Any]:
+    """Return the transaction for ``statements`` writes to ``database``.
+
+    A single statement is atomic by itself: it runs without ``BEGIN`` and ``COMMIT``, which are
+    two round trips, unless it is inside a caller's transaction, where a savepoint keeps its
+    failure from aborting the caller's work. Several statements share ``transaction.atomic()``.
+    """
+    connection = connections[database]
+    if statements > 1 or connection.in_atomic_block:
+        return transaction.atomic(using=database)
+    return nullcontext()
 
 
 def _lease_returning(

@@ -144,10 +144,16 @@ def _claim_statement(database: str, limit: int) -> _Statement:
     now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)
+    # PostgreSQL may plan ``id IN (picked)`` as a nested loop that runs ``picked`` again for each
+    # row of the table; each run then skips the rows this statement already leased and picks the
+    # next ones, so a claim could take far more than ``limit`` rows. ``ARRAY(picked)`` is run once.
+    # SQLite runs an uncorrelated ``IN`` subquery once.
+    once = "= ANY(ARRAY({}))" if connection.vendor == "postgresql" else "IN ({})"
+    picked_once = once.format(picked_sql)
     sql = (
         f"UPDATE {quote(OutboxEvent._meta.db_table)} "
         f"SET {quote('lease_token')} = %s, {quote('leased_until')} = %s "
-        f"WHERE {quote('id')} IN ({picked_sql}) RETURNING {columns}"
+        f"WHERE {quote('id')} {picked_once} RETURNING {columns}"
     )
     return _Statement(sql, tuple(params), now_at)
 

@@ -215,3 +215,16 @@ def test_a_claim_in_a_callers_transaction_runs_in_a_savepoint() -> None:
         claim = OutboxEvent.objects.claim(10, LEASE)
     assert len(claim.rows) == 1
     assert savepoints_at_each_claim == [1]
+
+
+@pytest.mark.postgres
+def test_a_claim_takes_no_more_than_its_limit_whatever_the_plan() -> None:
+    # A plan that runs the pick of due rows again for each row of the table (a nested loop,
+    # which PostgreSQL chose here for a small table) made one claim of 2 lease all 5 rows.
+    publish(5)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in ("hashjoin", "mergejoin", "material", "hashagg", "sort"):
+            cursor.execute(f"SET LOCAL enable_{setting} = off")
+        claim = OutboxEvent.objects.claim(2, LEASE)
+    assert len(claim.rows) == 2
+    assert OutboxEvent.objects.filter(lease_token=claim.token).count() == 2

@@ -24,6 +24,7 @@ from ..retention import PeriodicCleanup
 from ..stopping import GracefulStop, StopNow
 from .backoff import backoff_delay
 from .breaker import CircuitBreaker
+from .claiming import Claimer
 from .couriers import couriers_for
 from .delivery import deliver
 from .progress import ProgressReport
@@ -59,8 +60,10 @@ class Worker:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
-        self._claimed_ahead: Claim | None = None  # the next batch, claimed during this one
         self._signals = GracefulStop(self._stopping, self.stop)
+        self.claimer = Claimer(
+            self.config.batch_size, self.config.lease_duration, self._signals.deferred
+        )
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.couriers = couriers_for(self.backends, self.config)
@@ -97,7 +100,7 @@ class Worker:
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
-            self._release_claimed_ahead()
+            self.claimer.release_ahead()
             self._signals.cancel_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
@@ -106,24 +109,18 @@ class Worker:
     def run_once(self, *, claim_ahead: bool = False) -> BatchSummary:
         """Claim one batch, deliver it and record the outcomes; return what it ended as.
 
-        With ``claim_ahead`` (as :meth:`run` does), a full batch's sends overlap the claim of the
-        next batch, which the next call then delivers; :meth:`run` releases it (due again, no
-        retry spent) if the worker stops first.
+        With ``claim_ahead`` (as :meth:`run` does), a full batch is delivered while the next
+        batch is claimed (see :mod:`.claiming`), which the next call then delivers; :meth:`run`
+        releases it (due again, no retry spent) if the worker stops first.
         """
-        with self._signals.deferred():
-            claim, self._claimed_ahead = self._claimed_ahead, None
-            if claim is None:
-                claim = self._new_claim()
+        claim = self.claimer.take()
         if not claim.rows:
             return BatchSummary()
         full = len(claim.rows) >= self.config.batch_size
+        ahead = claim_ahead and full and not self._stopping.is_set()
+        claim_in_line = self.claimer.claim_ahead() if ahead else None
         try:
-            outcomes = deliver(
-                claim.rows,
-                self.couriers,
-                self.registry,
-                meanwhile=self._claim_ahead if claim_ahead and full else None,
-            )
+            outcomes = deliver(claim.rows, self.couriers, self.registry, meanwhile=claim_in_line)
         except StopNow:
             self._release(claim)
             raise
@@ -132,22 +129,8 @@ class Worker:
         self.stats.add(summary)
         metrics.record_batch(summary)
         logger.debug("Batch of %d: %s", len(claim.rows), summary)
+        self.claimer.settle()
         return summary
-
-    def _claim_ahead(self) -> None:
-        """Claim the next batch while this one is on its way; keep it only if it has rows."""
-        if self._stopping.is_set():
-            return
-        try:
-            with self._signals.deferred():
-                claim = self._new_claim()
-                self._claimed_ahead = claim if claim.rows else None
-        except DatabaseError as exc:  # the batch in hand is still recorded; the next claim retries
-            logger.warning("Claiming the next batch early failed (%s).", exc)
-
-    def _new_claim(self) -> Claim:
-        claim: Claim = OutboxEvent.objects.claim(self.config.batch_size, self.config.lease_duration)
-        return claim
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""
@@ -155,8 +138,9 @@ class Worker:
         self.wakeup.interrupt()
 
     def close(self) -> None:
-        """Close every backend and the LISTEN connection (safe to call twice)."""
+        """Close every backend, the LISTEN connection and the claim thread (safe to call twice)."""
         self.wakeup.close()
+        self.claimer.close()
         for courier in self.couriers.values():
             try:
                 courier.close()
@@ -179,19 +163,6 @@ class Worker:
                 connection.close()  # the interrupted call may have left it mid-protocol
             released = OutboxEvent.objects.release(claim)
         logger.warning("Released %d claimed events.", released)
-
-    def _release_claimed_ahead(self) -> None:
-        """Make the batch claimed ahead due again: nothing of it was sent."""
-        claim, self._claimed_ahead = self._claimed_ahead, None
-        if claim is None:
-            return
-        try:
-            with self._signals.deferred():
-                released = OutboxEvent.objects.release(claim)
-        except DatabaseError as exc:  # the lease ends on its own; do not hide why the loop ended
-            logger.warning("Could not release %d events claimed ahead (%s).", len(claim.rows), exc)
-            return
-        logger.info("Released %d events claimed ahead.", released)
 
     def _cycle(self) -> int | None:
         """Run one claim cycle; return the rows handled, or None after a database error.

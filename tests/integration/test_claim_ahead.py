@@ -1,15 +1,21 @@
-"""While a full batch is on its way the worker claims the next, without losing or reordering it."""
+"""While a full batch is on its way the worker claims the next, without losing or reordering it.
+
+On PostgreSQL (``transaction=True`` tests) that claim runs on the claim thread; inside a
+caller's transaction (``transaction=False``) and on SQLite it runs in line, during the sends.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from django_broadcaster.backends.base import BaseBackend, Rejections
@@ -29,7 +35,8 @@ class ClaimWatch(BaseBackend):
     """Accept a batch once the worker has run a second claim, which claiming ahead does meanwhile.
 
     ``count`` is a Django ``execute_wrapper`` counting the claims (the one statement with
-    ``RETURNING``) on the worker's connection. A send that sees no second claim within ``WAIT_S``
+    ``RETURNING``); :meth:`watching` installs it on the test's connection and on each connection
+    opened meanwhile (the claim thread's). A send that sees no second claim within ``WAIT_S``
     notes it, so a worker that waits for the send before claiming again fails the test.
     """
 
@@ -50,15 +57,35 @@ class ClaimWatch(BaseBackend):
     def send(self, event: CloudEvent) -> None:
         self.send_batch([event])
 
+    def watching(self) -> Any:
+        def watch(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+            connection.execute_wrappers.append(self.count)
+
+        connection_created.connect(watch, weak=False, dispatch_uid="claim-watch")
+        return connection.execute_wrapper(self.count)
+
+    def stop_watching(self) -> None:
+        connection_created.disconnect(dispatch_uid="claim-watch")
+
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         with self.condition:
             self.overlapped.append(self.condition.wait_for(lambda: self.claims >= 2, WAIT_S))
         return {}
 
 
-def make_worker(batch_size: int, **kwargs: Any) -> Worker:
-    config = replace(get_settings(), batch_size=batch_size, send_deadline=timedelta(seconds=30))
-    return Worker(config=config, registry=EventRegistry(), **kwargs)
+@pytest.fixture
+def make_worker() -> Iterator[Callable[..., Worker]]:
+    """Yield a maker of workers with batches of ``batch_size``; close them after the test."""
+    workers: list[Worker] = []
+
+    def make(batch_size: int, **kwargs: Any) -> Worker:
+        config = replace(get_settings(), batch_size=batch_size, send_deadline=timedelta(seconds=30))
+        workers.append(Worker(config=config, registry=EventRegistry(), **kwargs))
+        return workers[-1]
+
+    yield make
+    for worker in workers:
+        worker.close()
 
 
 def publish(count: int) -> list[OutboxEvent]:
@@ -70,21 +97,34 @@ def leased() -> set[str]:
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
-def test_the_next_batch_is_claimed_while_this_one_is_sent() -> None:
+@pytest.mark.parametrize(
+    "in_a_transaction",
+    [False, True],
+    ids=["own-transactions", "callers-transaction"],
+)
+def test_the_next_batch_is_claimed_while_this_one_is_sent(
+    make_worker: Callable[..., Worker], in_a_transaction: bool
+) -> None:
     publish(4)
     watch = ClaimWatch("watch")
     worker = make_worker(2, backends={"watch": watch})
     try:
-        with connection.execute_wrapper(watch.count):
-            worker.run_once(claim_ahead=True)
+        with watch.watching():
+            if in_a_transaction:
+                with transaction.atomic():
+                    worker.run_once(claim_ahead=True)
+            else:
+                worker.run_once(claim_ahead=True)
     finally:
-        worker.close()
+        watch.stop_watching()
     assert watch.overlapped == [True]
     assert watch.claims == 2
     assert len(leased()) == 2
 
 
-def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call() -> None:
+def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call(
+    make_worker: Callable[..., Worker],
+) -> None:
     rows = publish(5)
     worker = make_worker(2, backends={})
     worker.run_once(claim_ahead=True)
@@ -97,14 +137,14 @@ def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call() -> None:
     assert leased() == set()
 
 
-def test_a_partial_batch_claims_nothing_ahead() -> None:
+def test_a_partial_batch_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:
     publish(3)
     make_worker(10, backends={}).run_once(claim_ahead=True)
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
     assert leased() == set()
 
 
-def test_a_stopping_worker_claims_nothing_ahead() -> None:
+def test_a_stopping_worker_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:
     publish(4)
     worker = make_worker(2, backends={})
     worker.stop()
@@ -112,7 +152,9 @@ def test_a_stopping_worker_claims_nothing_ahead() -> None:
     assert leased() == set()
 
 
-def test_run_releases_the_batch_claimed_ahead_without_spending_a_retry() -> None:
+def test_run_releases_the_batch_claimed_ahead_without_spending_a_retry(
+    make_worker: Callable[..., Worker],
+) -> None:
     publish(5)
     stats = make_worker(2, backends={}, max_iterations=1).run()
     assert stats.published == 2
@@ -123,11 +165,12 @@ def test_run_releases_the_batch_claimed_ahead_without_spending_a_retry() -> None
     assert OutboxEvent.objects.due(timezone.now()).count() == 3  # due again
 
 
-def test_claiming_ahead_holds_back_a_keys_next_event() -> None:
+def test_claiming_ahead_holds_back_a_keys_next_event(make_worker: Callable[..., Worker]) -> None:
     first = publisher.publish_event("t", "s", {"n": 1}, partition_key="k")
     second = publisher.publish_event("t", "s", {"n": 2}, partition_key="k")
     unkeyed = publisher.publish_event("t", "s", {"n": 3})
-    make_worker(1, backends={}).run_once(claim_ahead=True)
+    with transaction.atomic():  # claims in line, during the send: a claim thread could run later
+        make_worker(1, backends={}).run_once(claim_ahead=True)
     assert OutboxEvent.objects.get(pk=first.pk).status == Status.PUBLISHED
     # While the first event of "k" was on its way, the second was not claimable.
     assert leased() == {str(unkeyed.pk)}
@@ -135,10 +178,57 @@ def test_claiming_ahead_holds_back_a_keys_next_event() -> None:
 
 
 @pytest.mark.django_db(transaction=False)
-def test_a_run_inside_a_test_transaction_releases_the_batch_claimed_ahead() -> None:
+def test_a_run_inside_a_test_transaction_releases_the_batch_claimed_ahead(
+    make_worker: Callable[..., Worker],
+) -> None:
     publish(5)
     stats = make_worker(2, backends={}, max_iterations=1).run()
     assert stats.published == 2
     # The release must not close the connection: this test's transaction is still open on it.
     assert leased() == set()
     assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 3
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_next_batch_is_claimed_on_a_thread_of_its_own(
+    make_worker: Callable[..., Worker],
+) -> None:
+    # Its waits for the database then overlap the batch's record as well as its sends.
+    publish(4)
+    opened: dict[str, BaseDatabaseWrapper] = {}
+
+    def note(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+        opened[threading.current_thread().name] = connection
+
+    connection_created.connect(note, weak=False, dispatch_uid="note-thread")
+    try:
+        worker = make_worker(2, backends={})
+        worker.run_once(claim_ahead=True)
+        assert leased() != set()  # the next batch, leased on the claim thread
+        worker.close()
+    finally:
+        connection_created.disconnect(dispatch_uid="note-thread")
+    [thread] = [name for name in opened if name.startswith("broadcaster-claims")]
+    assert opened[thread].connection is None  # closed by worker.close()
+
+
+@pytest.mark.postgres
+def test_a_failed_claim_ahead_is_logged_and_claimed_again_in_line(
+    make_worker: Callable[..., Worker],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    publish(4)
+    claim = OutboxEvent.objects.claim
+
+    def fail_on_the_claim_thread(*args: Any) -> Any:
+        if threading.current_thread().name.startswith("broadcaster-claims"):
+            raise DatabaseError("the server closed the connection")
+        return claim(*args)
+
+    monkeypatch.setattr(OutboxEvent.objects, "claim", fail_on_the_claim_thread)
+    worker = make_worker(2, backends={})
+    worker.run_once(claim_ahead=True)
+    assert "Claiming the next batch early failed" in caplog.text
+    assert worker.run_once().published == 2
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 4

@@ -20,6 +20,9 @@ from .events import CloudEvent
 from .exceptions import InvalidEvent
 
 JSON_FORMAT: Final = JSONFormat()
+#: Compact, and UTF-8 rather than ``\u`` escapes. Built once: ``json.dumps()`` with options
+#: builds an encoder on every call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def to_sdk_event(event: CloudEvent) -> SDKCloudEvent:
@@ -52,7 +55,7 @@ def to_structured_json(event: CloudEvent) -> bytes:
             document["data_base64"] = base64.b64encode(event.data).decode()
         elif event.data is not None:
             document["data"] = event.data
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODER.encode(document)
     # Read from the outbox: its own JSON text of the data is spliced in, not encoded again.
     return (text if stored is None else f'{text[:-1]},"data":{stored}}}').encode()
 

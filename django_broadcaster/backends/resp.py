@@ -10,7 +10,8 @@ parser. Needs the redis package: import this module only where redis is known to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -22,20 +23,29 @@ def xadd_command(stream: str, fields: Mapping[str, str | bytes], max_len: int | 
     ``max_len`` ``None`` leaves the stream untrimmed. Raises ``UnicodeEncodeError`` for text that
     UTF-8 cannot encode (a lone surrogate), as redis-py does.
     """
-    args: list[str | bytes] = ["XADD", stream]
-    if max_len is not None:
-        args += ["MAXLEN", "~", str(max_len)]
-    args.append("*")
+    parts = [_xadd_head(stream, max_len, len(fields))]
     for name, value in fields.items():
-        args += (name, value)
-    return b"".join(_resp_array(args))
+        parts.append(_name(name))
+        parts.append(_bulk(value.encode() if isinstance(value, str) else value))
+    return b"".join(parts)
 
 
-def _resp_array(args: Sequence[str | bytes]) -> Iterable[bytes]:
-    yield b"*%d\r\n" % len(args)
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        yield b"$%d\r\n%s\r\n" % (len(data), data)
+@functools.lru_cache(maxsize=64)
+def _xadd_head(stream: str, max_len: int | None, field_count: int) -> bytes:
+    """Return the part of an XADD request before its fields: the same for a whole batch."""
+    args = ["XADD", stream, *(() if max_len is None else ("MAXLEN", "~", str(max_len))), "*"]
+    array = b"*%d\r\n" % (len(args) + 2 * field_count)
+    return array + b"".join(_bulk(arg.encode()) for arg in args)
+
+
+@functools.lru_cache(maxsize=256)
+def _name(name: str) -> bytes:
+    """Return a field name as a bulk string (a few names recur in every entry)."""
+    return _bulk(name.encode())
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
 def round_trip(pool: redis.ConnectionPool, request: bytes, count: int) -> list[Any]:

@@ -3,13 +3,13 @@
 A claim moves rows out of the due set for a while (a lease): it sets ``leased_until`` to the
 lease's end and stamps a ``lease_token``, which every later write of the worker must present.
 
-On PostgreSQL and SQLite the claim is one ``UPDATE ... WHERE id IN (due rows) RETURNING``
-statement: PostgreSQL locks the chosen rows with ``FOR UPDATE SKIP LOCKED`` (so concurrent workers
-pass each other by), and SQLite runs the whole statement under its single write lock. Being one
-statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT`` round trips around it
-(inside a caller's transaction it runs in a savepoint). Other databases select the rows, then
-lease them with a compare-and-set that only wins on rows still due, in one transaction. Either
-way a row reaches at most one worker per lease.
+On PostgreSQL and SQLite the claim is one statement, ``WITH picked AS (due rows) UPDATE ...
+WHERE id IN picked RETURNING``: PostgreSQL locks the picked rows with ``FOR UPDATE SKIP LOCKED``
+(so concurrent workers pass each other by), and SQLite runs the whole statement under its single
+write lock. Being one statement, it is a transaction of its own, with no ``BEGIN`` and ``COMMIT``
+round trips around it (inside a caller's transaction it runs in a savepoint). Other databases
+select the rows, then lease them with a compare-and-set that only wins on rows still due, in one
+transaction. Either way a row reaches at most one worker per lease.
 """
 
 from __future__ import annotations
@@ -107,13 +107,13 @@ def _lease_returning(
     statement = _claim_statement(database, limit)
     connection = connections[database]
     at_now = _field("leased_until").get_db_prep_value(now, connection)
-    values = [
-        _field("lease_token").get_db_prep_value(token, connection),
-        _field("leased_until").get_db_prep_value(leased_until, connection),
+    values = [  # in the statement's order: the picking CTE's, then the lease's
         *(
             at_now if position in statement.now_at else value
             for position, value in enumerate(statement.params)
         ),
+        _field("lease_token").get_db_prep_value(token, connection),
+        _field("leased_until").get_db_prep_value(leased_until, connection),
     ]
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, values)
@@ -144,16 +144,17 @@ def _claim_statement(database: str, limit: int) -> _Statement:
     now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)
-    # PostgreSQL may plan ``id IN (picked)`` as a nested loop that runs ``picked`` again for each
-    # row of the table; each run then skips the rows this statement already leased and picks the
-    # next ones, so a claim could take far more than ``limit`` rows. ``ARRAY(picked)`` is run once.
-    # SQLite runs an uncorrelated ``IN`` subquery once.
-    once = "= ANY(ARRAY({}))" if connection.vendor == "postgresql" else "IN ({})"
-    picked_once = once.format(picked_sql)
+    # The rows are picked once, in a materialized CTE. With ``id IN (picked)``, PostgreSQL may
+    # plan a nested loop that runs ``picked`` again for each row of the table; each run skips
+    # the rows this statement already leased and picks the next ones, so one claim could take
+    # far more than ``limit`` rows. (``= ANY(ARRAY(picked))`` runs it once too, but was planned
+    # as a sort of every due row when the table's statistics were stale.) SQLite runs the CTE once.
+    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
     sql = (
+        f"WITH picked AS {materialized}({picked_sql}) "
         f"UPDATE {quote(OutboxEvent._meta.db_table)} "
         f"SET {quote('lease_token')} = %s, {quote('leased_until')} = %s "
-        f"WHERE {quote('id')} {picked_once} RETURNING {columns}"
+        f"WHERE {quote('id')} IN (SELECT {quote('pk')} FROM picked) RETURNING {columns}"
     )
     return _Statement(sql, tuple(params), now_at)
 

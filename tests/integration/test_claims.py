@@ -207,7 +207,7 @@ def test_a_claim_in_a_callers_transaction_runs_in_a_savepoint() -> None:
     savepoints_at_each_claim: list[int] = []
 
     def observe(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("UPDATE"):
+        if " RETURNING " in sql:
             savepoints_at_each_claim.append(len(connection.savepoint_ids))
         return execute(sql, params, many, context)
 

@@ -21,14 +21,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from django.db import connections, transaction
-from django.db.models import Field
 from django.utils import timezone
 
 from .events import CloudEvent
-from .models import EVENT_FIELDS, OutboxEvent, event_from_columns, wants_backend
+from .models import EVENT_FIELDS, OutboxEvent, event_from_columns, outbox_field, wants_backend
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
@@ -106,14 +105,14 @@ def _lease_returning(
     """Lease the rows in one statement; return the leased rows' values by field name."""
     statement = _claim_statement(database, limit)
     connection = connections[database]
-    at_now = _field("leased_until").get_db_prep_value(now, connection)
+    at_now = outbox_field("leased_until").get_db_prep_value(now, connection)
     values = [  # in the statement's order: the picking CTE's, then the lease's
         *(
             at_now if position in statement.now_at else value
             for position, value in enumerate(statement.params)
         ),
-        _field("lease_token").get_db_prep_value(token, connection),
-        _field("leased_until").get_db_prep_value(leased_until, connection),
+        outbox_field("lease_token").get_db_prep_value(token, connection),
+        outbox_field("leased_until").get_db_prep_value(leased_until, connection),
     ]
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, values)
@@ -140,10 +139,10 @@ def _claim_statement(database: str, limit: int) -> _Statement:
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
     with transaction.atomic(using=database):  # Django compiles FOR UPDATE only inside one
         picked_sql, params = picked.query.get_compiler(using=database).as_sql()
-    stand_in = _field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
+    stand_in = outbox_field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
     now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(_field(name).column)) for name in CLAIMED_FIELDS)
+    columns = ", ".join(quote(str(outbox_field(name).column)) for name in CLAIMED_FIELDS)
     # The rows are picked once, in a materialized CTE. With ``id IN (picked)``, PostgreSQL may
     # plan a nested loop that runs ``picked`` again for each row of the table; each run skips
     # the rows this statement already leased and picks the next ones, so one claim could take
@@ -202,16 +201,12 @@ def _converters(database: str) -> list[tuple[str, Callable[[Any], Any]]]:
     for name in CLAIMED_FIELDS:
         if name == "data":
             continue
-        field = _field(name)
+        field = outbox_field(name)
         column = field.get_col(OutboxEvent._meta.db_table)
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         if steps:
             converters.append((name, _chain(steps, column, connection)))
     return converters
-
-
-def _field(name: str) -> Field[Any, Any]:
-    return cast("Field[Any, Any]", OutboxEvent._meta.get_field(name))
 
 
 def _chain(

@@ -251,6 +251,11 @@ def event_from_columns(
     )
 
 
+def outbox_field(name: str) -> models.Field[Any, Any]:
+    """Return the field ``name`` of the outbox model (for SQL the worker writes by hand)."""
+    return cast("models.Field[Any, Any]", OutboxEvent._meta.get_field(name))
+
+
 def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:
     """Return whether a row whose publisher chose ``backends`` goes to backend ``alias``.
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ..claims import atomic_unless_one_statement
 from ..conf import BroadcasterSettings
-from ..models import RELEASED, OutboxEvent, Status
+from ..models import RELEASED, OutboxEvent, Status, outbox_field
 from ..signals import event_failed, event_published
 from .backoff import backoff_delay
 from .delivery import Outcome
@@ -101,8 +101,8 @@ def mark_published(
     if connection.vendor != "postgresql":
         leased = OutboxEvent.objects.using(database).filter(lease_token=token, pk__in=ids)
         return int(leased.update(**changes))
-    values = [_field(name).get_db_prep_save(value, connection) for name, value in changes.items()]
-    values += [_field("lease_token").get_db_prep_value(token, connection), list(ids)]
+    values = [outbox_field(name).get_db_prep_save(v, connection) for name, v in changes.items()]
+    values += [outbox_field("lease_token").get_db_prep_value(token, connection), list(ids)]
     with connection.cursor() as cursor:
         cursor.execute(_published_statement(database, tuple(changes)), values)
         return int(cursor.rowcount)
@@ -114,17 +114,13 @@ def _published_statement(database: str, columns: tuple[str, ...]) -> str:
     quote = connections[database].ops.quote_name
 
     def column(name: str) -> str:
-        return quote(str(_field(name).column))
+        return quote(str(outbox_field(name).column))
 
     assignments = ", ".join(f"{column(name)} = %s" for name in columns)
     return (
         f"UPDATE {quote(OutboxEvent._meta.db_table)} SET {assignments} "
         f"WHERE {column('lease_token')} = %s AND {column('id')} = ANY(%s)"
     )
-
-
-def _field(name: str) -> Any:
-    return OutboxEvent._meta.get_field(name)
 
 
 def _group_by_destinations(outcomes: Sequence[Outcome]) -> dict[tuple[str, ...], list[Any]]:

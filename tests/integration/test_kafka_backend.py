@@ -22,6 +22,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, from_kafk
 from cloudevents.core.formats.json import JSONFormat
 from kafka import KafkaConsumer
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.partitioner import murmur2
 
 from django_broadcaster.backends import KafkaBackend
 from django_broadcaster.backends.kafka import BaseKafkaBackend, ConfluentKafkaBackend
@@ -306,6 +307,29 @@ def test_oversize_message_is_rejected_alone(
     assert is_size_error(backend_class, rejected[big.id].__cause__)
     records = by_id(consume(kafka_bootstrap_servers, unique_name, 2))
     assert set(records) == {small_before.id, small_after.id}
+
+
+@pytest.mark.kafka
+def test_kafka_python_sends_each_batch_of_keyless_events_to_one_partition_in_turn(
+    kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    batches = [[published_event() for _ in range(20)] for _ in range(2)]
+    keyed = published_event(extensions={"partitionkey": "customer-7"})
+
+    with KafkaBackend(
+        "kafka", bootstrap_servers=kafka_bootstrap_servers, topic=unique_name
+    ) as backend:
+        for batch in batches:
+            assert backend.send_batch(batch) == {}
+        assert backend.send_batch([keyed]) == {}
+        partitions = len(backend._producer.partitions_for(unique_name))
+
+    records = by_id(consume(kafka_bootstrap_servers, unique_name, 41))
+    used = [{records[event.id].partition for event in batch} for batch in batches]
+    assert [len(partitions_used) for partitions_used in used] == [1, 1]
+    assert used[0] != used[1]
+    expected = (murmur2(b"customer-7") & 0x7FFFFFFF) % partitions  # the Java client's choice
+    assert records[keyed.id].partition == expected
 
 
 @pytest.mark.kafka

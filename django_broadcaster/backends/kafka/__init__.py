@@ -38,6 +38,8 @@ __all__ = [
 try:
     from kafka import KafkaProducer
     from kafka import errors as kafka_errors
+
+    from .partitioning import BatchPartitioner
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
 else:
@@ -80,8 +82,9 @@ class KafkaBackend(BaseKafkaBackend):
     """Produce events to ``topic`` with kafka-python's ``KafkaProducer``.
 
     ``producer_options`` go to ``kafka.KafkaProducer`` (TLS, SASL, tuning) and override the
-    defaults: ``acks="all"``, idempotence, ``linger_ms=10``, 1 MiB batches, and blocking calls
-    bounded by ``send_timeout``. See :class:`.base.BaseKafkaBackend` for the other options.
+    defaults: ``acks="all"``, idempotence, ``linger_ms=10``, 1 MiB batches, keyless messages
+    kept together (:class:`~.partitioning.BatchPartitioner`), and blocking calls bounded by
+    ``send_timeout``. See :class:`.base.BaseKafkaBackend` for the other options.
     """
 
     client_library = "kafka-python"
@@ -102,6 +105,7 @@ class KafkaBackend(BaseKafkaBackend):
             "enable_idempotence": True,
             "linger_ms": 10,
             "batch_size": BATCH_SIZE,
+            "partitioner": BatchPartitioner(),
             "client_id": f"django-broadcaster-{self.alias}",
             "max_block_ms": timeout_ms,
             "request_timeout_ms": timeout_ms,

@@ -142,6 +142,26 @@ def test_both_ways_of_leasing_return_the_same_claimed_events(
     assert OutboxEvent.objects.get(pk=row.pk).lease_token == claim.token
 
 
+def test_a_batch_of_claimed_events_is_what_the_orm_loads_row_by_row() -> None:
+    expires = timezone.now() + timedelta(hours=1)
+    rows = [
+        publisher.publish_event("t", "s", 1, extensions={"tenant": "a"}, backends=["default"]),
+        publisher.publish_event("t", "s", 2, extensions={"tenant": "a"}, expires_at=expires),
+        publisher.publish_event("t", "s", 3, extensions={"tenant": "b"}),
+        publisher.publish_event("t", "s", 4, extensions={"tenant": "a"}, backends=["default"]),
+    ]
+
+    claimed = OutboxEvent.objects.claim(10, LEASE).rows
+
+    assert [row.event for row in claimed] == [row.as_cloud_event() for row in rows]
+    for row, claimed_row in zip(rows, claimed, strict=True):
+        stored = OutboxEvent.objects.get(pk=row.pk)
+        assert claimed_row.event.time.tzinfo == stored.time.tzinfo  # what Django's loader gives
+        assert claimed_row.expires_at == stored.expires_at
+        assert claimed_row.backends == (None if stored.backends is None else tuple(stored.backends))
+    assert claimed[0].event.extensions is not claimed[1].event.extensions
+
+
 @pytest.mark.parametrize(
     "data", [{"n": [1, "ü", None], "big": 10**30, "f": 1.5, "s": 'a"b\\c\n'}, "text", 0, None]
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Final
+from typing import Any, Final
 
 from django.utils.dateparse import parse_datetime
 
@@ -43,6 +43,11 @@ class Extensions(Mapping[str, ExtensionValue]):
 
     def __getitem__(self, name: str) -> ExtensionValue:
         return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the extension ``name``, or ``default`` when the event has none by that name."""
+        # Mapping.get() would look the name up through __getitem__ and catch its KeyError.
+        return self._values.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)

@@ -30,6 +30,8 @@ from ...formats import JSON_FORMAT, stored_data_json, to_structured_json
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
+#: The binary mode's header for each attribute not named ``ce_<attribute>``.
+_HEADER_NAMES: Final = {"datacontenttype": "content-type"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ def binary_record(event: CloudEvent) -> KafkaRecord:
     event has no id or its JSON data cannot be encoded.
     """
     _require_id(event)
-    headers = [_binary_header(name, value) for name, value in event.attributes().items()]
+    headers = [
+        (_HEADER_NAMES.get(name) or f"ce_{name}", _header_text(value).encode())
+        for name, value in event.attributes().items()
+    ]
     key, value = _key(event), _binary_value(event)
     if value is None and key is None:
         value = b""  # kafka-python refuses a message with neither key nor value
@@ -78,14 +83,10 @@ def _require_id(event: CloudEvent) -> None:
         raise InvalidEvent("The event has no id: only published events can be sent.")
 
 
-def _binary_header(name: str, value: Any) -> tuple[str, bytes]:
-    if name == "datacontenttype":
-        return "content-type", value.encode()
-    return f"ce_{name}", _header_text(value).encode()
-
-
 def _header_text(value: Any) -> str:
     """Return ``value`` in its CloudEvents canonical string form (RFC 3339 UTC for a time)."""
+    if type(value) is str:  # most attributes are: the quick case first
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):

@@ -7,7 +7,7 @@ check raises :class:`~django_broadcaster.exceptions.InvalidEvent` naming what is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -44,10 +44,23 @@ class Extensions(Mapping[str, ExtensionValue]):
     def __getitem__(self, name: str) -> ExtensionValue:
         return self._values[name]
 
+    # Mapping's own get(), `in`, keys() and items() go through __getitem__ (catching its KeyError
+    # for a missing name); the worker calls them for every event, so they read the dict instead.
+
     def get(self, name: str, default: Any = None) -> Any:
         """Return the extension ``name``, or ``default`` when the event has none by that name."""
-        # Mapping.get() would look the name up through __getitem__ and catch its KeyError.
         return self._values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def keys(self) -> KeysView[str]:
+        """Return the extensions' names."""
+        return self._values.keys()
+
+    def items(self) -> ItemsView[str, ExtensionValue]:
+        """Return the extensions' ``(name, value)`` pairs."""
+        return self._values.items()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)

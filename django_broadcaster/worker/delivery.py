@@ -9,6 +9,7 @@ in its own savepoint, so a failing handler rolls back only its own writes.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from django.utils import timezone
 from ..claims import ClaimedEvent
 from ..events import CloudEvent
 from ..followups import published_so_far, record_handler_success
-from ..registry import EventRegistry
+from ..registry import EventRegistry, Handler
 from ..tracing import delivery_span
 from .couriers import Courier, Verdict
 
@@ -90,8 +91,9 @@ def deliver(
             pending = [o for o in live if _needs_backend(o, alias)]
             if pending:
                 calls.append((courier, courier.start([o.event for o in pending]), pending))
+        handlers_for = functools.cache(registry.handlers_for)  # once per event type
         for outcome in live:
-            _call_handlers(outcome, registry)
+            _call_handlers(outcome, handlers_for(outcome.event.event_type))
         if meanwhile is not None:
             meanwhile()
         for courier, call, pending in calls:
@@ -116,8 +118,8 @@ def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> Non
             outcome.errors[alias] = _describe(error)
 
 
-def _call_handlers(outcome: Outcome, registry: EventRegistry) -> None:
-    for name, handler in registry.handlers_for(outcome.event.event_type).items():
+def _call_handlers(outcome: Outcome, handlers: Mapping[str, Handler]) -> None:
+    for name, handler in handlers.items():
         if name in outcome.delivered:
             continue
         published_before = published_so_far()

@@ -220,3 +220,17 @@ def test_source_validation_never_crashes(source: str) -> None:
 def test_encode_data_refuses_data_that_json_would_change(data: object) -> None:
     with pytest.raises(InvalidEvent, match="would change when encoded as JSON"):
         encode_data(data)
+
+
+def test_an_events_extensions_read_like_a_mapping_and_cannot_change() -> None:
+    extensions = CloudEvent("t", "/s", extensions={"tenant": "acme", "attempt": 3}).extensions
+
+    assert ("tenant" in extensions, "region" in extensions, 3 in extensions) == (True, False, False)
+    assert (extensions.get("tenant"), extensions.get("region"), extensions.get("x", 1)) == (
+        "acme",
+        None,
+        1,
+    )
+    assert list(extensions.keys()) == ["tenant", "attempt"]
+    assert dict(extensions.items()) == {"tenant": "acme", "attempt": 3} == dict(extensions)
+    assert not hasattr(extensions, "__setitem__") and not hasattr(extensions.items(), "add")

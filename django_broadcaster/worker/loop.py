@@ -5,9 +5,10 @@ The management command ``outbox_worker`` only parses its arguments and runs a :c
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from .claiming import Claimer
 from .couriers import couriers_for
 from .delivery import deliver
 from .progress import ProgressReport
-from .recording import BatchSummary, record
+from .recording import BatchSummary, Record, prepare
 from .stats import WorkerStats
 from .wakeup import Wakeup
 
@@ -60,6 +61,7 @@ class Worker:
         self._stopping = threading.Event()
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
+        self._held: Record | None = None  # delivered, recorded during the next sends
         self._signals = GracefulStop(self._stopping, self.stop)
         self.claimer = Claimer(
             self.config.batch_size, self.config.lease_duration, self._signals.deferred
@@ -100,37 +102,69 @@ class Worker:
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
+            self._record_held_on_exit()
             self.claimer.release_ahead()
             self._signals.cancel_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
         return self.stats
 
-    def run_once(self, *, claim_ahead: bool = False) -> BatchSummary:
+    def run_once(self, *, claim_ahead: bool = False, record_later: bool = False) -> BatchSummary:
         """Claim one batch, deliver it and record the outcomes; return what it ended as.
 
         With ``claim_ahead`` (as :meth:`run` does), a full batch is delivered while the next
         batch is claimed (see :mod:`.claiming`), which the next call then delivers; :meth:`run`
         releases it (due again, no retry spent) if the worker stops first.
+
+        With ``record_later`` (as :meth:`run` does), a full batch claimed ahead is recorded
+        while the next call sends, so that one batch's write overlaps the next one's sends;
+        :meth:`record_held` records it sooner, and a call that finds nothing due records it
+        first. If the process dies before, its rows are delivered again when the lease ends.
         """
         claim = self.claimer.take()
         if not claim.rows:
+            self.record_held()
             return BatchSummary()
         full = len(claim.rows) >= self.config.batch_size
         ahead = claim_ahead and full and not self._stopping.is_set()
         claim_in_line = self.claimer.claim_ahead() if ahead else None
         try:
-            outcomes = deliver(claim.rows, self.couriers, self.registry, meanwhile=claim_in_line)
+            outcomes = deliver(
+                claim.rows,
+                self.couriers,
+                self.registry,
+                meanwhile=functools.partial(self._meanwhile, claim_in_line),
+            )
         except StopNow:
+            self.record_held()
             self._release(claim)
             raise
-        with self._signals.deferred():
-            summary = record(outcomes, claim.token, self.config)
-        self.stats.add(summary)
-        metrics.record_batch(summary)
-        logger.debug("Batch of %d: %s", len(claim.rows), summary)
+        pending = prepare(outcomes, claim.token, self.config)
+        self.stats.add(pending.summary)
+        metrics.record_batch(pending.summary)
+        logger.debug("Batch of %d: %s", len(claim.rows), pending.summary)
+        if record_later and ahead:
+            self._held = pending
+        else:
+            self._write(pending)
         self.claimer.settle()
-        return summary
+        return pending.summary
+
+    def record_held(self) -> None:
+        """Record the batch that ``run_once(record_later=True)`` left unrecorded, if any.
+
+        Raises ``DatabaseError`` if the write fails; the batch stays held, for the next call
+        (its rows stay leased to this worker meanwhile), so that a database restart does not
+        send its events again.
+        """
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            self._write(held)
+        except DatabaseError:
+            self._held = held
+            raise
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""
@@ -156,6 +190,26 @@ class Worker:
         """
         self._signals.install(self.config.shutdown_timeout, "batch")
 
+    def _record_held_on_exit(self) -> None:
+        try:
+            self.record_held()
+        except DatabaseError as exc:  # already leaving, maybe for this very error
+            logger.warning(
+                "Recording the last batch failed (%s); its events go out again when their "
+                "lease ends.",
+                exc,
+            )
+
+    def _meanwhile(self, claim_in_line: Callable[[], None] | None) -> None:
+        """Do what waits for the sends: claim the next batch in line, record the held one."""
+        if claim_in_line is not None:
+            claim_in_line()
+        self.record_held()
+
+    def _write(self, pending: Record) -> None:
+        with self._signals.deferred():
+            pending.write()
+
     def _release(self, claim: Claim) -> None:
         """Make the unrecorded rows of ``claim``, cut off mid-batch, due again (no retry spent)."""
         with self._signals.deferred():
@@ -177,7 +231,7 @@ class Worker:
             # new PostgreSQL backend for every batch.
             close_old_connections()
         try:
-            summary = self.run_once(claim_ahead=True)
+            summary = self.run_once(claim_ahead=True, record_later=True)
             self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             self._draining = False

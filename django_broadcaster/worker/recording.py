@@ -6,8 +6,11 @@ token, so a worker whose lease ran out (and whose rows another worker took over)
 
 A batch that all went well is one UPDATE, atomic by itself, so it runs without ``BEGIN`` and
 ``COMMIT`` round trips (several writes share a transaction). On PostgreSQL that UPDATE is
-written once per database and takes the batch's ids as one array parameter: compiling Django's
+written once per database and takes the batch's ids as one array literal: compiling Django's
 ``pk__in`` filter of 500 ids, and quoting each of them into the SQL, cost more than running it.
+
+:func:`prepare` decides what each row becomes and :meth:`Record.write` writes it, so the worker
+can write one batch's record while it sends the next (see ``Worker.run_once(record_later=True)``).
 """
 
 from __future__ import annotations
@@ -61,26 +64,54 @@ def record(
     outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings
 ) -> BatchSummary:
     """Store ``outcomes`` for rows leased under ``token``; send the signals; return the counts."""
+    return prepare(outcomes, token, config).write()
+
+
+@dataclass(frozen=True)
+class Record:
+    """The writes that record one delivered batch, worked out and not yet run."""
+
+    token: uuid.UUID
+    now: datetime
+    complete: list[Outcome]
+    unfinished: list[tuple[Outcome, OutboxEvent]]
+    summary: BatchSummary
+
+    def write(self) -> BatchSummary:
+        """Run the writes, then send the signals; return :attr:`summary`.
+
+        Raises ``DatabaseError`` if a write fails; the batch's rows then stay leased, and are
+        delivered again when the lease runs out.
+        """
+        groups = _group_by_destinations(self.complete)
+        database = router.db_for_write(OutboxEvent)
+        with atomic_unless_one_statement(database, len(groups) + bool(self.unfinished)):
+            for delivered, ids in groups.items():
+                mark_published(database, self.token, ids, list(delivered), self.now)
+            if self.unfinished:
+                leased = OutboxEvent.objects.using(database).filter(lease_token=self.token)
+                leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
+        failed = [(o, row) for o, row in self.unfinished if row.status == Status.FAILED]
+        _send_signals(self.complete, failed)
+        return self.summary
+
+
+def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings) -> Record:
+    """Return the writes recording ``outcomes`` (of rows leased under ``token``), not yet run.
+
+    What each row becomes (published, retried, deferred, failed or expired) is decided now.
+    """
     now = timezone.now()
     complete = [o for o in outcomes if o.complete]
     unfinished = [(o, _unfinished_row(o, now, config)) for o in outcomes if not o.complete]
-    groups = _group_by_destinations(complete)
-    database = router.db_for_write(OutboxEvent)
-    with atomic_unless_one_statement(database, len(groups) + bool(unfinished)):
-        for delivered, ids in groups.items():
-            mark_published(database, token, ids, list(delivered), now)
-        if unfinished:
-            leased = OutboxEvent.objects.using(database).filter(lease_token=token)
-            leased.bulk_update([row for _, row in unfinished], UNFINISHED_FIELDS)
-    failed = [(o, row) for o, row in unfinished if row.status == Status.FAILED]
-    _send_signals(complete, failed)
-    return BatchSummary(
+    summary = BatchSummary(
         published=len(complete),
         retried=sum(1 for o, row in unfinished if o.errors and row.status == Status.PENDING),
         deferred=sum(1 for o, _ in unfinished if o.unavailable and not o.errors and not o.expired),
-        failed=len(failed),
+        failed=sum(1 for _, row in unfinished if row.status == Status.FAILED),
         expired=sum(1 for o, _ in unfinished if o.expired),
     )
+    return Record(token, now, complete, unfinished, summary)
 
 
 def mark_published(

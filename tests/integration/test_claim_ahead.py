@@ -24,6 +24,7 @@ from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
+from django_broadcaster.signals import event_published
 from django_broadcaster.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,6 +136,52 @@ def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call(
     published = OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("pk", flat=True)
     assert {str(pk) for pk in published} == {str(row.pk) for row in rows[:4]}
     assert leased() == set()
+
+
+class RecordWatch(BaseBackend):
+    """Accept the batch after ``first`` once the worker has recorded ``first`` (its signal)."""
+
+    def __init__(self, alias: str, *, first: Sequence[OutboxEvent], **options: Any) -> None:
+        super().__init__(alias, **options)
+        self.first_ids = {str(row.pk) for row in first}
+        self.first_recorded = threading.Event()
+        self.overlapped: list[bool] = []
+
+    def published(self, sender: Any, event: CloudEvent, **kwargs: Any) -> None:
+        self.first_ids.discard(str(event.id))
+        if not self.first_ids:
+            self.first_recorded.set()
+
+    def send(self, event: CloudEvent) -> None:
+        self.send_batch([event])
+
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        if not {str(event.id) for event in events} & self.first_ids:
+            self.overlapped.append(self.first_recorded.wait(WAIT_S))
+        return {}
+
+
+def test_with_record_later_a_batch_is_recorded_while_the_next_is_sent(
+    make_worker: Callable[..., Worker],
+) -> None:
+    rows = publish(4)
+    watch = RecordWatch("watch", first=rows[:2])
+    event_published.connect(watch.published, weak=False, dispatch_uid="record-watch")
+    worker = make_worker(2, backends={"watch": watch})
+    try:
+        first = worker.run_once(claim_ahead=True, record_later=True)
+        assert first.published == 2
+        assert leased() == {str(row.pk) for row in rows}  # the first held, the second ahead
+
+        worker.run_once(claim_ahead=True, record_later=True)
+        assert watch.overlapped == [True]
+        assert leased() == {str(row.pk) for row in rows[2:]}  # the second held in turn
+
+        assert worker.run_once(claim_ahead=True, record_later=True).handled == 0
+    finally:
+        event_published.disconnect(dispatch_uid="record-watch")
+    assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 4
+    assert worker.stats.published == 4
 
 
 def test_a_partial_batch_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:

@@ -69,6 +69,7 @@ class Worker:
         self._progress = ProgressReport(self.progress_interval)
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.couriers = couriers_for(self.backends, self.config)
+        self._record_later = any(b.sends_outlast_records for b in self.backends.values())
         self.wakeup = Wakeup.from_settings(self.config)
 
     @property
@@ -116,7 +117,8 @@ class Worker:
         batch is claimed (see :mod:`.claiming`), which the next call then delivers; :meth:`run`
         releases it (due again, no retry spent) if the worker stops first.
 
-        With ``record_later`` (as :meth:`run` does), a full batch claimed ahead is recorded
+        With ``record_later`` (as :meth:`run` does when a backend's sends outlast a record:
+        ``BaseBackend.sends_outlast_records``), a full batch claimed ahead is recorded
         while the next call sends, so that one batch's write overlaps the next one's sends;
         :meth:`record_held` records it sooner, and a call that finds nothing due records it
         first. If the process dies before, its rows are delivered again when the lease ends.
@@ -231,7 +233,7 @@ class Worker:
             # new PostgreSQL backend for every batch.
             close_old_connections()
         try:
-            summary = self.run_once(claim_ahead=True, record_later=True)
+            summary = self.run_once(claim_ahead=True, record_later=self._record_later)
             self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             self._draining = False

@@ -184,6 +184,39 @@ def test_with_record_later_a_batch_is_recorded_while_the_next_is_sent(
     assert worker.stats.published == 4
 
 
+def test_a_held_record_that_fails_is_kept_and_written_by_the_next_attempt(
+    make_worker: Callable[..., Worker],
+) -> None:
+    rows = publish(4)
+    worker = make_worker(2, backends={})
+    worker.run_once(claim_ahead=True, record_later=True)
+
+    def restarting(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        if sql.startswith("UPDATE"):
+            raise DatabaseError("the database system is shutting down")
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(restarting), pytest.raises(DatabaseError):
+        worker.record_held()
+    worker.record_held()
+
+    published = OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("pk", flat=True)
+    assert {str(pk) for pk in published} == {str(row.pk) for row in rows[:2]}
+
+
+def test_run_records_later_only_for_backends_whose_sends_outlast_a_record(
+    make_worker: Callable[..., Worker],
+) -> None:
+    class Slow(BaseBackend):
+        sends_outlast_records = True
+
+        def send(self, event: CloudEvent) -> None:
+            pass
+
+    assert make_worker(2, backends={"quick": ClaimWatch("quick")})._record_later is False
+    assert make_worker(2, backends={"quick": ClaimWatch("q"), "slow": Slow("s")})._record_later
+
+
 def test_a_partial_batch_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:
     publish(3)
     make_worker(10, backends={}).run_once(claim_ahead=True)

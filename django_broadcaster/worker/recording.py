@@ -138,7 +138,7 @@ def mark_published(
         leased = OutboxEvent.objects.using(database).filter(lease_token=token, pk__in=ids)
         return int(leased.update(**changes))
     values = [outbox_field(name).get_db_prep_save(v, connection) for name, v in changes.items()]
-    # One array literal: psycopg would dump a list of UUIDs one by one, at 3 us each.
+    # One array literal: psycopg would dump a list of UUIDs one by one, at about 4 us each.
     id_array = "{" + ",".join(map(str, ids)) + "}"
     values += [outbox_field("lease_token").get_db_prep_value(token, connection), id_array]
     with connection.cursor() as cursor:

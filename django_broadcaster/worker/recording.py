@@ -75,6 +75,7 @@ class Record:
     now: datetime
     complete: list[Outcome]
     unfinished: list[tuple[Outcome, OutboxEvent]]
+    failed: list[tuple[Outcome, OutboxEvent]]  # the unfinished rows that end failed
     summary: BatchSummary
 
     def write(self) -> BatchSummary:
@@ -91,8 +92,7 @@ class Record:
             if self.unfinished:
                 leased = OutboxEvent.objects.using(database).filter(lease_token=self.token)
                 leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
-        failed = [(o, row) for o, row in self.unfinished if row.status == Status.FAILED]
-        _send_signals(self.complete, failed)
+        _send_signals(self.complete, self.failed)
         return self.summary
 
 
@@ -104,14 +104,15 @@ def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSe
     now = timezone.now()
     complete = [o for o in outcomes if o.complete]
     unfinished = [(o, _unfinished_row(o, now, config)) for o in outcomes if not o.complete]
+    failed = [(o, row) for o, row in unfinished if row.status == Status.FAILED]
     summary = BatchSummary(
         published=len(complete),
         retried=sum(1 for o, row in unfinished if o.errors and row.status == Status.PENDING),
         deferred=sum(1 for o, _ in unfinished if o.unavailable and not o.errors and not o.expired),
-        failed=sum(1 for _, row in unfinished if row.status == Status.FAILED),
+        failed=len(failed),
         expired=sum(1 for o, _ in unfinished if o.expired),
     )
-    return Record(token, now, complete, unfinished, summary)
+    return Record(token, now, complete, unfinished, failed, summary)
 
 
 def mark_published(

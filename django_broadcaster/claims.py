@@ -144,7 +144,7 @@ def _in_index_order(cursor: Any, vendor: str) -> Iterator[None]:
         cursor.execute(_READ_INDEX_ORDER)
         callers = cursor.fetchone()
     cursor.execute(_SET_INDEX_ORDER, ["off", "off"])
-    yield
+    yield  # a claim that fails rolls its savepoint back, the settings with it
     if in_callers_transaction:
         cursor.execute(_SET_INDEX_ORDER, callers)
 

@@ -124,6 +124,16 @@ class WorkerRun:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
 
+    def wait_started(self, timeout: float = 120.0) -> None:
+        """Wait until the worker is in its loop (it has logged its start); fail if it exits."""
+        poll(
+            lambda: bool(self.lines(r"Outbox worker started")) or not self.alive,
+            timeout=timeout,
+            what=f"worker {self.name} to start",
+            every=0.05,
+        )
+        assert self.alive, f"worker {self.name} exited while starting:\n{self.tail()}"
+
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM the process, wait for it, and return its exit status."""
         if self.alive:

@@ -92,6 +92,9 @@ def test_sigkill_at_random_moments_loses_nothing(
 
         final = workers(backends=backends, settings=settings)
         final_s = poll(lambda: published_count() == len(ids), timeout=300, what="every event")
+        # The killed workers may have published everything already; a SIGTERM that came before
+        # the final worker had started would end it by the signal's default action (-15).
+        final.wait_started()
         assert final.terminate() == 0, final.tail()
         kafka_missing = topic.wait_for(ids, timeout=60)
         time.sleep(1)  # late copies of the last batches, so that duplicates are counted

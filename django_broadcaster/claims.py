@@ -80,11 +80,9 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
     token = uuid.uuid4()
     now = timezone.now()
-    vendor = connections[database].vendor
-    one_statement = vendor in UPDATE_RETURNING_VENDORS
+    one_statement = connections[database].vendor in UPDATE_RETURNING_VENDORS
     lease_rows = _lease_returning if one_statement else _lease_in_two_steps
-    statements = 1 if one_statement and vendor != "postgresql" else 2  # + planner settings
-    with atomic_unless_one_statement(database, statements):
+    with atomic_unless_one_statement(database, 1 if one_statement else 2):
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
@@ -118,7 +116,7 @@ def _lease_returning(
         outbox_field("lease_token").get_db_prep_value(token, connection),
         outbox_field("leased_until").get_db_prep_value(leased_until, connection),
     ]
-    with connection.cursor() as cursor, _in_index_order(cursor, connection.vendor):
+    with connection.cursor() as cursor, _in_index_order(cursor):
         if _loads_timestamps_natively(database):
             _load_timestamps_natively(cursor.cursor)
         cursor.execute(statement.sql, values)
@@ -126,27 +124,30 @@ def _lease_returning(
 
 
 @contextmanager
-def _in_index_order(cursor: Any, vendor: str) -> Iterator[None]:
+def _in_index_order(cursor: Any) -> Iterator[None]:
     """Make PostgreSQL pick the rows to claim by walking the due-row index, for the block.
 
     The pick reads the partial index of due rows in order and stops after ``limit`` rows. An
     outbox fills and empties faster than ANALYZE follows it: with statistics that see few due
     rows, PostgreSQL read every due row (a bitmap scan) and sorted them, so a claim cost as
-    much as the backlog was long, 20-60 ms for 500 rows beside 20,000 due ones. The planner
-    settings that rule that plan out last until the end of the claim's transaction; inside a
+    much as the backlog was long, 20-60 ms for 500 rows beside 20,000 due ones. The block runs
+    in a transaction (the caller's, if any) whose planner settings rule that plan out; in a
     caller's transaction (the claim is then in a savepoint) the caller's settings come back.
     """
-    if vendor != "postgresql":
+    connection = cursor.db
+    if connection.vendor != "postgresql":
         yield
         return
-    in_callers_transaction = bool(cursor.db.savepoint_ids)
-    if in_callers_transaction:
-        cursor.execute(_READ_INDEX_ORDER)
-        callers = cursor.fetchone()
-    cursor.execute(_SET_INDEX_ORDER, ["off", "off"])
-    yield  # a claim that fails rolls its savepoint back, the settings with it
-    if in_callers_transaction:
-        cursor.execute(_SET_INDEX_ORDER, callers)
+    in_callers_transaction = connection.in_atomic_block
+    own_transaction = transaction.atomic(using=connection.alias)
+    with nullcontext() if in_callers_transaction else own_transaction:
+        if in_callers_transaction:
+            cursor.execute(_READ_INDEX_ORDER)
+            callers = cursor.fetchone()
+        cursor.execute(_SET_INDEX_ORDER, ["off", "off"])
+        yield  # a claim that fails rolls its transaction or savepoint back, settings and all
+        if in_callers_transaction:
+            cursor.execute(_SET_INDEX_ORDER, callers)
 
 
 #: The planner settings :func:`_in_index_order` turns off, for the rest of the transaction.

@@ -97,14 +97,15 @@ class CloudEvent:
         JSON column guarantees), ``data`` is left out of ``values`` and decoded from it when
         first read: most deliveries only send the text.
         """
-        defaults = _DEFAULTS if data_json is None else _DEFAULTS_BUT_DATA
         event = object.__new__(cls)
         # Written straight to the instance's dict: frozen, it refuses setattr, and going round
         # that with object.__setattr__() per field made this call a third slower.
         attributes = event.__dict__
-        attributes.update({name: values.get(name, default) for name, default in defaults.items()})
+        attributes.update(_DEFAULTS)
+        attributes.update(values)
         attributes["extensions"] = Extensions(attributes["extensions"])
         if data_json is not None:
+            del attributes["data"]  # decoded from the text when first read (__getattr__)
             attributes["_data_json"] = data_json
         return event
 
@@ -161,8 +162,6 @@ _DEFAULTS: Final[dict[str, Any]] = {
     )
     for f in fields(CloudEvent)
 }
-
-_DEFAULTS_BUT_DATA: Final = {name: value for name, value in _DEFAULTS.items() if name != "data"}
 
 # Without a class-level default, an unset ``data`` reaches __getattr__; __init__ has the default.
 del CloudEvent.data

@@ -4,6 +4,7 @@
 - ``django_broadcaster.E002``: a ``BACKENDS`` entry is malformed.
 - ``django_broadcaster.E003``: a backend cannot be built: unknown dotted path, not a backend
   class, a missing client library or an unknown or invalid option.
+- ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
 - ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE``.
 """
@@ -27,9 +28,11 @@ from .conf import (
     get_settings,
     raw_settings,
     settings_errors,
+    time_zone_errors,
 )
 
 HINT = "See the settings reference in the django-broadcaster documentation."
+ZONE_HINT = "Set USE_TZ = True (Django's default since 5.0)."
 #: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth.
 LEASE_OVER_DEADLINE = 4
 
@@ -38,7 +41,7 @@ LEASE_OVER_DEADLINE = 4
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Report problems in ``BROADCASTER`` and its backends."""
+    """Report problems in ``BROADCASTER``, its backends, and Django settings it relies on."""
     value_errors = settings_errors()
     messages: list[CheckMessage] = [
         Error(message, hint=HINT, id="django_broadcaster.E001") for message in value_errors
@@ -49,8 +52,12 @@ def check_settings(
     ]
     if not shape_errors:
         messages += _backend_errors()
-    if not value_errors and not shape_errors:
-        messages += _lease_warnings()
+    zone_errors = time_zone_errors()
+    messages += [
+        Error(message, hint=ZONE_HINT, id="django_broadcaster.E004") for message in zone_errors
+    ]
+    if not value_errors and not shape_errors and not zone_errors:
+        messages += _lease_warnings()  # reads get_settings(), which raises on any error above
     messages += _legacy_setting_warnings()
     return messages
 

@@ -82,7 +82,7 @@ NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER"})
 @cache
 def get_settings() -> BroadcasterSettings:
     """Return the validated settings, or raise ``BroadcasterImproperlyConfigured``."""
-    errors = settings_errors() + backend_shape_errors()
+    errors = settings_errors() + backend_shape_errors() + time_zone_errors()
     if errors:
         raise BroadcasterImproperlyConfigured(errors[0])
     raw = raw_settings()
@@ -122,6 +122,17 @@ def settings_errors() -> list[str]:
         if key in value:
             errors.extend(_value_errors(key, value[key], expected))
     return errors
+
+
+def time_zone_errors() -> list[str]:
+    """Return the problem with Django's ``USE_TZ`` setting, if any: the outbox needs it on."""
+    if settings.USE_TZ:
+        return []
+    return [
+        "django-broadcaster needs USE_TZ = True: with USE_TZ = False events get naive times, "
+        "which CloudEvents does not allow (a send that writes the time fails), and on SQLite "
+        "the worker cannot claim events."
+    ]
 
 
 def backend_shape_errors() -> list[str]:

@@ -53,6 +53,14 @@ def test_errors_have_ids(broadcaster: dict[str, object], expected: list[str]) ->
     assert ids(BROADCASTER=broadcaster) == expected
 
 
+def test_naive_times_are_a_check_error() -> None:
+    assert ids(USE_TZ=False) == ["django_broadcaster.E004"]
+    with override_settings(USE_TZ=False), pytest.raises(SystemCheckError, match="USE_TZ"):
+        call_command("check")
+    with override_settings(USE_TZ=False), pytest.raises(BroadcasterImproperlyConfigured):
+        get_settings()
+
+
 def test_unknown_option_names_the_alias_and_the_option() -> None:
     with override_settings(
         BROADCASTER={"BACKENDS": {"events": {**LOCMEM, "OPTIONS": {"colour": 1}}}}

@@ -80,8 +80,12 @@ def format_timestamp(value: datetime, name: str = "timestamp") -> str:
 
     Raises :class:`InvalidEvent` for a naive datetime.
     """
-    require_aware(name, value)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    if offset is None:
+        require_aware(name, value)  # raises
+    if offset:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()[:-6] + "Z"  # in UTC, isoformat() ends with "+00:00"
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -4,18 +4,20 @@ import copy
 import json
 import pickle
 from dataclasses import asdict, fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
+from django_broadcaster.attributes import format_timestamp
 from django_broadcaster.events import CloudEvent, encode_data, encoded_copy
 from django_broadcaster.exceptions import InvalidEvent
 from django_broadcaster.formats import to_sdk_event, to_structured_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+GMT = timezone(timedelta(0), "GMT")  # UTC's offset, not the timezone.utc object
 
 
 def make(**overrides: object) -> CloudEvent:
@@ -234,3 +236,28 @@ def test_an_events_extensions_read_like_a_mapping_and_cannot_change() -> None:
     assert list(extensions.keys()) == ["tenant", "attempt"]
     assert dict(extensions.items()) == {"tenant": "acme", "attempt": 3} == dict(extensions)
     assert not hasattr(extensions, "__setitem__") and not hasattr(extensions.items(), "add")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc), "2026-11-28T12:00:00Z"),
+        (datetime(2026, 11, 28, 12, 0, 0, 5, tzinfo=GMT), "2026-11-28T12:00:00.000005Z"),
+        (
+            datetime(2026, 11, 28, 13, 0, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-28T12:00:00Z",
+        ),
+        (
+            datetime(2026, 11, 28, 17, 30, 7, tzinfo=timezone(timedelta(hours=5, seconds=1807))),
+            "2026-11-28T12:00:00Z",
+        ),
+    ],
+)
+def test_timestamps_are_written_in_utc_with_a_z(value: datetime, text: str) -> None:
+    assert format_timestamp(value) == text
+
+
+@pytest.mark.parametrize("value", [datetime(2026, 11, 28, 12, 0), "2026-11-28T12:00:00Z"])
+def test_a_timestamp_without_a_time_zone_is_refused(value: object) -> None:
+    with pytest.raises(InvalidEvent, match="expires_at must be"):
+        format_timestamp(value, "expires_at")  # type: ignore[arg-type]

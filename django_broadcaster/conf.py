@@ -187,5 +187,5 @@ def _backend_configs(backends: Mapping[str, Any]) -> dict[str, BackendConfig]:
 
 def reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     """Forget the cached settings when a test overrides them (connected to ``setting_changed``)."""
-    if setting in {SETTING_NAME, LEGACY_SETTING_NAME}:
+    if setting in {SETTING_NAME, LEGACY_SETTING_NAME, "USE_TZ"}:
         get_settings.cache_clear()

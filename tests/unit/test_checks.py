@@ -57,6 +57,7 @@ def test_naive_times_are_a_check_error() -> None:
     assert ids(USE_TZ=False) == ["django_broadcaster.E004"]
     with override_settings(USE_TZ=False), pytest.raises(SystemCheckError, match="USE_TZ"):
         call_command("check")
+    get_settings()  # cached: overriding USE_TZ must forget it
     with override_settings(USE_TZ=False), pytest.raises(BroadcasterImproperlyConfigured):
         get_settings()
 

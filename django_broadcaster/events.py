@@ -92,8 +92,9 @@ class CloudEvent:
         """Return an event built from ``values`` without validating them again.
 
         Only for values that were validated when first published: the worker rebuilds each outbox
-        row's event on every attempt, and the row was written from a validated event. Missing
-        attributes take their defaults. With ``data_json`` (valid JSON text, as the outbox's
+        row's event on every attempt, and the row was written from a validated event. ``values``
+        are named as the fields (any other name would land on the instance unchecked); missing
+        ones take their defaults. With ``data_json`` (valid JSON text, as the outbox's
         JSON column guarantees), ``data`` is left out of ``values`` and decoded from it when
         first read: most deliveries only send the text.
         """

@@ -20,7 +20,7 @@ class InvalidEvent(BroadcasterError, ValueError):
 
 
 class BroadcasterImproperlyConfigured(BroadcasterError, ImproperlyConfigured):
-    """The ``BROADCASTER`` setting, or a backend's ``OPTIONS``, are wrong."""
+    """The ``BROADCASTER`` setting or a backend's ``OPTIONS`` are wrong, or ``USE_TZ`` is off."""
 
 
 class UnknownBackend(InvalidEvent):

@@ -9,7 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.exceptions import InvalidEvent, UnknownBackend
+from django_broadcaster.exceptions import (
+    BroadcasterImproperlyConfigured,
+    InvalidEvent,
+    UnknownBackend,
+)
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.signals import event_created
@@ -69,6 +73,15 @@ def test_bad_input_raises_at_the_call_site_and_writes_nothing(
     arguments.update(kwargs)
     with pytest.raises(error, match=message):
         publisher.publish_event(**arguments)  # type: ignore[arg-type]
+    assert not OutboxEvent.objects.exists()
+
+
+def test_publishing_with_naive_times_raises_and_writes_nothing() -> None:
+    with (
+        override_settings(USE_TZ=False),
+        pytest.raises(BroadcasterImproperlyConfigured, match="USE_TZ"),
+    ):
+        publisher.publish_event("order.created", "order-service", {"id": 1})
     assert not OutboxEvent.objects.exists()
 
 

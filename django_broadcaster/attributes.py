@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from django.utils.dateparse import parse_datetime
@@ -80,10 +80,7 @@ def format_timestamp(value: datetime, name: str = "timestamp") -> str:
 
     Raises :class:`InvalidEvent` for a naive datetime.
     """
-    offset = value.utcoffset() if isinstance(value, datetime) else None
-    if offset is None:
-        require_aware(name, value)  # raises
-    if offset:
+    if require_aware(name, value):  # not at UTC's offset
         value = value.astimezone(timezone.utc)
     return value.isoformat()[:-6] + "Z"  # in UTC, isoformat() ends with "+00:00"
 
@@ -96,14 +93,19 @@ def parse_timestamp(value: str) -> datetime:
     return parsed
 
 
-def require_aware(name: str, value: datetime) -> None:
-    """Raise :class:`InvalidEvent` unless ``value`` is a timezone-aware datetime."""
+def require_aware(name: str, value: datetime) -> timedelta:
+    """Return the offset from UTC of ``value``, a timezone-aware datetime.
+
+    Raises :class:`InvalidEvent` if ``value`` is not a datetime, or is naive.
+    """
     if not isinstance(value, datetime):
         raise InvalidEvent(f"{name} must be a datetime, got {type(value).__name__}.")
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()  # None without a tzinfo, or when the tzinfo gives none
+    if offset is None:
         raise InvalidEvent(
             f"{name} must be timezone-aware; use django.utils.timezone.now() or attach a tzinfo."
         )
+    return offset
 
 
 def require_string(name: str, value: object) -> None:

@@ -11,6 +11,7 @@ skipping the tests that matter.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import re
 import socket
@@ -159,3 +160,12 @@ def _clear_locmem_outbox() -> None:
     from django_broadcaster.backends import locmem
 
     locmem.outbox.clear()
+
+
+@pytest.fixture
+def garbage_collector_restored() -> Iterator[None]:
+    """Undo ``tune_for_worker()`` (``outbox_worker`` runs it) on this test process afterwards."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)

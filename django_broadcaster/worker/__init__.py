@@ -4,7 +4,8 @@
 - :mod:`.stats`: the running totals;
 - :mod:`.delivery`: sending a batch to backends and handlers;
 - :mod:`.recording`: writing outcomes back in bulk;
-- :mod:`.backoff` and :mod:`.breaker`: retry delays and per-backend circuit breakers.
+- :mod:`.backoff` and :mod:`.breaker`: retry delays and per-backend circuit breakers;
+- :mod:`.collector`: the garbage collector's tuning for a process that only runs the worker.
 """
 
 from .loop import Worker

@@ -1,5 +1,6 @@
 """``manage.py outbox_worker``: arguments, help, and the summary it prints."""
 
+import gc
 from io import StringIO
 
 import pytest
@@ -8,8 +9,12 @@ from django.core.management.base import CommandError
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from django_broadcaster.worker.collector import YOUNG_THRESHOLD
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("garbage_collector_restored"),  # the command tunes the collector
+]
 
 
 def test_burst_with_0_1_arguments() -> None:
@@ -19,6 +24,13 @@ def test_burst_with_0_1_arguments() -> None:
     call_command("outbox_worker", "--burst", "--batch-size", "2", "--interval", "0", stdout=out)
     assert "Published 3, retried 0, deferred 0, failed 0, expired 0 in 2 batches." in out.getvalue()
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
+
+
+def test_the_command_tunes_the_garbage_collector_for_its_loop() -> None:
+    assert gc.get_freeze_count() == 0
+    call_command("outbox_worker", "--burst", "--interval", "0", stdout=StringIO())
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 
 def test_max_iterations_stops_a_non_burst_worker() -> None:

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ... import metrics
 from ...conf import get_settings
 from ...worker import Worker
+from ...worker.collector import tune_for_worker
 from ..console import log_to_console
 
 #: Seconds between progress lines at default verbosity.
@@ -79,6 +80,7 @@ class Command(BaseCommand):
             progress_interval=PROGRESS_INTERVAL_S if options["verbosity"] else 0.0,
         )
         worker.install_signal_handlers()
+        tune_for_worker()
         stats = worker.run()
         if options["verbosity"]:
             self.stdout.write(

@@ -2,10 +2,11 @@
 
 Every batch the worker claims is a few thousand new container objects (rows, events, outcomes),
 freed a moment later by reference counting. With Python's default thresholds they set off a
-collection of the youngest generation every 700 of them, several per batch, and every tenth of
-those collects the middle generation too; a full collection walks every object alive, tens of
-thousands of them Django's and the backends' own, which never become garbage. In a drain of
-1 KB events to Redis that was 7-10 µs per event, a tenth of the worker's CPU time.
+collection of the youngest generation every 700 of them (2,000 from Python 3.13), several per
+batch, and every tenth of those collects the middle generation too; a full collection walks
+every object alive, tens of thousands of them Django's and the backends' own, which never become
+garbage. In a drain of 1 KB events to Redis that was 7-10 µs per event, a tenth of the worker's
+CPU time (Python 3.11).
 
 :func:`tune_for_worker` moves the objects made at start-up out of the collector's sight
 (``gc.freeze()``) and collects the youngest generation less often. The collector keeps running,
@@ -18,7 +19,7 @@ import gc
 from typing import Final
 
 #: Container objects allocated (net of those freed) between two collections of the youngest
-#: generation. Python's default, 700, is less than one batch's worth.
+#: generation. Python's default (700; 2,000 from Python 3.13) is less than one batch's worth.
 YOUNG_THRESHOLD: Final = 10_000
 
 
@@ -27,11 +28,13 @@ def tune_for_worker() -> None:
 
     Collects once, so that start-up's garbage is freed rather than kept, then freezes every
     object alive (they are never examined again, nor freed by the collector) and raises the
-    youngest generation's threshold to :data:`YOUNG_THRESHOLD`. It changes the whole process:
-    call it only from a process that runs nothing but the worker, such as ``outbox_worker``,
-    after start-up and before the loop. ``gc.unfreeze()`` and ``gc.set_threshold()`` undo it.
+    youngest generation's threshold to :data:`YOUNG_THRESHOLD`. A higher threshold, or 0 (the
+    automatic collection turned off), set before is kept. It changes the whole process: call
+    it only from a process that runs nothing but the worker, such as ``outbox_worker``, after
+    start-up and before the loop. ``gc.unfreeze()`` and ``gc.set_threshold()`` undo it.
     """
     gc.collect()
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)
+    young, middle, oldest = gc.get_threshold()
+    if young:
+        gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, oldest)

@@ -45,3 +45,10 @@ def test_cycles_made_after_tuning_are_still_collected() -> None:
     Cycle()
     gc.collect()
     assert not any(isinstance(found, Cycle) for found in gc.get_objects())
+
+
+@pytest.mark.parametrize("young", [0, YOUNG_THRESHOLD * 5], ids=["automatic off", "higher"])
+def test_a_threshold_the_process_chose_is_kept(young: int) -> None:
+    gc.set_threshold(young)
+    tune_for_worker()
+    assert gc.get_threshold()[0] == young

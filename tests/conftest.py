@@ -6,6 +6,9 @@ A test that needs one carries the marker ``redis``, ``kafka`` or ``postgres``, o
 ``redis_url`` / ``kafka_bootstrap_servers`` fixture. When the service is missing or does not
 answer, the test is skipped, except under ``CI=true``, where it fails: CI must never pass by
 skipping the tests that matter.
+
+``garbage_collector_restored`` undoes the garbage collector's tuning that ``outbox_worker``
+applies to the process running it, for tests that call the command in-process.
 """
 
 from __future__ import annotations
@@ -164,8 +167,16 @@ def _clear_locmem_outbox() -> None:
 
 @pytest.fixture
 def garbage_collector_restored() -> Iterator[None]:
-    """Undo ``tune_for_worker()`` (``outbox_worker`` runs it) on this test process afterwards."""
-    threshold = gc.get_threshold()
+    """Undo ``tune_for_worker()`` (``outbox_worker`` runs it) on this test process afterwards.
+
+    Unfreezing also releases what the interpreter froze itself (Python 3.12 freezes a few
+    hundred tuples at start-up): they only move to the oldest generation.
+    """
+    threshold, enabled = gc.get_threshold(), gc.isenabled()
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()

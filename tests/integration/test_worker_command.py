@@ -27,9 +27,9 @@ def test_burst_with_0_1_arguments() -> None:
 
 
 def test_the_command_tunes_the_garbage_collector_for_its_loop() -> None:
-    assert gc.get_freeze_count() == 0
+    frozen = gc.get_freeze_count()  # not 0 on Python 3.12, which freezes some objects itself
     call_command("outbox_worker", "--burst", "--interval", "0", stdout=StringIO())
-    assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() > frozen
     assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 

@@ -79,8 +79,8 @@ class Command(BaseCommand):
             max_iterations=options["max_iterations"],
             progress_interval=PROGRESS_INTERVAL_S if options["verbosity"] else 0.0,
         )
+        tune_for_worker()  # before the handlers: a second signal then finds run()'s cleanup
         worker.install_signal_handlers()
-        tune_for_worker()
         stats = worker.run()
         if options["verbosity"]:
             self.stdout.write(

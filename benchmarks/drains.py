@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import psycopg
 
 from .database import wait_until_none
+from .machine import busy_cpu_seconds
 from .workers import WorkerProcess, running
 
 #: 0.1.1's command line (batches of 100, this package's default too): the like-for-like drain.
@@ -23,19 +25,51 @@ WORKER_OPTIONS = ("--interval", "0", "--batch-size", "500")
 DRAIN_TIMEOUT_S = 1800.0
 
 
+@dataclass(frozen=True)
+class Drain:
+    """A timed drain: its events, its seconds, and the CPU time the whole machine spent.
+
+    The CPU time counts every process (the workers, PostgreSQL, Redis, this one's polling),
+    from ``/proc/stat``: see :mod:`benchmarks.machine`.
+    """
+
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Return the events drained per second."""
+        return self.events / self.seconds
+
+    @property
+    def busy_cores(self) -> float:
+        """Return how many cores were busy on average during the drain."""
+        return self.cpu_seconds / self.seconds
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """Return the machine's CPU time per event drained, in microseconds."""
+        return self.cpu_seconds / self.events * 1e6
+
+
 def timed_drain(
     workers: Sequence[WorkerProcess],
     fill: Callable[[], None],
     poll: psycopg.Connection,
+    events: int,
     unfinished: Sequence[str] = ("pending",),
-) -> float:
-    """Start ``workers``, run ``fill`` (one commit), return seconds until no row is unfinished.
+) -> Drain:
+    """Start ``workers``, run ``fill`` (one commit of ``events``), time it until none is left.
 
-    ``poll`` is a connection to the workers' database; ``unfinished`` are the statuses of rows
-    not yet delivered. Raises ``RuntimeError`` if a worker fails, ``TimeoutError`` if it hangs.
+    Returns the seconds from that commit until no row has a status in ``unfinished`` (rows not
+    yet delivered), and the CPU time the machine spent meanwhile. ``poll`` is a connection to
+    the workers' database. Raises ``RuntimeError`` if a worker fails, ``TimeoutError`` if it
+    hangs.
     """
     with running(workers):
         fill()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), busy_cpu_seconds()
         finished = wait_until_none(poll, unfinished, DRAIN_TIMEOUT_S)
-    return finished - started
+        cpu_finished = busy_cpu_seconds()
+    return Drain(events, finished - started, cpu_finished - cpu_started)

@@ -43,11 +43,11 @@ def drain_rate(count: int, engine: str = "kafka-python") -> float:
     empty_outbox()
     worker = current_worker(kafka_backends(_new_topic(), engine), *WORKER_OPTIONS)
     with connect(database_name()) as poll:
-        seconds = timed_drain([worker], lambda: fill_outbox(count), poll)
+        drain = timed_drain([worker], lambda: fill_outbox(count), poll, count)
         published = count_rows(poll, "published")
     if published != count:
         raise RuntimeError(f"{published} of {count} events published to Kafka")
-    return count / seconds
+    return drain.rate
 
 
 def ceiling_rate(count: int) -> float:

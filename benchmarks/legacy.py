@@ -67,11 +67,13 @@ def drain_rate(count: int) -> float:
     stream.reset()
     with connect(DATABASE) as connection:
         connection.execute(f"TRUNCATE {OUTBOX_TABLE}")
-        seconds = timed_drain([_worker()], lambda: _fill(connection, count), connection, UNFINISHED)
+        drain = timed_drain(
+            [_worker()], lambda: _fill(connection, count), connection, count, UNFINISHED
+        )
         published = count_rows(connection, "published")
     if published != count or stream.length() != count:
         raise RuntimeError(f"0.1.1 published {published} of {count} events")
-    return count / seconds
+    return drain.rate
 
 
 def _fill(connection: psycopg.Connection, count: int) -> None:

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 from . import ceiling, legacy, stream
 from .database import connect, count_rows, database_name, empty_outbox, fill_outbox
-from .drains import LEGACY_OPTIONS, WORKER_OPTIONS, timed_drain
+from .drains import LEGACY_OPTIONS, WORKER_OPTIONS, Drain, timed_drain
 from .report import Figure, Goal
 from .rounds import best_of
 from .scale import Scale
 from .workers import current_worker
 
 
-def drain_rate(count: int, workers: int = 1, options: Sequence[str] = WORKER_OPTIONS) -> float:
-    """Return events/s for ``workers`` worker processes draining ``count`` events to Redis.
+def drain(count: int, workers: int = 1, options: Sequence[str] = WORKER_OPTIONS) -> Drain:
+    """Time ``workers`` worker processes draining ``count`` events to Redis.
 
     Each worker runs ``outbox_worker`` with ``options``. Raises ``RuntimeError`` unless every
     event ends published and in the stream.
@@ -29,11 +29,16 @@ def drain_rate(count: int, workers: int = 1, options: Sequence[str] = WORKER_OPT
     stream.reset()
     processes = [current_worker(stream.redis_backends(), *options) for _ in range(workers)]
     with connect(database_name()) as poll:
-        seconds = timed_drain(processes, lambda: fill_outbox(count), poll)
+        timed = timed_drain(processes, lambda: fill_outbox(count), poll, count)
         published = count_rows(poll, "published")
     if published != count or stream.length() != count:
         raise RuntimeError(f"{published} of {count} events published, {stream.length()} in Redis")
-    return count / seconds
+    return timed
+
+
+def drain_rate(count: int, workers: int = 1, options: Sequence[str] = WORKER_OPTIONS) -> float:
+    """Return events/s for ``workers`` worker processes draining ``count`` events to Redis."""
+    return drain(count, workers, options).rate
 
 
 def ceiling_rate(count: int) -> float:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def best_of(
@@ -13,9 +16,24 @@ def best_of(
     Alternating spreads the machine's drift (other processes, caches) over every case, and the
     best value is the one least disturbed by that drift.
     """
-    results: dict[str, list[float]] = {name: [] for name in cases}
+    return best_results(rounds, cases, key=float, higher_is_better=higher_is_better)
+
+
+def best_results(
+    rounds: int,
+    cases: Mapping[str, Callable[[], T]],
+    *,
+    key: Callable[[T], float],
+    higher_is_better: bool,
+) -> dict[str, T]:
+    """Run every case once per round, in turn; return each case's best result by name.
+
+    As :func:`best_of`, for cases that return more than one number: ``key`` gives the number
+    that ranks a result, and the best result is returned whole.
+    """
+    results: dict[str, list[T]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, case in cases.items():
             results[name].append(case())
     pick = max if higher_is_better else min
-    return {name: pick(values) for name, values in results.items()}
+    return {name: pick(values, key=key) for name, values in results.items()}

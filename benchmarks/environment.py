@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 
 from django.db import connection
 
 from . import stream
+from .machine import cores
 
 
 def describe() -> str:
@@ -22,7 +22,7 @@ def describe() -> str:
     with stream.client() as redis_client:
         redis_version = redis_client.info("server")["redis_version"]
     return (
-        f"{datetime.date.today():%Y-%m-%d}, {os.cpu_count()} CPUs, "
+        f"{datetime.date.today():%Y-%m-%d}, {cores()} CPUs, "
         f"Python {platform.python_version()}, "
         f"PostgreSQL {version} (fsync={fsync}, synchronous_commit={synchronous_commit}), "
         f"Redis {redis_version}"

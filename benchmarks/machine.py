@@ -34,5 +34,9 @@ def busy_cpu_seconds(stat: str | None = None) -> float:
 
 
 def cores() -> int:
-    """Return how many cores this process may run on (what the services share, too)."""
-    return len(os.sched_getaffinity(0))
+    """Return how many cores are online: those whose work :func:`busy_cpu_seconds` counts.
+
+    Every one of them, not only those this process may run on: the services and the workers
+    run where the system puts them.
+    """
+    return os.cpu_count() or 1

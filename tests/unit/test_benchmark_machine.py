@@ -33,5 +33,19 @@ def test_the_machine_s_busy_time_grows_while_this_process_works() -> None:
     assert busy_cpu_seconds() - before >= 0.15  # both clocks count in ticks: allow a few
 
 
-def test_cores_are_those_this_process_may_run_on() -> None:
-    assert 1 <= cores() <= (os.cpu_count() or 1)
+def online_cpus() -> int:
+    with open("/proc/stat") as stat:
+        return sum(1 for line in stat if line[:3] == "cpu" and line[3:4].isdigit())
+
+
+def test_cores_are_those_the_busy_time_counts_every_online_cpu() -> None:
+    assert cores() == online_cpus()
+
+
+def test_cores_count_every_cpu_even_when_this_process_is_pinned_to_one() -> None:
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        assert cores() == online_cpus()  # the services still run on all of them
+    finally:
+        os.sched_setaffinity(0, allowed)

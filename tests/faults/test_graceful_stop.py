@@ -46,16 +46,11 @@ MOST_BEFORE_STOP = 1_000
 
 
 def terminate_mid_run(run: WorkerRun, rng: random.Random) -> tuple[int, float]:
-    """SIGTERM ``run`` at a random moment after its first batch; return its exit code and how
-    long it took to exit."""
+    """SIGTERM ``run`` once it has recorded a random number of events (1 to
+    ``MOST_BEFORE_STOP``); return its exit code and how long it took to exit."""
     at_start = published_count()
     wanted = rng.randint(1, MOST_BEFORE_STOP)
-    poll(
-        lambda: published_count() - at_start >= wanted,
-        60,
-        f"{wanted} events recorded",
-        every=0.01,
-    )
+    poll(lambda: published_count() - at_start >= wanted, 60, f"{wanted} recorded", every=0.05)
     stopped_at = time.monotonic()
     code = run.terminate(timeout=30)
     return code, time.monotonic() - stopped_at

@@ -20,14 +20,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .destinations import (
+from .outbox.deliveries import (
     Destination,
     awaiting,
     bound_for,
     configured_destinations,
     delivery_states,
 )
-from .models import OutboxEvent, OutboxEventQuerySet, Status
+from .outbox.models import OutboxEvent, OutboxEventQuerySet, Status
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[OutboxEvent]

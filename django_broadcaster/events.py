@@ -1,48 +1,37 @@
-"""The CloudEvent value: what publishers write, what backends send and what handlers receive.
+"""The CloudEvent value, and the CloudEvents 1.0 rules its attributes must follow.
 
-:class:`CloudEvent` is a frozen dataclass that validates itself against CloudEvents 1.0 when it is
-built, so a bad event fails where it is created. :mod:`.formats` writes it in the CloudEvents
-JSON format and turns it into the SDK's event.
+:class:`CloudEvent` is a frozen dataclass that checks itself when it is built, so a bad event fails
+where it is created; each check raises :class:`~django_broadcaster.exceptions.InvalidEvent`
+naming what is wrong. It is what publishers write, backends send and handlers receive.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Final
 
-from .attributes import (
-    CORE_ATTRIBUTES,
-    Extensions,
-    ExtensionValue,
-    format_timestamp,
-    is_absolute_uri,
-    parse_timestamp,
-    require_aware,
-    require_string,
-    require_uri_reference,
-    validated_extensions,
-)
-from .exceptions import InvalidEvent
+from django.utils.dateparse import parse_datetime
 
-__all__ = [  # the attribute helpers are re-exported: they were first importable from here
-    "CORE_ATTRIBUTES",
-    "DEFAULT_DATACONTENTTYPE",
-    "SPECVERSION",
-    "CloudEvent",
-    "ExtensionValue",
-    "Extensions",
-    "encode_data",
-    "encoded_copy",
-    "format_timestamp",
-    "parse_timestamp",
-    "require_aware",
-]
+from .exceptions import InvalidEvent
 
 SPECVERSION: Final = "1.0"
 DEFAULT_DATACONTENTTYPE: Final = "application/json"
+CORE_ATTRIBUTES: Final = frozenset(
+    {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"}
+)
+ExtensionValue = str | int | bool
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+# RFC 3986 URI-reference: unreserved, reserved and percent-encoded characters only.
+_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+# Control characters (C0, DEL, C1) and lone surrogates, which the spec forbids in strings.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_INT32 = range(-(2**31), 2**31)
 
 
 @dataclass(frozen=True)
@@ -68,9 +57,8 @@ class CloudEvent:
 
     specversion = SPECVERSION
     #: The JSON text of ``data`` as the outbox stored it, on an event the worker read from a row
-    #: (see :meth:`trusted`): writers send it as it is, and ``data`` is decoded from it only when
-    #: first read. Not a field: an event built any other way, or changed with
-    #: ``dataclasses.replace()``, has none.
+    #: (see :meth:`trusted`): writers send it as it is. Not a field: an event built any other
+    #: way, or changed with ``dataclasses.replace()``, has none.
     _data_json: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
@@ -91,17 +79,14 @@ class CloudEvent:
     def trusted(cls, data_json: str | None = None, **values: Any) -> CloudEvent:
         """Return an event built from ``values`` without validating them again.
 
-        Only for values that were validated when first published: the worker rebuilds each outbox
-        row's event on every attempt, and the row was written from a validated event. ``values``
-        are named as the fields (any other name would land on the instance unchecked); missing
-        ones take their defaults. With ``data_json`` (valid JSON text, as the outbox's
-        JSON column guarantees), ``data`` is left out of ``values`` and decoded from it when
-        first read: most deliveries only send the text.
+        Only for values validated when first published: the worker rebuilds each outbox row's
+        event on every attempt. ``values`` are named as the fields (any other name would land on
+        the instance unchecked); missing ones take their defaults. With ``data_json`` (valid JSON
+        text, as the outbox's JSON column guarantees), ``data`` is decoded from it when first
+        read, since most deliveries only send the text.
         """
         event = object.__new__(cls)
-        # Written straight to the instance's dict: frozen, it refuses setattr, and going round
-        # that with object.__setattr__() per field made this call a third slower.
-        attributes = event.__dict__
+        attributes = event.__dict__  # frozen: setattr per field would cost a third more
         attributes.update(_DEFAULTS)
         attributes.update(values)
         attributes["extensions"] = Extensions(attributes["extensions"])
@@ -168,42 +153,143 @@ _DEFAULTS: Final[dict[str, Any]] = {
 del CloudEvent.data
 
 
-def encode_data(data: Any, *, max_size: int | None = None) -> bytes:
-    """Return ``data`` encoded as strict JSON, or raise :class:`InvalidEvent` naming the problem.
+class Extensions(Mapping[str, ExtensionValue]):
+    """The read-only extension attributes of a :class:`CloudEvent`, by name.
 
-    Strict means only JSON's own types (``dict`` with string keys, ``list``, ``str``, ``int``,
-    ``float``, ``bool``, ``None``), and no NaN or Infinity, so the event decodes the same way
-    everywhere. ``max_size`` is a limit in bytes on the encoded data.
+    Unlike ``types.MappingProxyType`` it can be pickled and deep-copied, so events can be handed
+    to task queues, caches and ``dataclasses.asdict()``.
     """
-    text, _ = encoded_copy(data, max_size=max_size)
-    return text.encode()
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, ExtensionValue]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, name: str) -> ExtensionValue:
+        return self._values[name]
+
+    # Mapping's own get(), `in`, keys() and items() go through __getitem__ and its KeyError; the
+    # worker calls them for every event, so they read the dict.
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the extension ``name``, or ``default`` when the event has none by that name."""
+        return self._values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def keys(self) -> KeysView[str]:
+        """Return the extensions' names."""
+        return self._values.keys()
+
+    def items(self) -> ItemsView[str, ExtensionValue]:
+        """Return the extensions' ``(name, value)`` pairs."""
+        return self._values.items()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(self._values)
+
+    def __reduce__(self) -> tuple[type[Extensions], tuple[dict[str, ExtensionValue]]]:
+        return (Extensions, (self._values,))
 
 
-def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
-    """Return the text of what :func:`encode_data` returns, and a copy of ``data`` decoded from it.
+def format_timestamp(value: datetime, name: str = "timestamp") -> str:
+    """Return ``value`` (timezone-aware) as an RFC 3339 timestamp in UTC, e.g. ``...T12:00:00Z``.
 
-    The copy equals ``data`` and shares no object with it, so the caller may keep both without
-    one changing under the other. Raises :class:`InvalidEvent` as :func:`encode_data` does.
+    Raises :class:`InvalidEvent` for a naive datetime.
     """
-    try:
-        # ASCII only (ensure_ascii), so the text has as many characters as its UTF-8 has bytes.
-        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except ValueError as exc:
-        raise InvalidEvent(f"data must not contain NaN or Infinity: {exc}.") from exc
-    except TypeError as exc:
+    if require_aware(name, value):  # not at UTC's offset
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()[:-6] + "Z"  # in UTC, isoformat() ends with "+00:00"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Return the RFC 3339 timestamp ``value`` as an aware datetime, or raise ``InvalidEvent``."""
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidEvent(f"{value!r} is not an RFC 3339 timestamp with a time zone.")
+    return parsed
+
+
+def require_aware(name: str, value: datetime) -> timedelta:
+    """Return the offset from UTC of ``value``, a timezone-aware datetime.
+
+    Raises :class:`InvalidEvent` if ``value`` is not a datetime, or is naive.
+    """
+    if not isinstance(value, datetime):
+        raise InvalidEvent(f"{name} must be a datetime, got {type(value).__name__}.")
+    offset = value.utcoffset()  # None without a tzinfo, or when the tzinfo gives none
+    if offset is None:
         raise InvalidEvent(
-            f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
-            "to strings or numbers before publishing."
-        ) from exc
-    copy = json.loads(text)
-    if copy != data:
-        raise InvalidEvent(
-            "data would change when encoded as JSON (tuples become lists, non-string keys "
-            "become strings); pass lists and dicts with string keys."
+            f"{name} must be timezone-aware; use django.utils.timezone.now() or attach a tzinfo."
         )
-    if max_size is not None and len(text) > max_size:
+    return offset
+
+
+def require_string(name: str, value: object) -> None:
+    """Raise :class:`InvalidEvent` unless ``value`` is a non-empty string the spec allows."""
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{name} must be a string, got {type(value).__name__}.")
+    if not value:
+        raise InvalidEvent(f"{name} must not be empty.")
+    if _FORBIDDEN_CHARS.search(value):
+        raise InvalidEvent(f"{name} must not contain control characters or lone surrogates.")
+
+
+def require_uri_reference(name: str, value: object) -> None:
+    """Raise :class:`InvalidEvent` unless ``value`` is an RFC 3986 URI-reference."""
+    require_string(name, value)
+    assert isinstance(value, str)
+    scheme, colon, _ = value.partition(":")
+    first_segment_is_scheme = colon and "/" not in scheme and "?" not in scheme
+    if not _URI_REFERENCE.fullmatch(value) or (
+        first_segment_is_scheme and "#" not in scheme and not _SCHEME.fullmatch(scheme)
+    ):
         raise InvalidEvent(
-            f"data is {len(text)} bytes encoded, over the limit of {max_size} bytes "
-            '(BROADCASTER["MAX_DATA_SIZE"]).'
+            f"{name} must be a URI-reference such as 'order-service' or "
+            f"'https://example.com/orders', got {value!r}."
         )
-    return text, copy
+
+
+def is_absolute_uri(value: str) -> bool:
+    """Return whether ``value`` is an absolute URI (a scheme and more)."""
+    scheme, colon, rest = value.partition(":")
+    return bool(colon and rest and _SCHEME.fullmatch(scheme) and _URI_REFERENCE.fullmatch(value))
+
+
+def validated_extensions(extensions: Mapping[str, ExtensionValue]) -> Extensions:
+    """Return ``extensions`` read-only; raise :class:`InvalidEvent` naming a bad one."""
+    if not isinstance(extensions, Mapping):
+        raise InvalidEvent(f"extensions must be a mapping, got {type(extensions).__name__}.")
+    for name, value in extensions.items():
+        _check_extension(name, value)
+    return Extensions(extensions)
+
+
+def _check_extension(name: object, value: object) -> None:
+    if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
+        raise InvalidEvent(
+            f"extension name {name!r} is invalid: use 1 to 20 lowercase letters and digits."
+        )
+    if name in CORE_ATTRIBUTES or name == "data":
+        raise InvalidEvent(f"extension name {name!r} is reserved by the CloudEvents spec.")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value not in _INT32:
+            raise InvalidEvent(f"extension {name!r} must fit in a signed 32-bit integer.")
+        return
+    if isinstance(value, str):
+        require_string(f"extension {name!r}", value)
+        if name == "expirytime":
+            parse_timestamp(value)
+        return
+    raise InvalidEvent(
+        f"extension {name!r} must be a string, an integer or a boolean, got {type(value).__name__}."
+    )

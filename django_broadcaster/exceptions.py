@@ -52,3 +52,17 @@ class BackendUnavailable(DeliveryError):
     An outage is not the event's fault: the worker defers the event without spending a retry
     and stops calling the backend for a while (a circuit breaker).
     """
+
+
+class LeaseLost(BroadcasterError):
+    """The worker no longer holds the event (its lease ran out and another worker took it)."""
+
+
+def missing_library(user: str, package: str, extra: str) -> BroadcasterImproperlyConfigured:
+    """Return the error for ``user`` (a backend or consumer) whose client library is missing.
+
+    Raise it ``from`` the ``ImportError``; the message says which extra installs the library.
+    """
+    return BroadcasterImproperlyConfigured(
+        f"{user} needs the {package} package: pip install 'django-broadcaster[{extra}]'."
+    )

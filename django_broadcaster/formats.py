@@ -15,8 +15,7 @@ from typing import Final
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SDKCloudEvent
 
-from .attributes import format_timestamp
-from .events import CloudEvent
+from .events import CloudEvent, format_timestamp
 from .exceptions import InvalidEvent
 
 JSON_FORMAT: Final = JSONFormat()

@@ -4,31 +4,40 @@ Publishing only inserts rows: if the surrounding transaction rolls back, the eve
 Everything about an event is checked before the insert, so bad input raises
 :class:`~django_broadcaster.exceptions.InvalidEvent` at the call site and writes nothing.
 
-The ``a``-prefixed methods are for async code. Each runs its synchronous twin with
-``sync_to_async(thread_sensitive=True)``, so it uses the same database connection as Django's
-async ORM calls (``acreate()``, ``asave()``...) of the same request. That connection is in
-autocommit mode unless a transaction is open in that thread, and ``transaction.atomic`` cannot be
-entered from async code: to publish atomically with other writes, put them all in one synchronous
-function decorated with ``sync_to_async`` that opens ``transaction.atomic()`` itself.
+The ``a``-prefixed methods run their synchronous twins with ``sync_to_async``, on the connection
+of Django's async ORM calls; to publish atomically with other writes from async code, see
+``docs/async.md``.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import router
+from django.utils import timezone
 
-from .attributes import ExtensionValue, format_timestamp
-from .bulk import insert_rows
-from .events import DEFAULT_DATACONTENTTYPE, CloudEvent
-from .followups import note_published
-from .models import OutboxEvent
-from .rows import build_row
+from .conf import get_settings
+from .events import (
+    DEFAULT_DATACONTENTTYPE,
+    CloudEvent,
+    ExtensionValue,
+    format_timestamp,
+    require_aware,
+)
+from .exceptions import InvalidEvent, UnknownBackend
+from .outbox.bulk import insert_rows
+from .outbox.models import OutboxEvent, keep_encoding, new_event_id
 from .signals import event_created
+from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
+
+_published: ContextVar[int] = ContextVar("django_broadcaster_published", default=0)
 
 
 class Publisher:
@@ -133,9 +142,9 @@ class Publisher:
 
         If ``cloud_event.id`` is set it must be a UUID, and becomes the row's id.
         """
-        row = build_row(cloud_event, scheduled_at, max_retries, backends)
+        row = _build_row(cloud_event, scheduled_at, max_retries, backends)
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
-        note_published(1)
+        _note_published(1)
         event_created.send(sender=OutboxEvent, event=row)
         return row
 
@@ -151,13 +160,13 @@ class Publisher:
         """Write many events at once and return their rows, in order.
 
         The rows go in one ``COPY`` on PostgreSQL with psycopg 3, and in one INSERT per 1,000
-        rows elsewhere (see :mod:`django_broadcaster.bulk`).
+        rows elsewhere (see :mod:`django_broadcaster.outbox.bulk`).
 
         Every event is validated before anything is written: one bad event writes none.
         """
-        rows = [build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
+        rows = [_build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
         insert_rows(rows, using or router.db_for_write(OutboxEvent))
-        note_published(len(rows))
+        _note_published(len(rows))
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)
         return rows
@@ -177,3 +186,135 @@ class Publisher:
 
 #: The publisher to import: ``from django_broadcaster.publishers import publisher``.
 publisher = Publisher()
+
+
+def _build_row(
+    event: CloudEvent,
+    scheduled_at: datetime | None,
+    max_retries: int | None,
+    backends: Sequence[str] | None,
+) -> OutboxEvent:
+    """Return the unsaved outbox row for ``event``; raise :class:`InvalidEvent` naming any problem.
+
+    Everything is checked here, before any insert: the data (strict JSON, at most
+    ``BROADCASTER["MAX_DATA_SIZE"]`` bytes), the attributes' lengths, ``scheduled_at`` (aware),
+    ``max_retries`` (``None`` means ``BROADCASTER["MAX_RETRIES"]``) and the ``backends``
+    aliases (:class:`UnknownBackend`). The row gets the current trace context as extensions,
+    its own copy of the data, and the data's JSON text for its insert (``keep_encoding``).
+    """
+    config = get_settings()
+    text, data = encoded_copy(event.data, max_size=config.max_data_size)
+    _check_lengths(event)
+    now = timezone.now()
+    if scheduled_at is not None:
+        require_aware("scheduled_at", scheduled_at)
+    if max_retries is None:
+        max_retries = config.max_retries
+    elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
+    row = OutboxEvent(
+        id=_row_id(event.id),
+        event_type=event.event_type,
+        source=event.source,
+        subject=event.subject or "",
+        data_content_type=event.datacontenttype,
+        data_schema=event.dataschema or "",
+        data=data,  # the row's own copy: the caller's object may change after this call
+        extensions={**current_trace_extensions(), **event.extensions},
+        partition_key=event.partition_key,
+        expires_at=event.expires_at,
+        time=event.time or now,
+        created_at=now,
+        scheduled_at=scheduled_at or now,
+        max_retries=max_retries,
+        backends=_checked_aliases(backends, config.backends),
+    )
+    keep_encoding(row, text)  # the insert sends this text; no second encoding
+    return row
+
+
+def _row_id(event_id: str | None) -> uuid.UUID:
+    if event_id is None:
+        return new_event_id()
+    try:
+        return uuid.UUID(event_id)
+    except ValueError as exc:
+        raise InvalidEvent(
+            f"id must be a UUID (the outbox row's id), got {event_id!r}; leave it unset to get one."
+        ) from exc
+
+
+def _checked_aliases(
+    backends: Sequence[str] | None, configured: Mapping[str, object]
+) -> list[str] | None:
+    if backends is None:
+        return None
+    if isinstance(backends, str):
+        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
+    unknown = [alias for alias in backends if alias not in configured]
+    if unknown:
+        raise UnknownBackend(
+            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(configured)}."
+        )
+    return list(backends)
+
+
+def _check_lengths(event: CloudEvent) -> None:
+    for attribute, column in (
+        ("event_type", "event_type"),
+        ("source", "source"),
+        ("subject", "subject"),
+        ("dataschema", "data_schema"),
+        ("datacontenttype", "data_content_type"),
+    ):
+        value = getattr(event, attribute)
+        limit = getattr(OutboxEvent._meta.get_field(column), "max_length", None)
+        if value is not None and limit is not None and len(value) > limit:
+            raise InvalidEvent(
+                f"{attribute} is {len(value)} characters long; the limit is {limit}."
+            )
+
+
+def published_so_far() -> int:
+    """Return how many events the publisher has written in this context (thread or task).
+
+    The worker compares it before and after a handler runs: a handler that published follow-up
+    events has its success recorded in its own transaction, with them.
+    """
+    return _published.get()
+
+
+def _note_published(count: int) -> None:
+    _published.set(_published.get() + count)
+
+
+def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
+    """Return ``data`` as strict JSON text, and a copy of ``data`` decoded from that text.
+
+    Strict means only JSON's own types (``dict`` with string keys, ``list``, ``str``, ``int``,
+    ``float``, ``bool``, ``None``) and no NaN or Infinity, so the event decodes the same way
+    everywhere; ``max_size`` limits the text's length in bytes. The copy shares no object with
+    ``data``. Raises :class:`InvalidEvent` naming the problem.
+    """
+    try:
+        # ASCII only (ensure_ascii), so the text has as many characters as its UTF-8 has bytes.
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:
+        raise InvalidEvent(f"data must not contain NaN or Infinity: {exc}.") from exc
+    except TypeError as exc:
+        raise InvalidEvent(
+            f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
+            "to strings or numbers before publishing."
+        ) from exc
+    copy = json.loads(text)
+    if copy != data:
+        raise InvalidEvent(
+            "data would change when encoded as JSON (tuples become lists, non-string keys "
+            "become strings); pass lists and dicts with string keys."
+        )
+    if max_size is not None and len(text) > max_size:
+        raise InvalidEvent(
+            f"data is {len(text)} bytes encoded, over the limit of {max_size} bytes "
+            '(BROADCASTER["MAX_DATA_SIZE"]).'
+        )
+    return text, copy

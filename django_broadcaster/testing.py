@@ -27,12 +27,11 @@ from typing import Any, Final, overload
 
 from .backends import BaseBackend
 from .events import CloudEvent
-from .models import OutboxEvent
+from .outbox.models import OutboxEvent
 from .registry import EventRegistry
 from .signals import event_created
 from .typed import event_type_of
 from .worker import Worker, WorkerStats
-from .worker.recording import BatchSummary
 
 #: The CloudEvent attributes a lookup may name.
 LOOKUP_ATTRIBUTES: Final = frozenset(
@@ -152,15 +151,11 @@ def run_worker(
         options["registry"] = registry
     worker = Worker(burst=True, **options)
     try:
-        while _handled(worker.run_once()):
+        while worker.run_once().handled:
             pass
     finally:
         worker.close()
     return worker.stats
-
-
-def _handled(summary: BatchSummary) -> int:
-    return summary.published + summary.retried + summary.deferred + summary.failed
 
 
 def _type_name(event_type: str | type) -> str:

@@ -19,9 +19,9 @@ from django.db import close_old_connections
 
 from ..conf import get_settings
 from ..registry import EventRegistry, event_registry
+from ..retry import RetryPolicy, backoff_delay
 from ..stopping import GracefulStop, StopNow
-from ..worker.backoff import backoff_delay
-from .processing import Message, Outcome, Processor, RetryPolicy
+from .processing import Disposition, Message, Processor
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ class ConsumerStats:
     ignored: int = 0
     dead_lettered: int = 0
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Disposition) -> None:
         """Count one acknowledged message's outcome."""
-        name = {Outcome.DUPLICATE: "duplicates"}.get(outcome, outcome.value)
+        name = {Disposition.DUPLICATE: "duplicates"}.get(outcome, outcome.value)
         setattr(self, name, getattr(self, name) + 1)
 
     def __str__(self) -> str:
@@ -145,7 +145,7 @@ class BaseConsumer:
             if self._stopping.is_set():
                 break
             outcome = self.processor.process(message)
-            if outcome is Outcome.ABANDONED:
+            if outcome is Disposition.ABANDONED:
                 break
             self.stats.add(outcome)
             done.append(message)

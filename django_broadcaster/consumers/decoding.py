@@ -17,8 +17,7 @@ from typing import Any, Final
 
 from cloudevents.core.bindings import kafka as kafka_binding
 
-from ..attributes import CORE_ATTRIBUTES
-from ..events import DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
+from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
 from ..exceptions import BroadcasterError
 from ..formats import JSON_FORMAT
 

@@ -22,7 +22,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import DatabaseError, connections
@@ -30,13 +29,13 @@ from django.db import DatabaseError, connections
 from ..events import CloudEvent
 from ..formats import to_structured_json
 from ..registry import EventRegistry, Handler
-from ..worker.backoff import backoff_delay
+from ..retry import RetryPolicy
 from .inbox import process_once, record_failure
 
 logger = logging.getLogger(__name__)
 
 
-class Outcome(enum.Enum):
+class Disposition(enum.Enum):
     """What became of a message; all but ``ABANDONED`` mean it may be acknowledged."""
 
     PROCESSED = "processed"
@@ -63,23 +62,6 @@ class Message:
     raw: str = ""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a failing event is retried before it is a dead letter."""
-
-    max_attempts: int = 5
-    base_delay: timedelta = timedelta(seconds=1)
-    max_delay: timedelta = timedelta(seconds=30)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-
-    def delay(self, failures: int) -> float:
-        """Return the seconds to wait after ``failures`` failed attempts."""
-        return backoff_delay(failures, self.base_delay, self.max_delay).total_seconds()
-
-
 class Processor:
     """Run each message's handlers from ``registry`` once, under ``policy`` (see the module).
 
@@ -95,28 +77,28 @@ class Processor:
     ) -> None:
         self.registry, self.policy, self.stopping, self.using = registry, policy, stopping, using
 
-    def process(self, message: Message) -> Outcome:
+    def process(self, message: Message) -> Disposition:
         """Handle ``message`` and return its outcome. Never raises for a handler's error."""
         event = message.event
         if event is None:
             return self._until_done(lambda attempt: self._dead_letter_undecodable(message))
         handlers = self.registry.handlers_for(event.event_type)
         if not handlers:
-            return Outcome.IGNORED
+            return Disposition.IGNORED
         return self._until_done(lambda attempt: self._attempt(event, handlers, attempt))
 
-    def _until_done(self, step: Callable[[int], Outcome | None]) -> Outcome:
+    def _until_done(self, step: Callable[[int], Disposition | None]) -> Disposition:
         """Call ``step(attempt)`` until it returns an outcome, backing off in between."""
         attempt = 1
         while (outcome := step(attempt)) is None:
             if self.stopping.wait(self.policy.delay(attempt)):
-                return Outcome.ABANDONED
+                return Disposition.ABANDONED
             attempt += 1
         return outcome
 
     def _attempt(
         self, event: CloudEvent, handlers: Mapping[str, Handler], attempt: int
-    ) -> Outcome | None:
+    ) -> Disposition | None:
         """Run the handlers once; return the outcome, or ``None`` to try again later."""
         try:
             fresh = process_once(event, _all(handlers), using=self.using)
@@ -127,10 +109,10 @@ class Processor:
                 exc_info=True,
             )
             _discard_broken_connections()
-            return self._dead_letter(event, exc) if attempt >= self.policy.max_attempts else None
-        return Outcome.PROCESSED if fresh else Outcome.DUPLICATE
+            return self._dead_letter(event, exc) if self.policy.gives_up(attempt) else None
+        return Disposition.PROCESSED if fresh else Disposition.DUPLICATE
 
-    def _dead_letter(self, event: CloudEvent, error: Exception) -> Outcome | None:
+    def _dead_letter(self, event: CloudEvent, error: Exception) -> Disposition | None:
         """Record ``event`` as failed; return ``None`` if the database would not take it."""
         try:
             recorded = record_failure(
@@ -146,11 +128,11 @@ class Processor:
             _discard_broken_connections()
             return None
         if not recorded:  # another consumer handled it meanwhile
-            return Outcome.DUPLICATE
+            return Disposition.DUPLICATE
         logger.error("Gave up on event %s (%s): %s", event.id, event.event_type, error)
-        return Outcome.DEAD_LETTERED
+        return Disposition.DEAD_LETTERED
 
-    def _dead_letter_undecodable(self, message: Message) -> Outcome | None:
+    def _dead_letter_undecodable(self, message: Message) -> Disposition | None:
         """Record ``message`` as failed; return ``None`` if the database would not take it."""
         try:
             record_failure(
@@ -167,7 +149,7 @@ class Processor:
         logger.error(
             "Undecodable message at %s %s: %s", message.origin, message.position, message.problem
         )
-        return Outcome.DEAD_LETTERED
+        return Disposition.DEAD_LETTERED
 
 
 def _all(handlers: Mapping[str, Handler]) -> Handler:

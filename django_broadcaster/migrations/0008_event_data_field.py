@@ -1,4 +1,4 @@
-"""``data`` becomes an :class:`~django_broadcaster.fields.EventDataField`: a change in Python only.
+"""``data`` becomes an ``EventDataField``: a change in Python only.
 
 The new field writes JSON the publisher has already encoded, instead of encoding it again. The
 column stays what it was on every database, so the migration changes only Django's record of the
@@ -7,7 +7,7 @@ model (without it, SQLite would copy the whole outbox into a new table for nothi
 
 from django.db import migrations
 
-import django_broadcaster.fields
+import django_broadcaster.outbox.models
 
 
 class Migration(migrations.Migration):
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 migrations.AlterField(
                     model_name="outboxevent",
                     name="data",
-                    field=django_broadcaster.fields.EventDataField(blank=True, null=True),
+                    field=django_broadcaster.outbox.models.EventDataField(blank=True, null=True),
                 ),
             ],
         ),

@@ -1,14 +1,16 @@
 """The worker: claim due events, deliver them, record the outcomes.
 
-- :mod:`.loop`: the :class:`Worker` loop, claiming ahead, database reconnects;
-- :mod:`.stats`: the running totals;
-- :mod:`.delivery`: sending a batch to backends and handlers;
-- :mod:`.recording`: writing outcomes back in bulk;
-- :mod:`.backoff` and :mod:`.breaker`: retry delays and per-backend circuit breakers;
-- :mod:`.collector`: the garbage collector's tuning for a process that only runs the worker.
+- :mod:`.loop`: the :class:`Worker`, its pipeline of stages (claim ahead, deliver, record) and its
+  loop (idle waits, database restarts, graceful stops);
+- :mod:`.delivery`: a batch sent to each backend through its courier, and to each handler;
+- :mod:`.wakeup`: waking an idle worker when new events commit (LISTEN/NOTIFY);
+- :mod:`.progress`: the progress line and the lag gauge;
+- :mod:`.gc_tuning`: the garbage collector's tuning for a process that only runs the worker.
+
+Retries, breakers and deadlines are decided in :mod:`django_broadcaster.retry`; every write to
+the outbox is made by :mod:`django_broadcaster.outbox`.
 """
 
-from .loop import Worker
-from .stats import WorkerStats
+from .loop import Worker, WorkerStats
 
 __all__ = ["Worker", "WorkerStats"]

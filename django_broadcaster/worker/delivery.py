@@ -1,89 +1,247 @@
-"""Deliver a batch of claimed rows to every destination, and say what happened to each row.
+"""Deliver a batch: each backend's share on its courier's thread, each handler here.
 
-Nothing here writes to the outbox; :mod:`.recording` does, from the :class:`Outcome` values.
-Each backend gets the batch's events in one ``send_batch`` call, made by its courier
-(:mod:`.couriers`) on a thread of its own, so backends are sent to side by side and a hung one
-holds up the others only until its deadline. Each local handler is called once per event, here,
-in its own savepoint, so a failing handler rolls back only its own writes.
+:func:`deliver` sends every backend its share of the batch at once, each through a
+:class:`Courier` (a :class:`Stage` of its own), calls the local handlers meanwhile, then waits
+for each backend's verdict until that backend's deadline, and returns one
+:class:`~django_broadcaster.outbox.outcomes.Outcome` per row. Nothing here writes to the outbox
+but a handler's own transaction, which records the handler's success with its follow-up events.
+
+A backend that has not answered by its deadline is unavailable for the batch in hand: its events
+are deferred and its breaker (:class:`~django_broadcaster.retry.CircuitBreaker`) opens, while the
+call goes on in the background; the backend gets no new call until that one has ended.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import queue
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
-from ..claims import ClaimedEvent
-from ..events import CloudEvent
-from ..followups import published_so_far, record_handler_success
+from ..backends.base import BaseBackend
+from ..conf import BroadcasterSettings
+from ..exceptions import BackendUnavailable
+from ..outbox.leases import ClaimedEvent
+from ..outbox.outcomes import Outcome, record_handler_success
+from ..publishers import published_so_far
 from ..registry import EventRegistry, Handler
-from ..tracing import delivery_span
-from .couriers import Courier, Verdict
+from ..retry import CircuitBreaker
+from ..stopping import MAIN_THREAD_SIGNALS
+from ..telemetry import delivery_span
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+Rejected = Mapping[str, BaseException]
 
-@dataclass
-class Outcome:
-    """What one delivery attempt did for one claimed row.
 
-    ``delivered`` lists every destination that has the event (earlier attempts included);
-    ``errors`` maps each destination that refused it to why (these spend a retry);
-    ``unavailable`` maps each destination that could not be reached to why, and
-    ``deferred_until`` says when to try again (an outage spends no retry); ``expired`` says the
-    event's ``expires_at`` had passed, so it went nowhere.
+class Stage:
+    """One step of the worker's pipeline: jobs run in order, on a thread of their own or inline.
+
+    With ``depth`` 1 a job runs on the stage's thread while the caller goes on, and
+    :meth:`submit` first waits for the job before it (a hand-off bounded to one job); with
+    ``depth`` 0 it runs at once on the caller's thread. Either way the stop signals are held back
+    while a job runs, so a write is never cut in two. The thread is a daemon: a job stuck on a
+    frozen server never keeps the process from exiting.
     """
 
-    row: ClaimedEvent
-    delivered: list[str]
-    errors: dict[str, str] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    deferred_until: datetime | None = None
-    expired: bool = False
+    def __init__(self, name: str, depth: int) -> None:
+        self.name, self.depth = name, depth
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._last: Future[Any] | None = None
+
+    def submit(self, job: Callable[[], T]) -> Future[T]:
+        """Run ``job`` (see the class) and return its future, which holds any error it raised."""
+        future: Future[T] = Future()
+        if self.depth == 0:
+            with stop_signals_held():
+                _run(future, job)
+            return future
+        if self._last is not None:
+            _wait_quietly(self._last)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+            self._thread.start()
+        context = contextvars.copy_context()
+        self._jobs.put((future, lambda: context.run(job)))
+        self._last = future
+        return future
+
+    def close(self, wait_s: float = 0.0) -> None:
+        """Let the thread end after the jobs queued, waiting up to ``wait_s`` (safe twice)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join(wait_s)
+
+    def _serve(self) -> None:
+        # The kernel hands a process's signal to any thread that does not block it, and only the
+        # main thread runs Python's handlers: a stop signal landing here would wake no one.
+        signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+        while (item := self._jobs.get()) is not None:
+            future, job = item
+            if future.set_running_or_notify_cancel():
+                _run(future, job)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a backend made of its share of a batch.
+
+    When ``unavailable_until`` is set, the backend took none of the events (or cannot be known to
+    have): they wait until then, for ``reason``. Otherwise ``rejected`` maps the id of each event
+    the backend refused to why, and ``failed`` is an unexpected error that refused them all.
+    """
+
+    rejected: Rejected = field(default_factory=dict)
+    unavailable_until: datetime | None = None
+    reason: str = ""
+    failed: BaseException | None = None
+
+    def error_for(self, event_id: str) -> BaseException | None:
+        """Return why the backend refused the event ``event_id``, or ``None`` if it took it."""
+        return self.failed or self.rejected.get(event_id)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call handed to a courier: a running one (``future``), or one already decided."""
+
+    started: datetime
+    events: int
+    future: Future[Rejected] | None = None
+    verdict: Verdict | None = None
+
+
+class Courier:
+    """Carry batches to one backend on a stage of its own, one call at a time, with a breaker.
+
+    Call :meth:`close` when done: it closes the backend, without waiting for a call still running.
+    """
+
+    def __init__(self, backend: BaseBackend, breaker: CircuitBreaker) -> None:
+        self.backend, self.breaker = backend, breaker
+        self._stage = Stage(f"broadcaster-{backend.alias}", depth=1)
+        self._late: Call | None = None
+        self._last_call_ended = timezone.now()
 
     @property
-    def event(self) -> CloudEvent:
-        """Return the event being delivered."""
-        return self.row.event
+    def alias(self) -> str:
+        """Return the backend's alias."""
+        return self.backend.alias
 
-    @property
-    def complete(self) -> bool:
-        """Return whether every destination now has the event."""
-        return not self.errors and not self.unavailable and not self.expired
+    def start(self, events: Sequence[Any]) -> Call:
+        """Start sending ``events``, or decide at once that the backend cannot take them now."""
+        now = timezone.now()
+        self._settle_late_call()
+        if self._late is not None:
+            busy = Verdict(
+                unavailable_until=self.breaker.busy_until(now), reason="still busy with a late call"
+            )
+            return Call(now, len(events), verdict=busy)
+        if self.breaker.is_open(now):
+            paused = Verdict(unavailable_until=self.breaker.open_until, reason="backend paused")
+            return Call(now, len(events), verdict=paused)
+        return Call(now, len(events), future=self._stage.submit(lambda: self._send(events)))
 
-    def defer(self, until: datetime, destination: str, reason: str) -> None:
-        """Note that ``destination`` was unavailable, so the row waits until ``until``."""
-        self.deferred_until = max(until, self.deferred_until or until)
-        self.unavailable[destination] = reason
+    def finish(self, call: Call) -> Verdict:
+        """Wait for ``call`` until the deadline and return the verdict.
+
+        A call still running at the deadline makes the backend unavailable; it goes on in the
+        background and is settled by a later :meth:`start`.
+        """
+        if call.verdict is not None:
+            return call.verdict
+        assert call.future is not None
+        remaining = (call.started + self.breaker.deadline - timezone.now()).total_seconds()
+        try:
+            rejected = call.future.result(timeout=max(remaining, 0.0))
+        except FutureTimeout:
+            self._late = call
+            seconds = self.breaker.deadline.total_seconds()
+            error = TimeoutError(f"timeout: no answer within {seconds:g} s")
+            until = self.breaker.record_failure(timezone.now(), error)
+            return Verdict(unavailable_until=until, reason=f"unavailable: {error}")
+        except BackendUnavailable as exc:
+            # A failure can take as long as the backend's timeout: pause from when it ended.
+            until = self.breaker.record_failure(timezone.now(), exc)
+            return Verdict(unavailable_until=until, reason=f"unavailable: {exc}")
+        except Exception as exc:  # a bug or an unexpected error: every event of the call failed
+            logger.exception("Backend %r failed on a batch of %d events", self.alias, call.events)
+            return Verdict(failed=exc)
+        self.breaker.record_success()
+        return Verdict(rejected=rejected)
+
+    def close(self) -> None:
+        """Stop the courier's stage and close the backend (safe to call twice)."""
+        self._stage.close()
+        if self._late is not None and not _done(self._late):
+            logger.warning("Closing backend %r while a late call is still running.", self.alias)
+        self.backend.close()
+
+    def _send(self, events: Sequence[Any]) -> Rejected:
+        try:
+            self.backend.open()
+            return self.backend.send_batch(events)
+        finally:
+            self._last_call_ended = timezone.now()  # read only once the call's future is done
+
+    def _settle_late_call(self) -> None:
+        """Let a call that missed its deadline, and has ended since, tell how the backend is."""
+        late = self._late
+        if late is None or not _done(late):
+            return
+        self._late = None
+        assert late.future is not None
+        error = late.future.exception()
+        if error is None:
+            self.breaker.record_slow_call(self._last_call_ended - late.started)
+            self.breaker.record_success()
+        elif isinstance(error, BackendUnavailable):
+            self.breaker.pause_again(self._last_call_ended, error)
+        # Any other error: its events were deferred anyway, and the next call will tell.
+
+
+def couriers_for(
+    backends: Mapping[str, BaseBackend], config: BroadcasterSettings
+) -> dict[str, Courier]:
+    """Return a courier for each backend, with a breaker and deadline from ``config``."""
+    return {
+        alias: Courier(
+            backend,
+            CircuitBreaker(
+                alias, config.breaker_base_delay, config.breaker_max_delay, config.send_deadline
+            ),
+        )
+        for alias, backend in backends.items()
+    }
 
 
 def deliver(
-    rows: Sequence[ClaimedEvent],
-    couriers: Mapping[str, Courier],
-    registry: EventRegistry,
-    meanwhile: Callable[[], None] | None = None,
+    rows: Sequence[ClaimedEvent], couriers: Mapping[str, Courier], registry: EventRegistry
 ) -> list[Outcome]:
-    """Deliver ``rows`` to their backends and handlers; return one :class:`Outcome` per row.
+    """Deliver ``rows`` to their backends and handlers; return one outcome per row.
 
-    Every backend's share goes out at once, each on its courier's thread, while the handlers run
-    here, then ``meanwhile()`` if given (the worker claims its next batch there); then each
-    backend's verdict is awaited (at most until its deadline). Rows whose ``expires_at`` has
-    passed go nowhere and come back marked ``expired``.
+    Every backend's share goes out at once, each on its courier's stage, while the handlers run
+    here; then each backend's verdict is awaited (at most until its deadline). Rows whose
+    ``expires_at`` has passed go nowhere and come back marked ``expired``.
     """
     now = timezone.now()
-    outcomes = [
-        Outcome(
-            row,
-            list(row.delivered),
-            expired=row.expires_at is not None and row.expires_at <= now,
-        )
-        for row in rows
-    ]
+    outcomes = [Outcome(row, list(row.delivered), expired=_expired(row, now)) for row in rows]
     live = [outcome for outcome in outcomes if not outcome.expired]
     with delivery_span([outcome.event for outcome in live]):
         calls = []
@@ -94,11 +252,13 @@ def deliver(
         handlers_for = functools.cache(registry.handlers_for)  # once per event type
         for outcome in live:
             _call_handlers(outcome, handlers_for(outcome.event.event_type))
-        if meanwhile is not None:
-            meanwhile()
         for courier, call, pending in calls:
             _apply_verdict(courier.alias, courier.finish(call), pending)
     return outcomes
+
+
+def _expired(row: ClaimedEvent, now: datetime) -> bool:
+    return row.expires_at is not None and row.expires_at <= now
 
 
 def _needs_backend(outcome: Outcome, alias: str) -> bool:
@@ -137,3 +297,30 @@ def _call_handlers(outcome: Outcome, handlers: Mapping[str, Handler]) -> None:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def _done(call: Call) -> bool:
+    return call.future is None or call.future.done()
+
+
+def _run(future: Future[T], job: Callable[[], T]) -> None:
+    try:
+        future.set_result(job())
+    except BaseException as exc:  # handed to whoever waits for the future, not lost
+        future.set_exception(exc)
+
+
+def _wait_quietly(future: Future[Any]) -> None:
+    """Wait for ``future`` to finish, leaving its result or error to whoever reads it."""
+    with contextlib.suppress(CancelledError):
+        future.exception()
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold the stop signals back in the block (they are delivered after it)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

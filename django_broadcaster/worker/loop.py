@@ -1,76 +1,98 @@
-"""The worker loop: claim a batch, deliver it, record the outcomes, repeat.
+"""The worker: a pipeline of three stages, run until stopped.
+
+Each cycle *claims* a batch of due rows (:func:`~django_broadcaster.outbox.leases.claim`),
+*delivers* it (:func:`~.delivery.deliver`) and *records* the outcomes
+(:mod:`django_broadcaster.outbox.outcomes`). Claiming and recording are :class:`~.delivery.Stage`
+values: on PostgreSQL each runs on a thread and connection of its own, so the next batch is
+claimed while this one is delivered, and this one is recorded while the next is delivered, in
+order. Elsewhere, and inside a caller's transaction (whose rows another connection cannot see),
+their depth is 0 and they run in line: the same code, with nothing overlapped.
 
 The management command ``outbox_worker`` only parses its arguments and runs a :class:`Worker`.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections, router
 from django.utils import timezone
 
-from .. import metrics
+from .. import telemetry
 from ..backends import BaseBackend, create_backends
-from ..claims import Claim
 from ..conf import BroadcasterSettings, get_settings
-from ..models import OutboxEvent
+from ..outbox.leases import Claim, claim, release
+from ..outbox.models import OutboxEvent
+from ..outbox.outcomes import Record, Tally, prepare
+from ..outbox.retention import PeriodicCleanup
 from ..registry import EventRegistry, event_registry
-from ..retention import PeriodicCleanup
+from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
-from .backoff import backoff_delay
-from .breaker import CircuitBreaker
-from .claiming import Claimer
-from .couriers import couriers_for
-from .delivery import deliver
+from .delivery import Stage, couriers_for, deliver, stop_signals_held
 from .progress import ProgressReport
-from .recording import BatchSummary, Record, prepare
-from .stats import WorkerStats
 from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
 #: How many database errors in a row a burst run waits out before it gives up.
 BURST_DATABASE_ATTEMPTS = 3
+#: How long closing waits for a stage's thread to close its database connection.
+CLOSE_WAIT_S = 5.0
 
 
 @dataclass
+class WorkerStats(Tally):
+    """Running totals since the worker started: the outcomes, and the batches that had work."""
+
+    batches: int = 0
+
+
 class Worker:
     """Deliver due outbox events until stopped.
 
-    ``burst`` makes :meth:`run` return once nothing is due; ``max_iterations`` (0 for no limit)
-    bounds the number of claim cycles. Backends default to ``BROADCASTER["BACKENDS"]``. The worker
-    opens backends lazily and closes them when :meth:`run` returns. With ``progress_interval``
-    (seconds, 0 for never) it logs the rate and the lag that often.
+    ``config`` defaults to ``BROADCASTER``, ``backends`` to the configured ones (opened lazily,
+    closed when :meth:`run` returns) and ``registry`` to the global handler registry. ``burst``
+    makes :meth:`run` return once nothing is due; ``max_iterations`` (0 for no limit) bounds the
+    cycles. With ``progress_interval`` (seconds, 0 for never) it logs its rate and lag that
+    often. ``overlap`` forces the claim and record stages onto threads (``True``) or in line
+    (``False``); by default they overlap where they can (see the module docstring).
     """
 
-    config: BroadcasterSettings = field(default_factory=get_settings)
-    burst: bool = False
-    max_iterations: int = 0
-    backends: Mapping[str, BaseBackend] = field(default_factory=create_backends)
-    registry: EventRegistry = event_registry
-    stats: WorkerStats = field(default_factory=WorkerStats)
-    progress_interval: float = 0.0
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        config: BroadcasterSettings | None = None,
+        *,
+        burst: bool = False,
+        max_iterations: int = 0,
+        backends: Mapping[str, BaseBackend] | None = None,
+        registry: EventRegistry | None = None,
+        progress_interval: float = 0.0,
+        overlap: bool | None = None,
+    ) -> None:
+        self.config = config or get_settings()
+        self.burst, self.max_iterations = burst, max_iterations
+        self.backends = create_backends() if backends is None else backends
+        self.registry = event_registry if registry is None else registry
+        self.stats = WorkerStats()
+        self.couriers = couriers_for(self.backends, self.config)
+        self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
+        self.wakeup = Wakeup.from_settings(self.config)
+        self._overlap = overlap
+        self._stages: tuple[Stage, Stage] | None = None  # claims, records: made on first use
+        self._ahead: Future[Claim] | None = None  # the next batch, claimed during this one
+        self._unwritten: Record | None = None  # handed to the record stage, not yet written
+        self._writing: Future[Tally] | None = None
         self._stopping = threading.Event()
+        self._signals = GracefulStop(self._stopping, self.stop)
+        self._progress = ProgressReport(progress_interval)
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
-        self._held: Record | None = None  # delivered, recorded during the next sends
-        self._signals = GracefulStop(self._stopping, self.stop)
-        self.claimer = Claimer(
-            self.config.batch_size, self.config.lease_duration, self._signals.deferred
-        )
-        self._progress = ProgressReport(self.progress_interval)
-        self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
-        self.couriers = couriers_for(self.backends, self.config)
-        self._record_later = any(b.sends_outlast_records for b in self.backends.values())
-        self.wakeup = Wakeup.from_settings(self.config)
 
     @property
     def breakers(self) -> dict[str, CircuitBreaker]:
@@ -78,7 +100,7 @@ class Worker:
         return {alias: courier.breaker for alias, courier in self.couriers.items()}
 
     def run(self) -> WorkerStats:
-        """Run claim cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
+        """Run cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
         logger.info(
             "Outbox worker started: backends %s, batch size %d.",
             sorted(self.backends) or "none",
@@ -88,14 +110,10 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 handled = self._cycle()
-                self._progress.maybe_log(
-                    self.stats.published, self.stats.retried, self.stats.failed
-                )
+                self._progress.maybe_log(self.stats)
                 iterations += 1
                 if self.max_iterations and iterations >= self.max_iterations:
                     break
-                if handled is None:
-                    continue
                 if handled == 0:
                     if self.burst:
                         break
@@ -103,70 +121,37 @@ class Worker:
         except StopNow:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
-            self._record_held_on_exit()
-            self.claimer.release_ahead()
-            self._signals.cancel_timer()
             self.close()
         logger.info("Outbox worker stopped: %s", self.stats)
         return self.stats
 
-    def run_once(self, *, claim_ahead: bool = False, record_later: bool = False) -> BatchSummary:
-        """Claim one batch, deliver it and record the outcomes; return what it ended as.
+    def run_once(self) -> Tally:
+        """Claim one batch, deliver it and record the outcomes; return what they were.
 
-        With ``claim_ahead`` (as :meth:`run` does), a full batch is delivered while the next
-        batch is claimed (see :mod:`.claiming`), which the next call then delivers; :meth:`run`
-        releases it (due again, no retry spent) if the worker stops first.
-
-        With ``record_later`` (as :meth:`run` does when a backend's sends outlast a record:
-        ``BaseBackend.sends_outlast_records``), a full batch claimed ahead is recorded
-        while the next call sends, so that one batch's write overlaps the next one's sends;
-        :meth:`record_held` records it sooner, and a call that finds nothing due records it
-        first. If the process dies before, its rows are delivered again when the lease ends.
+        A full batch has the next one claimed meanwhile, for the next call (:meth:`close` gives
+        it back if none comes).
         """
-        claim = self.claimer.take()
-        if not claim.rows:
-            self.record_held()
-            return BatchSummary()
-        full = len(claim.rows) >= self.config.batch_size
-        ahead = claim_ahead and full and not self._stopping.is_set()
-        claim_in_line = self.claimer.claim_ahead() if ahead else None
-        try:
-            outcomes = deliver(
-                claim.rows,
-                self.couriers,
-                self.registry,
-                meanwhile=functools.partial(self._meanwhile, claim_in_line),
-            )
-        except StopNow:
-            self.record_held()
-            self._release(claim)
-            raise
-        pending = prepare(outcomes, claim.token, self.config)
-        self.stats.add(pending.summary)
-        metrics.record_batch(pending.summary)
-        logger.debug("Batch of %d: %s", len(claim.rows), pending.summary)
-        if record_later and ahead:
-            self._held = pending
-        else:
-            self._write(pending)
-        self.claimer.settle()
-        return pending.summary
+        tally = self._step()
+        self.flush()
+        return tally
 
-    def record_held(self) -> None:
-        """Record the batch that ``run_once(record_later=True)`` left unrecorded, if any.
+    def flush(self) -> None:
+        """Wait until every batch handed to the record stage is written.
 
-        Raises ``DatabaseError`` if the write fails; the batch stays held, for the next call
-        (its rows stay leased to this worker meanwhile), so that a database restart does not
-        send its events again.
+        Raises ``DatabaseError`` if a write failed; the record is kept and written first by the
+        next call (its rows stay leased to this worker meanwhile), so that a database restart
+        does not make the worker send its events again.
         """
-        held, self._held = self._held, None
-        if held is None:
+        if self._unwritten is None:
             return
+        if self._writing is None:
+            self._writing = self._pipeline()[1].submit(self._unwritten.write)
         try:
-            self._write(held)
+            self._writing.result()
         except DatabaseError:
-            self._held = held
+            self._writing = None
             raise
+        self._unwritten = self._writing = None
 
     def stop(self) -> None:
         """Ask the worker to stop after the batch in hand is recorded."""
@@ -174,9 +159,24 @@ class Worker:
         self.wakeup.interrupt()
 
     def close(self) -> None:
-        """Close every backend, the LISTEN connection and the claim thread (safe to call twice)."""
+        """Give back the batch claimed ahead, write the last record, close everything.
+
+        Closes the backends, the LISTEN connection and the stages' threads; safe to call twice.
+        """
+        ahead = self._settle_ahead()
+        try:
+            if ahead is not None and ahead.rows:
+                logger.info("Released %d events claimed ahead.", release(ahead))
+            self.flush()
+        except DatabaseError as exc:  # the leases end on their own; do not hide why we stopped
+            logger.warning("Could not finish the last batch (%s); its events go out again.", exc)
+        self._signals.cancel_timer()
         self.wakeup.close()
-        self.claimer.close()
+        if self._stages is not None:
+            for stage in self._stages:
+                if stage.depth:
+                    stage.submit(connections.close_all)
+                stage.close(wait_s=CLOSE_WAIT_S)
         for courier in self.couriers.values():
             try:
                 courier.close()
@@ -192,36 +192,94 @@ class Worker:
         """
         self._signals.install(self.config.shutdown_timeout, "batch")
 
-    def _record_held_on_exit(self) -> None:
+    def _step(self) -> Tally:
+        """Claim a batch, deliver it and hand its outcomes to the record stage; return them.
+
+        A full batch has the next one claimed meanwhile. The record stage writes the outcomes
+        now when it runs in line, else while the next batch is delivered (:meth:`flush` waits).
+        """
+        claims, records = self._pipeline()
+        batch = self._take(claims)
+        if not batch.rows and self._unwritten is not None:
+            self.flush()  # the record may make the next events of its rows' keys claimable
+            batch = self._take(claims)
+        if not batch.rows:
+            self.flush()  # nothing due: let the last record land before going idle
+            return Tally()
+        if len(batch.rows) >= self.config.batch_size and not self._stopping.is_set():
+            self._ahead = claims.submit(self._claim)
         try:
-            self.record_held()
-        except DatabaseError as exc:  # already leaving, maybe for this very error
-            logger.warning(
-                "Recording the last batch failed (%s); its events go out again when their "
-                "lease ends.",
-                exc,
-            )
+            outcomes = deliver(batch.rows, self.couriers, self.registry)
+        except StopNow:
+            self._release(batch)
+            raise
+        record = prepare(outcomes, batch.token, self.config)
+        self.stats.add(record.tally)
+        self.stats.batches += 1
+        telemetry.count_batch(record.tally.as_dict())
+        logger.debug("Batch of %d: %s", len(batch.rows), record.tally)
+        self.flush()
+        self._unwritten = record
+        self._writing = records.submit(lambda: self._write(record, len(batch.rows)))
+        return record.tally
 
-    def _meanwhile(self, claim_in_line: Callable[[], None] | None) -> None:
-        """Do what waits for the sends: claim the next batch in line, record the held one."""
-        if claim_in_line is not None:
-            claim_in_line()
-        self.record_held()
+    def _pipeline(self) -> tuple[Stage, Stage]:
+        if self._stages is None:
+            overlap = self._overlap
+            if overlap is None:
+                connection = connections[router.db_for_write(OutboxEvent)]
+                overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
+            depth = int(overlap)
+            self._stages = (Stage("broadcaster-claims", depth), Stage("broadcaster-records", depth))
+        return self._stages
 
-    def _write(self, pending: Record) -> None:
-        with self._signals.deferred():
-            pending.write()
+    def _claim(self) -> Claim:
+        with _reconnecting():
+            batch = claim(self.config.batch_size, self.config.lease_duration)
+        self._rest_if_done(len(batch.rows), self._pipeline()[0])
+        return batch
 
-    def _release(self, claim: Claim) -> None:
-        """Make the unrecorded rows of ``claim``, cut off mid-batch, due again (no retry spent)."""
-        with self._signals.deferred():
-            for connection in connections.all():
-                connection.close()  # the interrupted call may have left it mid-protocol
-            released = OutboxEvent.objects.release(claim)
-        logger.warning("Released %d claimed events.", released)
+    def _write(self, record: Record, rows: int) -> Tally:
+        with _reconnecting():
+            tally = record.write()
+        self._rest_if_done(rows, self._pipeline()[1])
+        return tally
+
+    def _rest_if_done(self, rows: int, stage: Stage) -> None:
+        """Close a stage thread's database connection once a short batch ends the drain."""
+        if stage.depth and rows < self.config.batch_size:
+            connections.close_all()
+
+    def _take(self, claims: Stage) -> Claim:
+        """Return the batch claimed ahead if it has rows; otherwise claim one now.
+
+        Stop signals wait meanwhile, so that no batch is leased without the loop knowing it.
+        """
+        with stop_signals_held():
+            ahead = self._settle_ahead()
+            if ahead is not None and ahead.rows:
+                return ahead
+            return claims.submit(self._claim).result()
+
+    def _settle_ahead(self) -> Claim | None:
+        """Wait for the batch claimed ahead and return it; log (not raise) a failed claim."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        try:
+            return ahead.result()
+        except DatabaseError as exc:
+            logger.warning("Claiming the next batch early failed (%s).", exc)
+            return None
+
+    def _release(self, batch: Claim) -> None:
+        """Make the rows of ``batch``, cut off mid-delivery, due again (no retry spent)."""
+        for connection in connections.all():
+            connection.close()  # the interrupted call may have left it mid-protocol
+        logger.warning("Released %d claimed events.", release(batch))
 
     def _cycle(self) -> int | None:
-        """Run one claim cycle; return the rows handled, or None after a database error.
+        """Run one cycle; return the rows handled, or ``None`` after a database error.
 
         Database errors are waited out (the database may be restarting), except inside a
         transaction the worker does not own (a test's), and in burst mode after
@@ -229,12 +287,12 @@ class Worker:
         """
         in_callers_transaction = any(c.in_atomic_block for c in connections.all())
         if not in_callers_transaction and not self._draining:
-            # Between drains only: with CONN_MAX_AGE = 0 this reconnects, which would cost a
-            # new PostgreSQL backend for every batch.
-            close_old_connections()
+            close_old_connections()  # between drains only: it may mean reconnecting
         try:
-            summary = self.run_once(claim_ahead=True, record_later=self._record_later)
-            self.cleanup.run_if_due(timezone.now())
+            tally = self._step()
+            if self.cleanup.is_due(timezone.now()):
+                self.flush()  # so that what the batch finished can go too
+                self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             self._draining = False
             if in_callers_transaction or (
@@ -244,8 +302,8 @@ class Worker:
             self._wait_for_database(exc)
             return None
         self._database_failures = 0
-        self._draining = summary.handled > 0
-        return summary.handled
+        self._draining = tally.handled > 0
+        return tally.handled
 
     def _wait_for_database(self, error: DatabaseError) -> None:
         self._database_failures += 1
@@ -255,6 +313,21 @@ class Worker:
         logger.warning(
             "Database error (%s); retrying in %.1f s.", error, delay / timedelta(seconds=1)
         )
-        for connection in connections.all():
-            connection.close_if_unusable_or_obsolete()
+        _close_broken_connections()
         self._stopping.wait(delay.total_seconds())
+
+
+@contextlib.contextmanager
+def _reconnecting() -> Iterator[None]:
+    """Close this thread's broken database connections when the block fails, so the next try
+    reconnects (the database may have restarted)."""
+    try:
+        yield
+    except DatabaseError:
+        _close_broken_connections()
+        raise
+
+
+def _close_broken_connections() -> None:
+    for connection in connections.all():
+        connection.close_if_unusable_or_obsolete()

@@ -8,8 +8,9 @@ import time
 from django.db import DatabaseError
 from django.utils import timezone
 
-from .. import metrics
-from ..models import OutboxEvent
+from .. import telemetry
+from ..outbox.models import OutboxEvent
+from ..outbox.outcomes import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ class ProgressReport:
         self.since = time.monotonic()
         self.published_before = 0
 
-    def maybe_log(self, published: int, retried: int, failed: int) -> None:
-        """Log a line if ``interval`` has passed; the counts are the worker's running totals."""
+    def maybe_log(self, totals: Tally) -> None:
+        """Log a line if ``interval`` has passed; ``totals`` are the worker's running totals."""
+        published, retried, failed = totals.published, totals.retried, totals.failed
         now = time.monotonic()
         elapsed = now - self.since
         if not self.interval or elapsed < self.interval:
@@ -43,5 +45,5 @@ class ProgressReport:
             failed,
             lag,
         )
-        metrics.set_lag(lag)
+        telemetry.set_lag(lag)
         self.since, self.published_before = now, published

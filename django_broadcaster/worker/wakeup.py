@@ -20,8 +20,8 @@ from typing import Any
 from django.db import connections, router
 
 from ..conf import BroadcasterSettings
-from ..models import OutboxEvent
-from .backoff import backoff_delay
+from ..outbox.models import OutboxEvent
+from ..retry import backoff_delay
 
 logger = logging.getLogger(__name__)
 

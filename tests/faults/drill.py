@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Count
 
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from tests.workers import start_worker
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 
 from .drill import (
     DRILL_TIMEOUT_S,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 
 from .drill import (
     WorkerRun,

@@ -7,9 +7,9 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from django_broadcaster.bulk import uses_copy
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent
+from django_broadcaster.outbox.bulk import uses_copy
 from django_broadcaster.publishers import publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,16 +9,15 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from django_broadcaster import claims
 from django_broadcaster.backends import create_backends
 from django_broadcaster.conf import get_settings
 from django_broadcaster.formats import to_structured_json
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox import leases
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox.outcomes import record
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
-from django_broadcaster.worker.couriers import couriers_for
-from django_broadcaster.worker.delivery import deliver
-from django_broadcaster.worker.recording import record
+from django_broadcaster.worker.delivery import couriers_for, deliver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = timedelta(minutes=1)
@@ -30,11 +29,11 @@ def publish(n: int) -> list[OutboxEvent]:
 
 def test_claims_do_not_overlap() -> None:
     publish(10)
-    first = OutboxEvent.objects.claim(4, LEASE)
-    second = OutboxEvent.objects.claim(100, LEASE)
+    first = leases.claim(4, LEASE)
+    second = leases.claim(100, LEASE)
     assert len(first.rows) == 4 and len(second.rows) == 6
     assert not {r.pk for r in first.rows} & {r.pk for r in second.rows}
-    assert OutboxEvent.objects.claim(100, LEASE).rows == []
+    assert leases.claim(100, LEASE).rows == []
 
 
 def test_claim_takes_the_oldest_due_events_first() -> None:
@@ -45,17 +44,17 @@ def test_claim_takes_the_oldest_due_events_first() -> None:
     OutboxEvent.objects.filter(pk=rows[1].pk).update(
         scheduled_at=timezone.now() + timedelta(hours=1)
     )
-    assert [r.pk for r in OutboxEvent.objects.claim(1, LEASE).rows] == [rows[2].pk]
-    assert [r.pk for r in OutboxEvent.objects.claim(9, LEASE).rows] == [rows[0].pk]
+    assert [r.pk for r in leases.claim(1, LEASE).rows] == [rows[2].pk]
+    assert [r.pk for r in leases.claim(9, LEASE).rows] == [rows[0].pk]
 
 
 def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> None:
     publish(3)
-    dead = OutboxEvent.objects.claim(10, LEASE)  # this worker "dies" without recording
-    assert OutboxEvent.objects.claim(10, LEASE).rows == []
+    dead = leases.claim(10, LEASE)  # this worker "dies" without recording
+    assert leases.claim(10, LEASE).rows == []
 
     OutboxEvent.objects.update(leased_until=timezone.now() - timedelta(seconds=1))  # lease over
-    alive = OutboxEvent.objects.claim(10, LEASE)
+    alive = leases.claim(10, LEASE)
     assert {r.pk for r in alive.rows} == {r.pk for r in dead.rows}
 
     backends = create_backends()
@@ -79,7 +78,7 @@ def test_retry_now_requeues_failed_and_waiting_events_but_not_claimed_ones() -> 
     OutboxEvent.objects.filter(pk__in=[failed.pk, waiting.pk, published.pk]).update(
         lease_token=None
     )
-    held = OutboxEvent.objects.claim(10, LEASE)
+    held = leases.claim(10, LEASE)
     assert [r.pk for r in held.rows] == [claimed.pk]
 
     assert OutboxEvent.objects.all().retry_now() == 2
@@ -98,21 +97,21 @@ def test_only_the_oldest_pending_event_of_a_key_is_claimable() -> None:
         publisher.publish_event("t", "s", partition_key="b"),
         publisher.publish_event("t", "s"),
     )
-    first = OutboxEvent.objects.claim(10, LEASE)
+    first = leases.claim(10, LEASE)
     assert {r.pk for r in first.rows} == {a1.pk, b1.pk, free.pk}
-    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # a2 waits while a1 is held
+    assert leases.claim(10, LEASE).rows == []  # a2 waits while a1 is held
 
     OutboxEvent.objects.filter(pk=a1.pk).update(  # a1 now waits for a retry
         **RELEASED, scheduled_at=timezone.now() + timedelta(hours=1)
     )
-    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # and a2 still waits behind it
+    assert leases.claim(10, LEASE).rows == []  # and a2 still waits behind it
 
     OutboxEvent.objects.filter(pk=a1.pk).update(status=Status.FAILED)
-    assert [r.pk for r in OutboxEvent.objects.claim(10, LEASE).rows] == [a2.pk]
+    assert [r.pk for r in leases.claim(10, LEASE).rows] == [a2.pk]
 
 
 def test_event_ids_of_one_process_increase() -> None:
-    from django_broadcaster.ids import new_event_id
+    from django_broadcaster.outbox.models import new_event_id
 
     ids = [new_event_id() for _ in range(10_000)]
     assert ids == sorted(ids)
@@ -125,11 +124,11 @@ def test_both_ways_of_leasing_return_the_same_claimed_events(
     returning: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not returning:  # as on a database whose UPDATE cannot return rows
-        monkeypatch.setattr(claims, "UPDATE_RETURNING_VENDORS", frozenset())
+        monkeypatch.setattr(leases, "UPDATE_RETURNING_VENDORS", frozenset())
     row = publisher.publish_event(
         "t", "s", {"n": [1, "ü"]}, subject="o-1", backends=["default"], partition_key="k"
     )
-    claim = OutboxEvent.objects.claim(10, LEASE)
+    claim = leases.claim(10, LEASE)
     [claimed] = claim.rows
     assert claimed.event == row.as_cloud_event()
     assert (claimed.pk, claimed.lease_token, claimed.backends) == (
@@ -138,7 +137,7 @@ def test_both_ways_of_leasing_return_the_same_claimed_events(
         ("default",),
     )
     assert (claimed.delivered, claimed.retry_count, claimed.max_retries) == ((), 0, 5)
-    assert OutboxEvent.objects.claim(10, LEASE).rows == []
+    assert leases.claim(10, LEASE).rows == []
     assert OutboxEvent.objects.get(pk=row.pk).lease_token == claim.token
 
 
@@ -151,7 +150,7 @@ def test_a_batch_of_claimed_events_is_what_the_orm_loads_row_by_row() -> None:
         publisher.publish_event("t", "s", 4, extensions={"tenant": "a"}, backends=["default"]),
     ]
 
-    claimed = OutboxEvent.objects.claim(10, LEASE).rows
+    claimed = leases.claim(10, LEASE).rows
 
     assert [row.event for row in claimed] == [row.as_cloud_event() for row in rows]
     for row, claimed_row in zip(rows, claimed, strict=True):
@@ -167,7 +166,7 @@ def test_a_batch_of_claimed_events_is_what_the_orm_loads_row_by_row() -> None:
 )
 def test_a_claimed_event_carries_its_stored_json_which_writers_splice_in(data: object) -> None:
     publisher.publish_event("t", "s", data)
-    [claimed] = OutboxEvent.objects.claim(10, LEASE).rows
+    [claimed] = leases.claim(10, LEASE).rows
     stored = claimed.event._data_json
     assert (stored is None) == (data is None)
     if stored is not None:
@@ -177,25 +176,19 @@ def test_a_claimed_event_carries_its_stored_json_which_writers_splice_in(data: o
     assert written.get("data") == data
 
 
-def test_a_claim_takes_from_the_whole_outbox_not_a_filtered_queryset() -> None:
-    publish(1)
-    with pytest.raises(TypeError, match="cannot be filtered"):
-        OutboxEvent.objects.filter(event_type="t").claim(10, LEASE)
-
-
 def test_the_compiled_claim_uses_the_time_of_each_claim() -> None:
     [row] = publish(1)
     later = timezone.now() + timedelta(seconds=30)
     OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=later)
-    assert OutboxEvent.objects.claim(10, LEASE).rows == []  # compiled here, not yet due
+    assert leases.claim(10, LEASE).rows == []  # compiled here, not yet due
     OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
-    assert [r.pk for r in OutboxEvent.objects.claim(10, LEASE).rows] == [row.pk]
+    assert [r.pk for r in leases.claim(10, LEASE).rows] == [row.pk]
 
 
 def test_a_claim_holds_events_without_moving_their_time() -> None:
     rows = publish(2)
     before = timezone.now()
-    claim = OutboxEvent.objects.claim(1, LEASE)
+    claim = leases.claim(1, LEASE)
     [held] = OutboxEvent.objects.in_flight(timezone.now())
     assert held.pk == claim.rows[0].pk == rows[0].pk
     assert held.scheduled_at == rows[0].scheduled_at
@@ -206,9 +199,9 @@ def test_a_claim_holds_events_without_moving_their_time() -> None:
 
 def test_a_claim_takes_a_transaction_only_on_postgresql() -> None:
     # SQLite's claim is one statement, atomic by itself: no BEGIN and COMMIT round trips. On
-    # PostgreSQL the claim's planner settings (see claims._in_index_order) go first, and last
+    # PostgreSQL the claim's planner settings (see leases._in_index_order) go first, and last
     # until the end of the claim's transaction.
-    OutboxEvent.objects.claim(10, LEASE)  # compiles the statement, which takes a transaction
+    leases.claim(10, LEASE)  # compiles the statement, which takes a transaction
     publish(2)
     autocommit_at_each_statement: list[bool] = []
 
@@ -217,14 +210,14 @@ def test_a_claim_takes_a_transaction_only_on_postgresql() -> None:
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(observe):
-        claim = OutboxEvent.objects.claim(10, LEASE)
+        claim = leases.claim(10, LEASE)
     assert len(claim.rows) == 2
     expected = [False, False] if connection.vendor == "postgresql" else [True]
     assert autocommit_at_each_statement == expected
 
 
 def test_a_claim_in_a_callers_transaction_runs_in_a_savepoint() -> None:
-    OutboxEvent.objects.claim(10, LEASE)
+    leases.claim(10, LEASE)
     publish(1)
     savepoints_at_each_claim: list[int] = []
 
@@ -234,7 +227,7 @@ def test_a_claim_in_a_callers_transaction_runs_in_a_savepoint() -> None:
         return execute(sql, params, many, context)
 
     with transaction.atomic(), connection.execute_wrapper(observe):
-        claim = OutboxEvent.objects.claim(10, LEASE)
+        claim = leases.claim(10, LEASE)
     assert len(claim.rows) == 1
     assert savepoints_at_each_claim == [1]
 
@@ -247,7 +240,7 @@ def test_a_claim_takes_no_more_than_its_limit_whatever_the_plan() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         for setting in ("hashjoin", "mergejoin", "material", "hashagg", "sort"):
             cursor.execute(f"SET LOCAL enable_{setting} = off")
-        claim = OutboxEvent.objects.claim(2, LEASE)
+        claim = leases.claim(2, LEASE)
     assert len(claim.rows) == 2
     assert OutboxEvent.objects.filter(lease_token=claim.token).count() == 2
 
@@ -298,7 +291,7 @@ def test_a_claim_reads_the_due_rows_in_order_when_the_statistics_see_few() -> No
         cursor.execute("SET LOCAL enable_seqscan = off")  # as on a larger table
         cursor.execute(count)
         [[before]] = cursor.fetchall()
-        claim = OutboxEvent.objects.claim(50, LEASE)
+        claim = leases.claim(50, LEASE)
         cursor.execute(count)
         [[after]] = cursor.fetchall()
         cursor.execute(
@@ -331,7 +324,7 @@ def claim_statement(limit: int) -> tuple[str, Any]:
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(observe):
-        OutboxEvent.objects.claim(limit, LEASE)
+        leases.claim(limit, LEASE)
     [statement] = [(sql, params) for sql, params in seen if sql.startswith("WITH picked")]
     return statement
 

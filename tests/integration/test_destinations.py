@@ -3,7 +3,9 @@
 import pytest
 from django.test import override_settings
 
-from django_broadcaster.destinations import (
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox.deliveries import (
     DeliveryState,
     Destination,
     awaiting,
@@ -13,8 +15,6 @@ from django_broadcaster.destinations import (
     parse_errors,
     reached,
 )
-from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 

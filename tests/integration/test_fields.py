@@ -7,11 +7,11 @@ import pytest
 from django.db import router
 from django.db.models.signals import ModelSignal, post_init, pre_save
 
-from django_broadcaster import rows
-from django_broadcaster.bulk import insert_rows
+from django_broadcaster import publishers as rows
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.fields import keep_encoding
 from django_broadcaster.models import OutboxEvent
+from django_broadcaster.outbox.bulk import insert_rows
+from django_broadcaster.outbox.models import keep_encoding
 from django_broadcaster.publishers import publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)

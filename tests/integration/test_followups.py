@@ -9,11 +9,11 @@ from django_broadcaster.backends import create_backends
 from django_broadcaster.conf import get_settings
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox import leases
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker import Worker
-from django_broadcaster.worker.couriers import couriers_for
-from django_broadcaster.worker.delivery import deliver
+from django_broadcaster.worker.delivery import couriers_for, deliver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = get_settings().lease_duration
@@ -33,7 +33,7 @@ def test_a_dead_workers_handler_is_not_run_again() -> None:
     order = publisher.publish_event("order.created", "shop", {"order": 1})
     registry = registry_with_follow_up()
 
-    claim = OutboxEvent.objects.claim(10, LEASE)  # this worker runs the handler, then dies
+    claim = leases.claim(10, LEASE)  # this worker runs the handler, then dies
     backends = create_backends()
     deliver(claim.rows, couriers_for(backends, get_settings()), registry)
     order.refresh_from_db()
@@ -52,7 +52,7 @@ def test_a_dead_workers_handler_is_not_run_again() -> None:
 
 def test_follow_ups_roll_back_when_the_lease_is_lost() -> None:
     publisher.publish_event("order.created", "shop", {"order": 2})
-    claim = OutboxEvent.objects.claim(10, LEASE)
+    claim = leases.claim(10, LEASE)
     OutboxEvent.objects.update(lease_token=None)  # another worker took the event over
     backends = create_backends()
     [outcome] = deliver(

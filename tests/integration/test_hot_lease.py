@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 from django_broadcaster.models import OutboxEvent
+from django_broadcaster.outbox import leases
 from django_broadcaster.publishers import publisher
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -42,8 +43,8 @@ def test_leasing_and_releasing_are_hot_updates() -> None:
     for n in range(5):
         publisher.publish_event("t", "s", {"n": n})
     with transaction.atomic():
-        claim = OutboxEvent.objects.claim(10, LEASE)
+        claim = leases.claim(10, LEASE)
         assert len(claim.rows) == 5
         assert updates_so_far() == (5, 5)
-        assert OutboxEvent.objects.release(claim) == 5
+        assert leases.release(claim) == 5
         assert updates_so_far() == (10, 10)

@@ -10,7 +10,7 @@ import prometheus_client
 import pytest
 from django.utils import timezone
 
-from django_broadcaster import metrics
+from django_broadcaster import telemetry as metrics
 from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
@@ -56,6 +56,6 @@ def test_metrics_are_served_over_http() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     metrics.set_lag(12.5)
-    metrics.serve(port, "127.0.0.1")
+    metrics.serve_metrics(port, "127.0.0.1")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     assert "broadcaster_lag_seconds 12.5" in body

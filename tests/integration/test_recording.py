@@ -9,12 +9,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from django_broadcaster.claims import Claim
 from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox import leases
+from django_broadcaster.outbox.leases import Claim
+from django_broadcaster.outbox.outcomes import Outcome, mark_published, record
 from django_broadcaster.publishers import publisher
-from django_broadcaster.worker.delivery import Outcome
-from django_broadcaster.worker.recording import mark_published, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = timedelta(minutes=1)
@@ -23,7 +23,7 @@ LEASE = timedelta(minutes=1)
 def claimed(n: int) -> Claim:
     for i in range(n):
         publisher.publish_event("t", "s", {"n": i})
-    return OutboxEvent.objects.claim(n, LEASE)
+    return leases.claim(n, LEASE)
 
 
 @contextmanager

@@ -8,14 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_broadcaster.models import OutboxEvent, Status
-from django_broadcaster.publishers import publisher
-from django_broadcaster.retention import (
+from django_broadcaster.outbox.retention import (
     PeriodicCleanup,
     delete_old_events,
     format_age,
     old_events,
     parse_age,
 )
+from django_broadcaster.publishers import publisher
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()

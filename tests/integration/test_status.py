@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox.health import DestinationStatus, FailureReason, outbox_status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
-from django_broadcaster.status import DestinationStatus, FailureReason, outbox_status
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
-from django_broadcaster.worker.collector import YOUNG_THRESHOLD
+from django_broadcaster.worker.gc_tuning import YOUNG_THRESHOLD
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from tests.workers import finish, start_worker, wait_until
 

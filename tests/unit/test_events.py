@@ -11,10 +11,10 @@ from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_broadcaster.attributes import format_timestamp
-from django_broadcaster.events import CloudEvent, encode_data, encoded_copy
+from django_broadcaster.events import CloudEvent, format_timestamp
 from django_broadcaster.exceptions import InvalidEvent
 from django_broadcaster.formats import to_sdk_event, to_structured_json
+from django_broadcaster.publishers import encoded_copy
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 GMT = timezone(timedelta(0), "GMT")  # UTC's offset, not the timezone.utc object
@@ -80,23 +80,23 @@ def test_is_immutable() -> None:
         (b"bytes", "JSON-serializable"),
     ],
 )
-def test_encode_data_is_strict_json(data: object, message: str) -> None:
+def test_encoded_copy_is_strict_json(data: object, message: str) -> None:
     with pytest.raises(InvalidEvent, match=message):
-        encode_data(data)
+        encoded_copy(data)
 
 
 def test_encoded_copy_shares_no_object_with_the_data() -> None:
     data = {"lines": [{"sku": "A"}], "note": "é"}
     text, copy = encoded_copy(data)
-    assert text.encode() == encode_data(data)
+    assert text == '{"lines":[{"sku":"A"}],"note":"\\u00e9"}'
     assert copy == data
     assert copy is not data and copy["lines"] is not data["lines"]
 
 
-def test_encode_data_enforces_the_size_limit() -> None:
-    assert encode_data({"a": "x" * 10}, max_size=100) == b'{"a":"xxxxxxxxxx"}'
+def test_encoded_copy_enforces_the_size_limit() -> None:
+    assert encoded_copy({"a": "x" * 10}, max_size=100)[0] == '{"a":"xxxxxxxxxx"}'
     with pytest.raises(InvalidEvent, match="over the limit of 10 bytes"):
-        encode_data({"a": "x" * 10}, max_size=10)
+        encoded_copy({"a": "x" * 10}, max_size=10)
 
 
 def test_structured_json_decodes_with_the_sdk() -> None:
@@ -220,9 +220,9 @@ def test_source_validation_never_crashes(source: str) -> None:
 
 
 @pytest.mark.parametrize("data", [{1: "a"}, {"x": (1, 2)}, [(1,)]])
-def test_encode_data_refuses_data_that_json_would_change(data: object) -> None:
+def test_encoded_copy_refuses_data_that_json_would_change(data: object) -> None:
     with pytest.raises(InvalidEvent, match="would change when encoded as JSON"):
-        encode_data(data)
+        encoded_copy(data)
 
 
 def test_an_events_extensions_read_like_a_mapping_and_cannot_change() -> None:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ...attributes import format_timestamp
-from ...events import CloudEvent
+from ...events import CloudEvent, format_timestamp
 from ...exceptions import InvalidEvent
 from ...formats import JSON_FORMAT, stored_data_json, to_structured_json
 

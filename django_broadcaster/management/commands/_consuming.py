@@ -11,8 +11,8 @@ from django.utils.module_loading import import_string
 
 from ...conf import get_settings
 from ...consumers.base import BaseConsumer
-from ...consumers.processing import RetryPolicy
-from ..console import log_to_console
+from ...retry import RetryPolicy
+from ..log_output import log_to_stderr
 
 
 def add_common_arguments(parser: CommandParser) -> None:
@@ -78,7 +78,7 @@ def backend_options(backend_class: type, name: str) -> Mapping[str, Any]:
 
 def run(consumer: BaseConsumer, stdout: OutputWrapper, verbosity: int) -> None:
     """Run ``consumer`` until stopped by a signal (or idle in burst mode); print the totals."""
-    log_to_console(verbosity)
+    log_to_stderr(verbosity)
     consumer.install_signal_handlers()
     stats = consumer.run()
     if verbosity:

@@ -8,7 +8,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...retention import DEFAULT_BATCH_SIZE, delete_old_events, format_age, old_events, parse_age
+from ...outbox.retention import (
+    DEFAULT_BATCH_SIZE,
+    delete_old_events,
+    format_age,
+    old_events,
+    parse_age,
+)
 
 
 class Command(BaseCommand):

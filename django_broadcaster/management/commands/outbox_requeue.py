@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...models import OutboxEvent, Status
+from ...outbox.models import OutboxEvent, Status
 
 
 class Command(BaseCommand):

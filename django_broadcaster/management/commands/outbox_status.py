@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...status import OutboxStatus, outbox_status
+from ...outbox.health import OutboxStatus, outbox_status
 
 
 class Command(BaseCommand):

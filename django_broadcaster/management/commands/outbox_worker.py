@@ -8,11 +8,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import metrics
+from ... import telemetry
 from ...conf import get_settings
 from ...worker import Worker
-from ...worker.collector import tune_for_worker
-from ..console import log_to_console
+from ...worker.gc_tuning import tune_for_worker
+from ..log_output import log_to_stderr
 
 #: Seconds between progress lines at default verbosity.
 PROGRESS_INTERVAL_S = 5.0
@@ -70,9 +70,9 @@ class Command(BaseCommand):
             config = replace(config, batch_size=options["batch_size"])
         if options["interval"] is not None:
             config = replace(config, poll_interval=timedelta(seconds=options["interval"]))
-        log_to_console(options["verbosity"])
+        log_to_stderr(options["verbosity"])
         if options["metrics_port"] is not None:
-            metrics.serve(options["metrics_port"], options["metrics_address"])
+            telemetry.serve_metrics(options["metrics_port"], options["metrics_address"])
         worker = Worker(
             config=config,
             burst=options["burst"],

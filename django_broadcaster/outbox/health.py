@@ -14,9 +14,9 @@ from typing import Any
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from .destinations import Destination, awaiting, configured_destinations
+from ..registry import EventRegistry
+from .deliveries import Destination, awaiting, configured_destinations
 from .models import OutboxEvent, Status
-from .registry import EventRegistry
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,11 @@
-"""Write the outcomes of a delivery attempt back to the outbox, in bulk.
+"""Recording what a delivery attempt did to each claimed row: every such write of the worker.
 
-Rows delivered everywhere become ``published`` in one UPDATE; the others (retry, deferral after
-an outage, or failure) are written with one ``bulk_update``. Every write is guarded by the lease
-token, so a worker whose lease ran out (and whose rows another worker took over) changes nothing.
-
-A batch that all went well is one UPDATE, atomic by itself, so it runs without ``BEGIN`` and
-``COMMIT`` round trips (several writes share a transaction). On PostgreSQL that UPDATE is
-written once per database and takes the batch's ids as one array literal: compiling Django's
-``pk__in`` filter of 500 ids, and quoting each of them into the SQL, cost more than running it.
-
-:func:`prepare` decides what each row becomes and :meth:`Record.write` writes it, so the worker
-can write one batch's record while it sends the next (see ``Worker.run_once(record_later=True)``).
+:func:`prepare` decides what each row becomes (with :func:`~django_broadcaster.retry.decide`)
+and :meth:`Record.write` writes it: rows delivered everywhere become ``published`` in one UPDATE
+per set of destinations reached, the others (retried, deferred, failed, expired) one
+``bulk_update``. :func:`record_handler_success` writes a handler's success inside the handler's
+own transaction. Every write is guarded by the lease token, so a worker whose lease ran out (and
+whose rows another worker took over) changes nothing.
 """
 
 from __future__ import annotations
@@ -19,19 +14,20 @@ import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, router
 from django.utils import timezone
 
-from ..claims import atomic_unless_one_statement
 from ..conf import BroadcasterSettings
-from ..models import RELEASED, OutboxEvent, Status, outbox_field
+from ..events import CloudEvent
+from ..exceptions import LeaseLost
+from ..retry import decide
 from ..signals import event_failed, event_published
-from .backoff import backoff_delay
-from .delivery import Outcome
+from .leases import ClaimedEvent, atomic_unless_one_statement
+from .models import RELEASED, OutboxEvent, Status, outbox_field
 
 UNFINISHED_FIELDS = [
     "status",
@@ -44,9 +40,46 @@ UNFINISHED_FIELDS = [
 ]
 
 
-@dataclass(frozen=True)
-class BatchSummary:
-    """Counts of what one batch ended as."""
+@dataclass
+class Outcome:
+    """What one delivery attempt did for one claimed row.
+
+    ``delivered`` lists every destination that has the event (earlier attempts included);
+    ``errors`` maps each destination that refused it to why (these spend a retry);
+    ``unavailable`` maps each destination that could not be reached to why, and
+    ``deferred_until`` says when to try again (an outage spends no retry); ``expired`` says the
+    event's ``expires_at`` had passed, so it went nowhere.
+    """
+
+    row: ClaimedEvent
+    delivered: list[str]
+    errors: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    deferred_until: datetime | None = None
+    expired: bool = False
+
+    @property
+    def event(self) -> CloudEvent:
+        """Return the event being delivered."""
+        return self.row.event
+
+    @property
+    def complete(self) -> bool:
+        """Return whether every destination now has the event."""
+        return not self.errors and not self.unavailable and not self.expired
+
+    def defer(self, until: datetime, destination: str, reason: str) -> None:
+        """Note that ``destination`` was unavailable, so the row waits until ``until``."""
+        self.deferred_until = max(until, self.deferred_until or until)
+        self.unavailable[destination] = reason
+
+
+@dataclass
+class Tally:
+    """How many events ended each way: in one batch, or over a worker's run.
+
+    Its fields are the outcome names everywhere (log lines, metrics, the worker's totals).
+    """
 
     published: int = 0
     retried: int = 0
@@ -56,15 +89,17 @@ class BatchSummary:
 
     @property
     def handled(self) -> int:
-        """Return how many rows the batch had."""
-        return self.published + self.retried + self.deferred + self.failed + self.expired
+        """Return how many events ended in any way."""
+        return sum(self.as_dict().values())
 
+    def as_dict(self) -> dict[str, int]:
+        """Return the counts by outcome name."""
+        return {f.name: getattr(self, f.name) for f in fields(Tally)}
 
-def record(
-    outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings
-) -> BatchSummary:
-    """Store ``outcomes`` for rows leased under ``token``; send the signals; return the counts."""
-    return prepare(outcomes, token, config).write()
+    def add(self, other: Tally) -> None:
+        """Add ``other``'s counts to these."""
+        for name, count in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + count)
 
 
 @dataclass(frozen=True)
@@ -76,13 +111,13 @@ class Record:
     complete: list[Outcome]
     unfinished: list[tuple[Outcome, OutboxEvent]]
     failed: list[tuple[Outcome, OutboxEvent]]  # the unfinished rows that end failed
-    summary: BatchSummary
+    tally: Tally
 
-    def write(self) -> BatchSummary:
-        """Run the writes, then send the signals; return :attr:`summary`.
+    def write(self) -> Tally:
+        """Run the writes, then send the signals; return :attr:`tally`.
 
         Raises ``DatabaseError`` if a write fails; the batch's rows then stay leased, and are
-        delivered again when the lease runs out.
+        delivered again when the lease runs out unless the write is tried again before.
         """
         groups = _group_by_destinations(self.complete)
         database = router.db_for_write(OutboxEvent)
@@ -93,7 +128,12 @@ class Record:
                 leased = OutboxEvent.objects.using(database).filter(lease_token=self.token)
                 leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
         _send_signals(self.complete, self.failed)
-        return self.summary
+        return self.tally
+
+
+def record(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings) -> Tally:
+    """Decide and write what ``outcomes`` (of rows leased under ``token``) make of their rows."""
+    return prepare(outcomes, token, config).write()
 
 
 def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings) -> Record:
@@ -102,17 +142,17 @@ def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSe
     What each row becomes (published, retried, deferred, failed or expired) is decided now.
     """
     now = timezone.now()
+    tally = Tally()
     complete = [o for o in outcomes if o.complete]
-    unfinished = [(o, _unfinished_row(o, now, config)) for o in outcomes if not o.complete]
+    tally.published = len(complete)
+    unfinished = []
+    for outcome in outcomes:
+        if not outcome.complete:
+            row, result = _unfinished_row(outcome, now, config)
+            setattr(tally, result, getattr(tally, result) + 1)
+            unfinished.append((outcome, row))
     failed = [(o, row) for o, row in unfinished if row.status == Status.FAILED]
-    summary = BatchSummary(
-        published=len(complete),
-        retried=sum(1 for o, row in unfinished if o.errors and row.status == Status.PENDING),
-        deferred=sum(1 for o, _ in unfinished if o.unavailable and not o.errors and not o.expired),
-        failed=len(failed),
-        expired=sum(1 for o, _ in unfinished if o.expired),
-    )
-    return Record(token, now, complete, unfinished, failed, summary)
+    return Record(token, now, complete, unfinished, failed, tally)
 
 
 def mark_published(
@@ -139,12 +179,24 @@ def mark_published(
         leased = OutboxEvent.objects.using(database).filter(lease_token=token, pk__in=ids)
         return int(leased.update(**changes))
     values = [outbox_field(name).get_db_prep_save(v, connection) for name, v in changes.items()]
-    # One array literal: psycopg would dump a list of UUIDs one by one, at about 4 us each.
-    id_array = "{" + ",".join(map(str, ids)) + "}"
+    id_array = "{" + ",".join(map(str, ids)) + "}"  # one literal: psycopg dumps UUIDs one by one
     values += [outbox_field("lease_token").get_db_prep_value(token, connection), id_array]
     with connection.cursor() as cursor:
         cursor.execute(_published_statement(database, tuple(changes)), values)
         return int(cursor.rowcount)
+
+
+def record_handler_success(row: ClaimedEvent, delivered: Sequence[str]) -> None:
+    """Store ``delivered`` on ``row`` now, inside the caller's transaction (a handler's).
+
+    Raises :class:`~django_broadcaster.exceptions.LeaseLost` if the worker's lease on ``row`` is
+    gone, so that the caller's transaction (the handler's writes and follow-up events) rolls back.
+    """
+    updated = OutboxEvent.objects.filter(pk=row.pk, lease_token=row.lease_token).update(
+        delivered=list(delivered)
+    )
+    if not updated:
+        raise LeaseLost(f"event {row.pk} is no longer held by this worker")
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,8 +225,10 @@ def _group_by_destinations(outcomes: Sequence[Outcome]) -> dict[tuple[str, ...],
     return groups
 
 
-def _unfinished_row(outcome: Outcome, now: datetime, config: BroadcasterSettings) -> OutboxEvent:
-    """Return the row to write for an outcome that did not reach every destination."""
+def _unfinished_row(
+    outcome: Outcome, now: datetime, config: BroadcasterSettings
+) -> tuple[OutboxEvent, str]:
+    """Return the row to write for an outcome that did not reach every destination, and why."""
     claimed = outcome.row
     row = OutboxEvent(
         id=claimed.pk,
@@ -186,19 +240,24 @@ def _unfinished_row(outcome: Outcome, now: datetime, config: BroadcasterSettings
     if outcome.expired:
         row.status = Status.EXPIRED
         row.last_error = f"expired at {claimed.expires_at:%Y-%m-%dT%H:%M:%SZ} before delivery"
-        return row
+        return row, "expired"
     problems = {**outcome.unavailable, **outcome.errors}
     row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
-    if not outcome.errors:  # only outages: try again when the backend may be back
-        row.scheduled_at = outcome.deferred_until or now
-        return row
-    row.retry_count += 1
-    if row.retry_count > claimed.max_retries:
+    decision = decide(
+        rejected=bool(outcome.errors),
+        retry_count=claimed.retry_count,
+        max_retries=claimed.max_retries,
+        unavailable_until=outcome.deferred_until,
+        now=now,
+        base=config.retry_base_delay,
+        cap=config.retry_max_delay,
+    )
+    row.retry_count = decision.retry_count
+    if decision.retry_at is None:
         row.status = Status.FAILED
-        return row
-    retry_at = now + backoff_delay(row.retry_count, config.retry_base_delay, config.retry_max_delay)
-    row.scheduled_at = max(retry_at, outcome.deferred_until or retry_at)
-    return row
+    else:
+        row.scheduled_at = decision.retry_at
+    return row, decision.result
 
 
 def _send_signals(

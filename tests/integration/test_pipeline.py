@@ -1,7 +1,8 @@
-"""While a full batch is on its way the worker claims the next, without losing or reordering it.
+"""The worker's pipeline: the next batch claimed, and the last one recorded, while one is sent.
 
-On PostgreSQL (``transaction=True`` tests) that claim runs on the claim thread; inside a
-caller's transaction (``transaction=False``) and on SQLite it runs in line, during the sends.
+On PostgreSQL (``transaction=True`` tests) the claim and record stages run on threads of their
+own; inside a caller's transaction (``transaction=False``) and on SQLite they run in line (depth
+0): nothing is lost, reordered or recorded twice either way.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from django.utils import timezone
 from django_broadcaster.backends.base import BaseBackend, Rejections
 from django_broadcaster.conf import get_settings
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.models import RELEASED, OutboxEvent, Status
+from django_broadcaster.outbox import leases
+from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.signals import event_published
-from django_broadcaster.worker import Worker
+from django_broadcaster.worker import Worker, loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +95,12 @@ def publish(count: int) -> list[OutboxEvent]:
     return [publisher.publish_event("t", "s", {"n": n}) for n in range(count)]
 
 
+def settle_claim_ahead(worker: Worker) -> None:
+    """Wait for the claim ahead, which may still run on its thread when run_once() returns."""
+    if worker._ahead is not None:
+        worker._ahead.result()
+
+
 def leased() -> set[str]:
     rows = OutboxEvent.objects.filter(status=Status.PENDING).exclude(**RELEASED)
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
@@ -113,9 +121,9 @@ def test_the_next_batch_is_claimed_while_this_one_is_sent(
         with watch.watching():
             if in_a_transaction:
                 with transaction.atomic():
-                    worker.run_once(claim_ahead=True)
+                    worker.run_once()
             else:
-                worker.run_once(claim_ahead=True)
+                worker.run_once()
     finally:
         watch.stop_watching()
     assert watch.overlapped == [True]
@@ -128,13 +136,17 @@ def test_a_full_batch_leaves_the_next_batch_leased_for_the_next_call(
 ) -> None:
     rows = publish(5)
     worker = make_worker(2, backends={})
-    worker.run_once(claim_ahead=True)
+    worker.run_once()
+    settle_claim_ahead(worker)
     assert leased() == {str(row.pk) for row in rows[2:4]}
 
     worker.run_once()
+    settle_claim_ahead(worker)
 
     published = OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("pk", flat=True)
     assert {str(pk) for pk in published} == {str(row.pk) for row in rows[:4]}
+    assert leased() == {str(rows[4].pk)}  # the second batch was full: the next is claimed
+    worker.close()
     assert leased() == set()
 
 
@@ -161,35 +173,28 @@ class RecordWatch(BaseBackend):
         return {}
 
 
-def test_with_record_later_a_batch_is_recorded_while_the_next_is_sent(
+@pytest.mark.postgres
+def test_with_overlap_a_batch_is_recorded_while_the_next_is_sent(
     make_worker: Callable[..., Worker],
 ) -> None:
     rows = publish(4)
     watch = RecordWatch("watch", first=rows[:2])
     event_published.connect(watch.published, weak=False, dispatch_uid="record-watch")
-    worker = make_worker(2, backends={"watch": watch})
     try:
-        first = worker.run_once(claim_ahead=True, record_later=True)
-        assert first.published == 2
-        assert leased() == {str(row.pk) for row in rows}  # the first held, the second ahead
-
-        worker.run_once(claim_ahead=True, record_later=True)
-        assert watch.overlapped == [True]
-        assert leased() == {str(row.pk) for row in rows[2:]}  # the second held in turn
-
-        assert worker.run_once(claim_ahead=True, record_later=True).handled == 0
+        stats = make_worker(2, backends={"watch": watch}, overlap=True, burst=True).run()
     finally:
         event_published.disconnect(dispatch_uid="record-watch")
+    assert watch.overlapped == [True]
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 4
-    assert worker.stats.published == 4
+    assert stats.published == 4
+    assert leased() == set()
 
 
-def test_a_held_record_that_fails_is_kept_and_written_by_the_next_attempt(
+def test_a_record_that_fails_is_kept_and_written_by_the_next_attempt(
     make_worker: Callable[..., Worker],
 ) -> None:
-    rows = publish(4)
-    worker = make_worker(2, backends={})
-    worker.run_once(claim_ahead=True, record_later=True)
+    rows = publish(2)
+    worker = make_worker(2, backends={}, overlap=False)
 
     def restarting(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
         if sql.startswith("UPDATE"):
@@ -197,29 +202,31 @@ def test_a_held_record_that_fails_is_kept_and_written_by_the_next_attempt(
         return execute(sql, *args)
 
     with connection.execute_wrapper(restarting), pytest.raises(DatabaseError):
-        worker.record_held()
-    worker.record_held()
+        worker.run_once()
+    assert leased() == {str(row.pk) for row in rows}  # still this worker's, not yet recorded
+    worker.flush()
 
     published = OutboxEvent.objects.filter(status=Status.PUBLISHED).values_list("pk", flat=True)
-    assert {str(pk) for pk in published} == {str(row.pk) for row in rows[:2]}
+    assert {str(pk) for pk in published} == {str(row.pk) for row in rows}
 
 
-def test_run_records_later_only_for_backends_whose_sends_outlast_a_record(
+def test_the_stages_overlap_where_another_connection_sees_the_rows(
     make_worker: Callable[..., Worker],
 ) -> None:
-    class Slow(BaseBackend):
-        sends_outlast_records = True
-
-        def send(self, event: CloudEvent) -> None:
-            pass
-
-    assert make_worker(2, backends={"quick": ClaimWatch("quick")})._record_later is False
-    assert make_worker(2, backends={"quick": ClaimWatch("q"), "slow": Slow("s")})._record_later
+    publish(1)
+    worker = make_worker(2, backends={})
+    worker.run_once()
+    postgresql = connection.vendor == "postgresql"
+    assert [stage.depth for stage in worker._pipeline()] == [int(postgresql)] * 2
+    with transaction.atomic():
+        inside = make_worker(2, backends={})
+        inside.run_once()
+        assert [stage.depth for stage in inside._pipeline()] == [0, 0]
 
 
 def test_a_partial_batch_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:
     publish(3)
-    make_worker(10, backends={}).run_once(claim_ahead=True)
+    make_worker(10, backends={}).run_once()
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
     assert leased() == set()
 
@@ -228,7 +235,7 @@ def test_a_stopping_worker_claims_nothing_ahead(make_worker: Callable[..., Worke
     publish(4)
     worker = make_worker(2, backends={})
     worker.stop()
-    worker.run_once(claim_ahead=True)
+    worker.run_once()
     assert leased() == set()
 
 
@@ -249,8 +256,8 @@ def test_claiming_ahead_holds_back_a_keys_next_event(make_worker: Callable[..., 
     first = publisher.publish_event("t", "s", {"n": 1}, partition_key="k")
     second = publisher.publish_event("t", "s", {"n": 2}, partition_key="k")
     unkeyed = publisher.publish_event("t", "s", {"n": 3})
-    with transaction.atomic():  # claims in line, during the send: a claim thread could run later
-        make_worker(1, backends={}).run_once(claim_ahead=True)
+    with transaction.atomic():  # claims in line: a claim thread could run later
+        make_worker(1, backends={}).run_once()
     assert OutboxEvent.objects.get(pk=first.pk).status == Status.PUBLISHED
     # While the first event of "k" was on its way, the second was not claimable.
     assert leased() == {str(unkeyed.pk)}
@@ -283,7 +290,8 @@ def test_on_postgresql_the_next_batch_is_claimed_on_a_thread_of_its_own(
     connection_created.connect(note, weak=False, dispatch_uid="note-thread")
     try:
         worker = make_worker(2, backends={})
-        worker.run_once(claim_ahead=True)
+        worker.run_once()
+        settle_claim_ahead(worker)
         assert leased() != set()  # the next batch, leased on the claim thread
         worker.close()
     finally:
@@ -299,16 +307,18 @@ def test_a_failed_claim_ahead_is_logged_and_claimed_again_in_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     publish(4)
-    claim = OutboxEvent.objects.claim
+    claims: list[str] = []
 
-    def fail_on_the_claim_thread(*args: Any) -> Any:
-        if threading.current_thread().name.startswith("broadcaster-claims"):
+    def fail_the_claim_ahead(*args: Any) -> Any:
+        claims.append(threading.current_thread().name)
+        if len(claims) == 2:
             raise DatabaseError("the server closed the connection")
-        return claim(*args)
+        return leases.claim(*args)
 
-    monkeypatch.setattr(OutboxEvent.objects, "claim", fail_on_the_claim_thread)
+    monkeypatch.setattr(loop, "claim", fail_the_claim_ahead)
     worker = make_worker(2, backends={})
-    worker.run_once(claim_ahead=True)
-    assert "Claiming the next batch early failed" in caplog.text
+    worker.run_once()
     assert worker.run_once().published == 2
+    assert "Claiming the next batch early failed" in caplog.text
+    assert all(name.startswith("broadcaster-claims") for name in claims)
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 4

@@ -4,8 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from django_broadcaster.worker.backoff import backoff_delay
-from django_broadcaster.worker.breaker import CircuitBreaker
+from django_broadcaster.retry import CircuitBreaker, backoff_delay
 
 BASE, CAP = timedelta(seconds=2), timedelta(seconds=60)
 

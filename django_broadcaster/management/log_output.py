@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 
-def log_to_console(verbosity: int) -> None:
+def log_to_stderr(verbosity: int) -> None:
     """Show the package's log on stderr, unless the project configured logging already.
 
     Nothing is added at verbosity 0, or when the ``django_broadcaster`` logger or the root logger

@@ -21,9 +21,9 @@ from django.db.models import BooleanField, Expression, F, Q
 from django.db.models.fields.json import DataContains
 from django.db.models.sql.compiler import SQLCompiler
 
-from .conf import get_settings
+from ..conf import get_settings
+from ..registry import EventRegistry, event_registry
 from .models import OutboxEvent, Status
-from .registry import EventRegistry, event_registry
 
 _Sql = tuple[str, Any]
 

@@ -1,4 +1,4 @@
-"""Couriers: a backend that hangs is given up on at the deadline and settled when it ends."""
+"""Couriers and stages: a backend that hangs is given up on at its deadline, settled later."""
 
 import signal
 from collections.abc import Iterator
@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from django_broadcaster.worker import couriers
-from django_broadcaster.worker.breaker import CircuitBreaker
-from django_broadcaster.worker.couriers import Courier, _CallThread
+from django_broadcaster.retry import CircuitBreaker
+from django_broadcaster.worker import delivery
+from django_broadcaster.worker.delivery import Courier, Stage
 from tests import doubles
 from tests.doubles import HangingBackend
 from tests.factories import published_event
@@ -24,7 +24,7 @@ def courier() -> Iterator[Courier]:
     HangingBackend.release.clear()
     HangingBackend.then = "accept"
     doubles.calls.clear()
-    courier = Courier(HangingBackend("slow"), CircuitBreaker("slow", PAUSE, PAUSE), DEADLINE)
+    courier = Courier(HangingBackend("slow"), CircuitBreaker("slow", PAUSE, PAUSE, DEADLINE))
     yield courier
     HangingBackend.release.set()
     courier.close()
@@ -56,7 +56,7 @@ def test_a_late_success_closes_the_breaker_and_doubles_the_deadline(courier: Cou
     verdict = courier.finish(courier.start([published_event()]))
     assert verdict.unavailable_until is None and verdict.error_for("x") is None
     assert courier.breaker.failures == 0
-    assert courier.deadline >= 2 * DEADLINE
+    assert courier.breaker.deadline >= 2 * DEADLINE
     assert len(doubles.calls) == 2
 
 
@@ -77,13 +77,15 @@ def test_a_late_outage_pauses_the_backend_from_when_it_ended(courier: Courier) -
     assert len(doubles.calls) == 1
 
 
-def test_stop_signals_go_to_the_main_thread_not_to_a_courier() -> None:
-    thread = _CallThread("test")
+@pytest.mark.parametrize("depth", [0, 1])
+def test_stop_signals_wait_while_a_stage_runs_a_job(depth: int) -> None:
+    stage = Stage("test", depth)
     try:
-        mask = thread.submit(lambda _: signal.pthread_sigmask(signal.SIG_BLOCK, []), []).result()
+        mask = stage.submit(lambda: signal.pthread_sigmask(signal.SIG_BLOCK, [])).result()
     finally:
-        thread.stop()
+        stage.close()
     assert {signal.SIGTERM, signal.SIGINT, signal.SIGALRM} <= set(mask)
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # back after it
 
 
 def test_a_late_call_is_timed_by_when_it_ended_not_when_it_was_noticed(
@@ -95,6 +97,6 @@ def test_a_late_call_is_timed_by_when_it_ended_not_when_it_was_noticed(
     assert late.future is not None and late.future.result() == {}
 
     an_hour_later = timezone.now() + timedelta(hours=1)  # the next batch comes much later
-    monkeypatch.setattr(couriers.timezone, "now", lambda: an_hour_later)
+    monkeypatch.setattr(delivery.timezone, "now", lambda: an_hour_later)
     courier.finish(courier.start([published_event()]))
-    assert courier.deadline < timedelta(minutes=1)
+    assert courier.breaker.deadline < timedelta(minutes=1)

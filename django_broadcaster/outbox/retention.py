@@ -118,9 +118,13 @@ class PeriodicCleanup:
     batches_per_run: int = 10
     next_run: datetime | None = field(default=None, init=False)
 
+    def is_due(self, now: datetime) -> bool:
+        """Return whether a run is due at ``now``."""
+        return self.older_than is not None and (self.next_run is None or now >= self.next_run)
+
     def run_if_due(self, now: datetime) -> int:
         """Delete some old events if a run is due at ``now``; return how many went."""
-        if self.older_than is None or (self.next_run is not None and now < self.next_run):
+        if self.older_than is None or not self.is_due(now):
             return 0
         deleted = delete_old_events(
             self.older_than,

@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from django_broadcaster.worker.collector import YOUNG_THRESHOLD, tune_for_worker
+from django_broadcaster.worker.gc_tuning import YOUNG_THRESHOLD, tune_for_worker
 
 pytestmark = pytest.mark.usefixtures("garbage_collector_restored")
 

@@ -25,11 +25,18 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, Final
 
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
-from .events import CloudEvent
-from .models import EVENT_FIELDS, OutboxEvent, event_from_columns, outbox_field, wants_backend
+from ..events import CloudEvent
+from .models import (
+    EVENT_FIELDS,
+    RELEASED,
+    OutboxEvent,
+    event_from_columns,
+    outbox_field,
+    wants_backend,
+)
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
@@ -76,8 +83,14 @@ class Claim:
     rows: list[ClaimedEvent]
 
 
-def claim(database: str, limit: int, lease: timedelta) -> Claim:
-    """Lease up to ``limit`` claimable rows of the outbox in ``database``; return them."""
+def claim(limit: int, lease: timedelta, using: str | None = None) -> Claim:
+    """Lease up to ``limit`` claimable rows of the outbox for ``lease``; return them, oldest first.
+
+    ``using`` is the database alias (default: the router's choice for writes). The caller records
+    the outcomes with the claim's token before the lease ends (:mod:`.outcomes`), or the rows
+    become claimable again.
+    """
+    database = using or router.db_for_write(OutboxEvent)
     token = uuid.uuid4()
     now = timezone.now()
     one_statement = connections[database].vendor in UPDATE_RETURNING_VENDORS
@@ -86,6 +99,17 @@ def claim(database: str, limit: int, lease: timedelta) -> Claim:
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=_publish_order))
+
+
+def release(claim: Claim, using: str | None = None) -> int:
+    """Give back the rows of ``claim`` still held under its lease; return how many.
+
+    They are due again at once, in their place among the due rows (``scheduled_at`` is theirs,
+    not the lease's), and no retry is spent.
+    """
+    outbox = OutboxEvent.objects.using(using or router.db_for_write(OutboxEvent))
+    held = outbox.filter(pk__in=[row.pk for row in claim.rows], lease_token=claim.token)
+    return int(held.filter(status="pending").update(**RELEASED))
 
 
 def atomic_unless_one_statement(database: str, statements: int) -> AbstractContextManager[Any]:

@@ -1,0 +1,316 @@
+"""The outbox table: one row per event, written by the publisher and leased by workers.
+
+A row is inserted in the publisher's transaction. A worker *claims* due rows for a while (a
+lease, see :mod:`.leases`) and records what became of them (:mod:`.outcomes`). The lease lives
+in columns no index holds, so on PostgreSQL taking and giving back a lease are HOT updates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, cast
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.signals import post_init, pre_save
+from django.utils import timezone
+
+from ..events import CloudEvent
+
+
+class Status(models.TextChoices):
+    """Where an event is in its life: waiting, delivered everywhere, given up on, or too late.
+
+    ``expired`` is for an event whose ``expires_at`` (the ``expirytime`` extension) passed
+    before it reached every destination: it is not sent late.
+    """
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class _Uuid7Clock:
+    """Hand out (millisecond, counter) pairs that only ever increase within this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = (0, 0)
+
+    def tick(self) -> tuple[int, int]:
+        with self._lock:
+            milliseconds = time.time_ns() // 1_000_000
+            last_ms, last_counter = self._last
+            if milliseconds <= last_ms:  # same millisecond, or the clock stepped back
+                milliseconds, counter = last_ms, last_counter + 1
+                if counter >= 1 << 12:
+                    milliseconds, counter = last_ms + 1, 0
+            else:
+                counter = 0
+            self._last = (milliseconds, counter)
+            return self._last
+
+
+_clock = _Uuid7Clock()
+
+
+def new_event_id() -> uuid.UUID:
+    """Return a new time-ordered UUID (version 7, RFC 9562).
+
+    Ids made by one process increase strictly, so new rows land at the end of the primary key's
+    index and the events of one publisher sort in publish order.
+    """
+    milliseconds, counter = _clock.tick()
+    value = (milliseconds & (2**48 - 1)) << 80 | 0x7 << 76 | counter << 64
+    value |= 0b10 << 62 | int.from_bytes(os.urandom(8), "big") >> 2  # variant, 62 random bits
+    return uuid.UUID(int=value)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """The JSON text of ``value``, made when the publisher checked it."""
+
+    value: Any
+    text: str
+
+
+class _AsEncoded(json.JSONEncoder):
+    def encode(self, o: Any) -> str:
+        return str(o.text)
+
+
+class EventDataField(models.JSONField):
+    """The outbox's ``data``: a ``JSONField`` whose insert can send the publisher's JSON text.
+
+    The publisher encodes the data once to check it; :func:`keep_encoding` leaves that text on
+    the new row, so its insert does not encode the same data a second time. Every other write
+    encodes ``data`` as ``JSONField`` does.
+    """
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        """Return the kept text while the row is inserted with the data it encodes, else the data.
+
+        Django 6.0 asks twice per insert; the first other write drops the text.
+        """
+        value = super().pre_save(model_instance, add)
+        encoded = model_instance.__dict__.get(_ENCODING)
+        if encoded is None:
+            return value
+        if add and model_instance._state.adding and encoded.value is value:
+            return encoded
+        del model_instance.__dict__[_ENCODING]
+        return value
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        """Return ``value`` as the database takes JSON; kept text goes as it is."""
+        if isinstance(value, _Encoded):
+            return connection.ops.adapt_json_value(value, _AsEncoded)
+        return super().get_db_prep_value(value, connection, prepared)
+
+
+_ENCODING: Final = "_data_encoding"
+
+
+def keep_encoding(row: models.Model, text: str) -> None:
+    """Let the insert of ``row`` send ``text``, the JSON of ``row.data``, without encoding it.
+
+    ``text`` must decode to ``row.data``. Replacing ``row.data`` before the insert makes the
+    insert encode the new value instead; a change made in place would not be seen, so nothing is
+    kept while a ``post_init`` or ``pre_save`` receiver could reach the row first.
+    """
+    data = row.__dict__["data"]
+    if data is None or any(signal.has_listeners(type(row)) for signal in (post_init, pre_save)):
+        return
+    row.__dict__[_ENCODING] = _Encoded(data, text)
+
+
+class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
+    """Queries over the outbox."""
+
+    def due(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the pending events whose time has come and that no worker holds, oldest first.
+
+        Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
+        """
+        due = self.filter(status=Status.PENDING, scheduled_at__lte=now).not_held(now)
+        return cast(OutboxEventQuerySet, due.order_by("scheduled_at"))
+
+    def claimable(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the due events a worker may take now, oldest first.
+
+        An event with a partition key is claimable only while no earlier event of its key is
+        still pending (waiting for a retry, or held by a worker), so each key's events reach every
+        destination in publish order. Events without a key are not held back.
+        """
+        earlier_of_key = self.model.objects.filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk")),
+            partition_key=OuterRef("partition_key"),
+            status=Status.PENDING,
+        )
+        heads = self.due(now).filter(Q(partition_key__isnull=True) | ~Exists(earlier_of_key))
+        return cast(OutboxEventQuerySet, heads)
+
+    def oldest_due(self, now: datetime) -> datetime | None:
+        """Return when the oldest due event became due, or ``None`` when none is due."""
+        return self.due(now).values_list("scheduled_at", flat=True).first()
+
+    def in_flight(self, now: datetime) -> OutboxEventQuerySet:
+        """Return the events a worker holds right now (claimed, lease not yet over)."""
+        return cast(OutboxEventQuerySet, self.filter(_held(now), status=Status.PENDING))
+
+    def not_held(self, now: datetime) -> OutboxEventQuerySet:
+        """Return these events but those a worker holds at ``now`` (whatever their status).
+
+        A plain condition, not a subquery, so it also works in an UPDATE or DELETE of the table.
+        """
+        return cast(OutboxEventQuerySet, self.exclude(_held(now)))
+
+    def retry_now(self) -> int:
+        """Make these events due now, failed ones with their retries restored; return the count.
+
+        Published events and events a worker holds right now are left alone. This is what the
+        ``outbox_requeue`` command and the admin's "retry now" action do.
+        """
+        now = timezone.now()
+        waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).not_held(now)
+        requeued = waiting.update(
+            status=Status.PENDING, retry_count=0, scheduled_at=now, **RELEASED
+        )
+        return int(requeued)
+
+
+class OutboxEvent(models.Model):
+    """One event waiting in, or delivered from, the outbox.
+
+    Its CloudEvent ``id`` is ``str(self.id)``. ``backends`` lists the aliases the publisher chose
+    (``None`` means every configured backend); ``delivered`` lists the destinations (backend
+    aliases and ``handler:`` names) that already accepted the event, so a retry redoes only the
+    rest.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_event_id, editable=False)
+    event_type = models.CharField(max_length=255)
+    source = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255, blank=True)
+    data_content_type = models.CharField(max_length=100, default="application/json")
+    data_schema = models.CharField(max_length=255, blank=True)
+    data = EventDataField(null=True, blank=True)
+    extensions = models.JSONField(default=dict, blank=True)
+    partition_key = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The partitionkey extension, if any."
+    )
+    time = models.DateTimeField(default=timezone.now, help_text="The CloudEvent's time.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not delivered after this moment (expirytime)."
+    )
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scheduled_at = models.DateTimeField(
+        default=timezone.now, help_text="When a worker may next claim the event."
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveIntegerField(default=5)
+    last_error = models.TextField(blank=True)
+
+    backends = models.JSONField(null=True, blank=True)
+    delivered = models.JSONField(default=list, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    leased_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="A worker holds the event until then."
+    )
+
+    objects = OutboxEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = "outbox_events"
+        ordering = ["-created_at"]
+        verbose_name = "outbox event"
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"], name="outbox_due_idx", condition=Q(status="pending")
+            ),
+            models.Index(fields=["event_type", "created_at"], name="outbox_type_created_idx"),
+            models.Index(
+                fields=["partition_key", "created_at"],
+                name="outbox_pending_key_idx",
+                condition=Q(status="pending", partition_key__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"
+
+    def as_cloud_event(self) -> CloudEvent:
+        """Return the immutable CloudEvent this row stands for."""
+        return event_from_columns({name: getattr(self, name) for name in EVENT_FIELDS})
+
+    def wants_backend(self, alias: str) -> bool:
+        """Return whether the publisher wanted this event sent to backend ``alias``."""
+        return wants_backend(self.backends, alias)
+
+
+#: The column values of a row that no worker holds.
+RELEASED: Final = {"lease_token": None, "leased_until": None}
+
+
+def _held(now: datetime) -> Q:
+    """Return the condition of a row a worker holds at ``now`` (its lease has not run out)."""
+    return Q(leased_until__gt=now)
+
+
+#: The fields of an outbox row that make up its CloudEvent.
+EVENT_FIELDS: Final = (
+    "id",
+    "event_type",
+    "source",
+    "subject",
+    "data_content_type",
+    "data_schema",
+    "data",
+    "extensions",
+    "time",
+)
+
+
+def event_from_columns(
+    columns: Mapping[str, Any], build: Callable[..., CloudEvent] = CloudEvent
+) -> CloudEvent:
+    """Return the CloudEvent of an outbox row, from its ``EVENT_FIELDS`` values by field name.
+
+    ``build`` makes the event: ``CloudEvent`` validates it, ``CloudEvent.trusted`` does not.
+    """
+    return build(
+        event_type=columns["event_type"],
+        source=columns["source"],
+        data=columns["data"],
+        subject=columns["subject"] or None,
+        id=str(columns["id"]),
+        time=columns["time"],
+        datacontenttype=columns["data_content_type"],
+        dataschema=columns["data_schema"] or None,
+        extensions=columns["extensions"] or {},
+    )
+
+
+def outbox_field(name: str) -> models.Field[Any, Any]:
+    """Return the field ``name`` of the outbox model (for SQL the worker writes by hand)."""
+    return cast("models.Field[Any, Any]", OutboxEvent._meta.get_field(name))
+
+
+def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:
+    """Return whether a row whose publisher chose ``backends`` goes to backend ``alias``.
+
+    ``None`` means every configured backend.
+    """
+    return backends is None or alias in backends

@@ -1,0 +1,107 @@
+"""Traces and metrics, when OpenTelemetry and prometheus-client are installed.
+
+Tracing: at publish time the active span's W3C trace context is captured into the event as the
+CloudEvents distributed-tracing extension (``traceparent``, ``tracestate``), so consumers continue
+the publisher's trace; the worker's delivery span links to the trace of every event it carries.
+
+Metrics (labels of bounded cardinality: an outcome, never an event's type or id):
+
+- ``broadcaster_events_total{outcome}``: events a worker handled, by outcome (published,
+  retried, deferred, failed, expired);
+- ``broadcaster_batches_total``: claim cycles that found work;
+- ``broadcaster_lag_seconds``: how long the oldest due event has been waiting, as of the last
+  progress report.
+
+Without the libraries every function here does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .events import CloudEvent
+
+TRACE_EXTENSIONS = ("traceparent", "tracestate")
+
+try:
+    from opentelemetry import propagate, trace
+except ImportError:  # tracing is optional
+    propagate = trace = None  # type: ignore[assignment]
+
+try:
+    import prometheus_client
+except ImportError:  # metrics are optional
+    prometheus_client = None  # type: ignore[assignment]
+else:
+    EVENTS: Any = prometheus_client.Counter(
+        "broadcaster_events", "Outbox events handled by the worker, by outcome.", ["outcome"]
+    )
+    BATCHES: Any = prometheus_client.Counter(
+        "broadcaster_batches", "Claim cycles of the worker that found events."
+    )
+    LAG: Any = prometheus_client.Gauge(
+        "broadcaster_lag_seconds", "How long the oldest due outbox event has been waiting."
+    )
+
+
+def current_trace_extensions() -> dict[str, str]:
+    """Return the active span's ``traceparent`` (and ``tracestate``), or ``{}`` if none."""
+    if trace is None or not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {name: carrier[name] for name in TRACE_EXTENSIONS if carrier.get(name)}
+
+
+@contextmanager
+def delivery_span(events: Sequence[CloudEvent]) -> Iterator[None]:
+    """Run the block in a span linked to the publishers' traces of ``events``."""
+    if trace is None:
+        yield
+        return
+    traced = [event for event in events if "traceparent" in event.extensions]
+    links = [trace.Link(context) for context in map(_span_context, traced) if context.is_valid]
+    tracer = trace.get_tracer("django_broadcaster")
+    with tracer.start_as_current_span(
+        "outbox deliver", links=links, attributes={"messaging.batch.message_count": len(events)}
+    ):
+        yield
+
+
+def count_batch(outcomes: Mapping[str, int]) -> None:
+    """Count one batch, and how many of its events ended each way (by outcome name)."""
+    if prometheus_client is None:
+        return
+    BATCHES.inc()
+    for outcome, count in outcomes.items():
+        if count:
+            EVENTS.labels(outcome=outcome).inc(count)
+
+
+def set_lag(seconds: float) -> None:
+    """Publish the current lag."""
+    if prometheus_client is not None:
+        LAG.set(seconds)
+
+
+def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``address``:``port`` from a background thread.
+
+    Raises ``ImproperlyConfigured`` when ``prometheus-client`` is not installed.
+    """
+    if prometheus_client is None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "--metrics-port needs prometheus-client: pip install 'django-broadcaster[metrics]'"
+        )
+    prometheus_client.start_http_server(port, addr=address)
+
+
+def _span_context(event: CloudEvent) -> Any:
+    carrier = {
+        name: str(event.extensions[name]) for name in TRACE_EXTENSIONS if name in event.extensions
+    }
+    return trace.get_current_span(propagate.extract(carrier)).get_span_context()

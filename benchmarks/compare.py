@@ -78,8 +78,8 @@ def compare(ref: str, only: Sequence[str], *, smoke: bool, rounds: int) -> int:
     arguments = ["--rounds", "1", *(f"--only={name}" for name in only)]
     arguments += ["--smoke"] if smoke else []
     try:
-        sha, short = resolve(ref)
-        trees = {"REF": ref_worktree(sha, short), "HEAD": ROOT}
+        short, ref_tree = ref_worktree(ref)
+        trees = {"REF": ref_tree, "HEAD": ROOT}
         with running_services():
             outputs = alternate(trees, arguments, rounds)
     except RuntimeError as exc:
@@ -87,7 +87,7 @@ def compare(ref: str, only: Sequence[str], *, smoke: bool, rounds: int) -> int:
         return 1
     tables = {label: [parse_table(output) for output in outputs[label]] for label in trees}
     print(
-        f"REF = {ref} ({short}, in {trees['REF']}); HEAD = {ROOT} as it is; "
+        f"REF = {ref} ({short}, in {ref_tree}); HEAD = {ROOT} as it is; "
         f"{'smoke' if smoke else 'full'} runs, {rounds} round(s), "
         f"{time.monotonic() - started:.0f} s\n{outputs['HEAD'][0].partition('; ')[0]}\n"
     )
@@ -95,18 +95,14 @@ def compare(ref: str, only: Sequence[str], *, smoke: bool, rounds: int) -> int:
     return 0
 
 
-def resolve(ref: str) -> tuple[str, str]:
-    """Return the full and the short hash of the commit ``ref`` names; raise ``RuntimeError``."""
-    sha = _git(ROOT, "rev-parse", "--verify", f"{ref}^{{commit}}")
-    return sha, _git(ROOT, "rev-parse", "--short", sha)
+def ref_worktree(ref: str) -> tuple[str, Path]:
+    """Return the short hash of commit ``ref`` and a clean, detached worktree of it in ``.bench/``.
 
-
-def ref_worktree(sha: str, short: str) -> Path:
-    """Return a clean, detached worktree of commit ``sha`` in ``.bench/``, made unless there.
-
-    Raises ``RuntimeError`` when the directory holds anything else: another commit, local
-    changes, or no worktree of its own.
+    The worktree is made unless there. Raises ``RuntimeError`` when git cannot resolve ``ref``,
+    or the directory holds anything else: another commit, local changes, no worktree of its own.
     """
+    sha = _git(ROOT, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    short = _git(ROOT, "rev-parse", "--short", sha)
     path = ROOT / ".bench" / f"compare-{short}"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
@@ -118,7 +114,7 @@ def ref_worktree(sha: str, short: str) -> Path:
             f"{path} is not a clean worktree of {sha}; remove it with "
             f"`git worktree remove --force {path}` and run again"
         )
-    return path
+    return short, path
 
 
 def alternate(
@@ -138,7 +134,7 @@ def alternate(
 
 
 def round_order(index: int) -> tuple[str, str]:
-    """Return the trees in the order they run in round ``index`` (from 0): REF first, then HEAD."""
+    """Return the trees in their order in round ``index``: REF first when it is even (from 0)."""
     return ("REF", "HEAD") if index % 2 == 0 else ("HEAD", "REF")
 
 
@@ -162,9 +158,10 @@ def run(label: str, tree: Path, arguments: Sequence[str], round_number: int) -> 
     """
     _log(f"round {round_number}: {label} ({tree})")
     child = _python(tree, "-m", "benchmarks", *arguments)
-    _log(f"round {round_number}: {label} printed\n{child.stdout}")
-    if child.returncode != 0:
-        raise RuntimeError(f"{label} exited with {child.returncode} in round {round_number}")
+    if child.stdout:
+        _log(f"round {round_number}: {label} printed\n{child.stdout}")
+    if status := child.returncode:
+        raise RuntimeError(f"{label} ({tree}) exited with {status} in round {round_number}")
     return child.stdout
 
 

@@ -199,23 +199,15 @@ def summarize(
     ref: Sequence[Mapping[str, Reading]], head: Sequence[Mapping[str, Reading]]
 ) -> list[Comparison]:
     """Return one comparison per figure of either tree's tables, in the order REF printed them."""
-    names = dict.fromkeys(name for table in [*ref, *head] for name in table)
-    return [_comparison(name, ref, head) for name in names]
-
-
-def _comparison(
-    name: str, ref: Sequence[Mapping[str, Reading]], head: Sequence[Mapping[str, Reading]]
-) -> Comparison:
-    ref_readings = [table[name] for table in ref if name in table]
-    head_readings = [table[name] for table in head if name in table]
-    sample = (head_readings or ref_readings)[0]
-    return Comparison(
-        name,
-        sample.unit,
-        better(sample.unit, sample.comparison),
-        tuple(reading.value for reading in ref_readings),
-        tuple(reading.value for reading in head_readings),
-    )
+    comparisons = []
+    for name in dict.fromkeys(name for table in [*ref, *head] for name in table):
+        ref_values, head_values = (
+            tuple(table[name].value for table in tables if name in table) for tables in (ref, head)
+        )
+        sample = next(table[name] for table in [*head, *ref] if name in table)
+        direction = better(sample.unit, sample.comparison)
+        comparisons.append(Comparison(name, sample.unit, direction, ref_values, head_values))
+    return comparisons
 
 
 def better(unit: str, comparison: str = "") -> Better | None:

@@ -3,6 +3,7 @@
     python -m benchmarks                  # the full run (about 15 minutes on 2 cores)
     python -m benchmarks --smoke          # everything at a tiny size, for CI (no figure means much)
     python -m benchmarks --only redis     # one measurement (repeat --only for more)
+    python -m benchmarks --compare main   # every figure of commit main and of this tree, together
 
 Uses DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS when all are set, else starts throwaway
 services with scripts/services. ``BENCH_SCALE=smoke`` does what ``--smoke`` does. Exits 1 when a
@@ -21,6 +22,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .compare import compare
 from .report import Figure, format_table
 from .scale import FULL, SMOKE, Scale
 from .services import running_services
@@ -46,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A plain SIGTERM would skip the clean-up: stopping workers, services, dropping databases.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
+    if args.compare:
+        only = args.only or []
+        return compare(args.compare, only, smoke=scale == SMOKE, rounds=args.rounds or scale.rounds)
     if args.rounds:
         scale = replace(scale, rounds=args.rounds)
     started = time.monotonic()
@@ -108,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--only", action="append", choices=list(MEASUREMENTS), help="run only NAME")
     parser.add_argument("--rounds", type=int, help="alternating rounds per ratio (default 3)")
+    parser.add_argument(
+        "--compare", metavar="REF", help="run commit REF's benchmarks and this tree's in turn"
+    )
     return parser
 
 

@@ -52,23 +52,27 @@ class Figure:
 def format_table(figures: Sequence[Figure]) -> str:
     """Return the figures as a Markdown table (readable as plain text too)."""
     header = ("figure", "measured", "reference", "ratio", "goal", "met?")
-    rows = [header, tuple("---" for _ in header)]
-    rows += [_cells(figure) for figure in figures]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return markdown_table(header, [_cells(figure) for figure in figures])
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return ``header`` and ``rows`` as a Markdown table whose columns line up."""
+    table = [header, tuple("---" for _ in header), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
-        for row in rows
+        for row in table
     )
 
 
 def _cells(figure: Figure) -> tuple[str, ...]:
     reference = ""
     if figure.reference is not None:
-        reference = f"{_number(figure.reference)} {figure.unit} ({figure.reference_name})"
+        reference = f"{format_number(figure.reference)} {figure.unit} ({figure.reference_name})"
     met = figure.goal.met(figure) if figure.goal else None
     return (
         figure.name,
-        f"{_number(figure.measured)} {figure.unit}",
+        f"{format_number(figure.measured)} {figure.unit}",
         reference,
         "" if figure.ratio is None else f"{figure.ratio:.2f}",
         str(figure.goal or ""),
@@ -76,5 +80,6 @@ def _cells(figure: Figure) -> tuple[str, ...]:
     )
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """Return ``value`` as the table shows it: whole from 100 up, else three significant digits."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -86,7 +86,7 @@ class OutboxEventAdmin(ModelAdmin):
         "extensions",
         "partition_key",
         "status",
-        "delivery",
+        "destinations",
         "last_error",
         "retry_count",
         "max_retries",
@@ -95,9 +95,8 @@ class OutboxEventAdmin(ModelAdmin):
         "leased_until",
         "published_at",
         "backends",
-        "delivered",
     ]
-    exclude = ["data", "lease_token"]
+    exclude = ["data", "delivery", "lease_token"]
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: OutboxEvent | None = None
@@ -143,19 +142,22 @@ class OutboxEventAdmin(ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True))
 
     @admin.display(description="delivery")
-    def delivery(self, obj: OutboxEvent) -> SafeString:
-        """Return a table of the event's state with each destination, and the last error."""
+    def destinations(self, obj: OutboxEvent) -> SafeString:
+        """Return a table of the event's state with each destination (its ``delivery``)."""
         states = delivery_states(obj, configured_destinations())
         if not states:
             return format_html("<p>{}</p>", "No destination is configured for this event.")
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((s.destination, s.state, s.error) for s in states),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (s.destination, s.state, s.attempts, s.at.isoformat() if s.at else "", s.error)
+                for s in states
+            ),
         )
         return format_html(
-            "<table><thead><tr><th>destination</th><th>state</th><th>last error</th></tr>"
-            "</thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>destination</th><th>state</th><th>attempts</th>"
+            "<th>last attempt</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
 

@@ -32,7 +32,13 @@ from .events import (
 )
 from .exceptions import InvalidEvent, UnknownBackend
 from .outbox.bulk import insert_rows
-from .outbox.models import OutboxEvent, keep_encoding, new_event_id
+from .outbox.models import (
+    DestinationEntry,
+    DestinationState,
+    OutboxEvent,
+    keep_encoding,
+    new_event_id,
+)
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
@@ -204,6 +210,7 @@ def _build_row(
     """
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
+    aliases = _checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -227,10 +234,16 @@ def _build_row(
         created_at=now,
         scheduled_at=scheduled_at or now,
         max_retries=max_retries,
-        backends=_checked_aliases(backends, config.backends),
+        backends=aliases,
+        delivery={alias: _pending() for alias in aliases or ()},
     )
     keep_encoding(row, text)  # the insert sends this text; no second encoding
     return row
+
+
+def _pending() -> DestinationEntry:
+    """Return the ``delivery`` entry of a backend the publisher named, until a worker tries it."""
+    return {"state": DestinationState.PENDING, "attempts": 0}
 
 
 def _row_id(event_id: str | None) -> uuid.UUID:

@@ -18,3 +18,14 @@ def published_event(**overrides: Any) -> CloudEvent:
         "time": timezone.now(),
     }
     return CloudEvent(**{**fields, **overrides})
+
+
+def delivered_to(*names: str) -> dict[str, dict[str, Any]]:
+    """Return a ``delivery`` in which each of ``names`` has the event."""
+    return {name: {"state": "delivered", "attempts": 1} for name in names}
+
+
+def named_backends(*aliases: str) -> dict[str, Any]:
+    """Return the columns of a row whose publisher named ``aliases``: ``backends=[...]``."""
+    pending = {alias: {"state": "pending", "attempts": 0} for alias in aliases}
+    return {"backends": list(aliases), "delivery": pending}

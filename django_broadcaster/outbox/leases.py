@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +32,10 @@ from ..events import CloudEvent
 from .models import (
     EVENT_FIELDS,
     RELEASED,
+    DestinationEntry,
     OutboxEvent,
+    Status,
+    delivered_to,
     event_from_columns,
     outbox_field,
     wants_backend,
@@ -43,7 +46,7 @@ CLAIMED_FIELDS: Final = (
     *EVENT_FIELDS,
     "expires_at",
     "backends",
-    "delivered",
+    "delivery",
     "retry_count",
     "max_retries",
 )
@@ -57,14 +60,16 @@ UPDATE_RETURNING_VENDORS: Final = frozenset({"postgresql", "sqlite"})
 class ClaimedEvent:
     """One outbox row as leased to a worker: its CloudEvent and what delivery needs to know.
 
-    ``backends`` is ``None`` when the publisher wanted every backend; ``delivered`` lists the
-    destinations that already have the event.
+    ``backends`` is ``None`` when the publisher wanted every backend; ``delivery`` is the row's
+    state with each destination (read-only: rows of a claim may share it), and ``delivered``
+    names the destinations that already have the event.
     """
 
     pk: uuid.UUID
     lease_token: uuid.UUID
     event: CloudEvent
     backends: tuple[str, ...] | None
+    delivery: Mapping[str, DestinationEntry]
     delivered: tuple[str, ...]
     retry_count: int
     max_retries: int
@@ -109,7 +114,7 @@ def release(claim: Claim, using: str | None = None) -> int:
     """
     outbox = OutboxEvent.objects.using(using or router.db_for_write(OutboxEvent))
     held = outbox.filter(pk__in=[row.pk for row in claim.rows], lease_token=claim.token)
-    return int(held.filter(status="pending").update(**RELEASED))
+    return int(held.filter(status=Status.PENDING).update(**RELEASED))
 
 
 def atomic_unless_one_statement(database: str, statements: int) -> AbstractContextManager[Any]:
@@ -252,7 +257,7 @@ def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, A
     ``data`` stays the JSON text the database returns, under ``data_json`` (``data`` is
     ``None``): the event decodes it only if it is read (see :meth:`CloudEvent.trusted`).
 
-    A batch's rows mostly share their ``extensions``, ``backends`` and ``delivered``: each
+    A batch's rows mostly share their ``extensions``, ``backends`` and ``delivery``: each
     distinct raw value is converted once, and rows with equal values share the result, which
     :func:`_claimed` copies into immutable values.
     """
@@ -326,13 +331,14 @@ def _load_timestamps_natively(cursor: Any) -> None:
 
 def _claimed(row: dict[str, Any], token: uuid.UUID) -> ClaimedEvent:
     event = event_from_columns(row, functools.partial(CloudEvent.trusted, row.get("data_json")))
-    backends = row["backends"]
+    backends, delivery = row["backends"], row["delivery"]
     return ClaimedEvent(
         pk=row["id"],
         lease_token=token,
         event=event,
         backends=None if backends is None else tuple(backends),
-        delivered=tuple(row["delivered"] or ()),
+        delivery=delivery,
+        delivered=tuple(delivered_to(delivery)) if delivery else (),
         retry_count=row["retry_count"],
         max_retries=row["max_retries"],
         expires_at=row["expires_at"],

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, TypedDict, cast
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -36,6 +36,32 @@ class Status(models.TextChoices):
     PUBLISHED = "published"
     FAILED = "failed"
     EXPIRED = "expired"
+
+
+class DestinationState(models.TextChoices):
+    """Where an event stands with one destination, in :attr:`OutboxEvent.delivery`.
+
+    ``pending``: not tried yet; ``delivered``: accepted; ``rejected``: refused this event (a
+    retry was spent); ``unavailable``: could not be reached (no retry spent).
+    """
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    UNAVAILABLE = "unavailable"
+
+
+class DestinationEntry(TypedDict, total=False):
+    """One destination's entry in :attr:`OutboxEvent.delivery`.
+
+    ``attempts`` counts the deliveries tried there; ``error`` is why the last one failed;
+    ``at`` is when the last one ended (RFC 3339, UTC).
+    """
+
+    state: str
+    attempts: int
+    error: str
+    at: str
 
 
 class _Uuid7Clock:
@@ -192,9 +218,10 @@ class OutboxEvent(models.Model):
     """One event waiting in, or delivered from, the outbox.
 
     Its CloudEvent ``id`` is ``str(self.id)``. ``backends`` lists the aliases the publisher chose
-    (``None`` means every configured backend); ``delivered`` lists the destinations (backend
-    aliases and ``handler:`` names) that already accepted the event, so a retry redoes only the
-    rest.
+    (``None`` means every configured backend). ``delivery`` says where the event stands with
+    each destination (backend aliases and ``handler:`` names), by name: a
+    :class:`DestinationEntry`; a retry redoes only those not ``delivered``. ``last_error``
+    repeats the latest errors as one line of text, for people and for grouping failures.
     """
 
     id = models.UUIDField(primary_key=True, default=new_event_id, editable=False)
@@ -224,7 +251,9 @@ class OutboxEvent(models.Model):
     last_error = models.TextField(blank=True)
 
     backends = models.JSONField(null=True, blank=True)
-    delivered = models.JSONField(default=list, blank=True)
+    delivery = models.JSONField(
+        default=dict, blank=True, help_text="Where the event stands with each destination."
+    )
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     leased_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="A worker holds the event until then."
@@ -234,7 +263,6 @@ class OutboxEvent(models.Model):
 
     class Meta:
         db_table = "outbox_events"
-        ordering = ["-created_at"]
         verbose_name = "outbox event"
         indexes = [
             models.Index(
@@ -258,6 +286,11 @@ class OutboxEvent(models.Model):
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
         return wants_backend(self.backends, alias)
+
+    @property
+    def delivered(self) -> list[str]:
+        """Return the destinations that accepted the event (0.2.0's column of that name)."""
+        return delivered_to(self.delivery)
 
 
 #: The column values of a row that no worker holds.
@@ -306,6 +339,15 @@ def event_from_columns(
 def outbox_field(name: str) -> models.Field[Any, Any]:
     """Return the field ``name`` of the outbox model (for SQL the worker writes by hand)."""
     return cast("models.Field[Any, Any]", OutboxEvent._meta.get_field(name))
+
+
+def delivered_to(delivery: Mapping[str, DestinationEntry] | None) -> list[str]:
+    """Return the destinations that accepted the event, from its ``delivery``."""
+    return [
+        name
+        for name, entry in (delivery or {}).items()
+        if entry.get("state") == DestinationState.DELIVERED
+    ]
 
 
 def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:

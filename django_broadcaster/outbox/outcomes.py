@@ -1,19 +1,19 @@
 """Recording what a delivery attempt did to each claimed row: every such write of the worker.
 
 :func:`prepare` decides what each row becomes (with :func:`~django_broadcaster.retry.decide`)
-and :meth:`Record.write` writes it: rows delivered everywhere become ``published`` in one UPDATE
-per set of destinations reached, the others (retried, deferred, failed, expired) one
-``bulk_update``. :func:`record_handler_success` writes a handler's success inside the handler's
-own transaction. Every write is guarded by the lease token, so a worker whose lease ran out (and
-whose rows another worker took over) changes nothing.
+and its new ``delivery`` (each destination's state, attempts, error and time), and
+:meth:`Record.write` writes it: rows delivered everywhere become ``published`` in one UPDATE per
+shared ``delivery``, the others (retried, deferred, failed, expired) one ``bulk_update``.
+:func:`record_handler_success` writes a handler's success inside the handler's own transaction.
+Every write is guarded by the lease token, so a worker whose lease ran out (and whose rows
+another worker took over) changes nothing.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -22,19 +22,26 @@ from django.db import connections, router
 from django.utils import timezone
 
 from ..conf import BroadcasterSettings
-from ..events import CloudEvent
+from ..events import CloudEvent, format_timestamp
 from ..exceptions import LeaseLost
 from ..retry import decide
 from ..signals import event_failed, event_published
 from .leases import ClaimedEvent, atomic_unless_one_statement
-from .models import RELEASED, OutboxEvent, Status, outbox_field
+from .models import (
+    RELEASED,
+    DestinationEntry,
+    DestinationState,
+    OutboxEvent,
+    Status,
+    outbox_field,
+)
 
 UNFINISHED_FIELDS = [
     "status",
     "scheduled_at",
     "retry_count",
     "last_error",
-    "delivered",
+    "delivery",
     "lease_token",
     "leased_until",
 ]
@@ -44,17 +51,19 @@ UNFINISHED_FIELDS = [
 class Outcome:
     """What one delivery attempt did for one claimed row.
 
-    ``delivered`` lists every destination that has the event (earlier attempts included);
+    ``delivered`` lists every destination that has the event (earlier attempts first);
     ``errors`` maps each destination that refused it to why (these spend a retry);
-    ``unavailable`` maps each destination that could not be reached to why, and
-    ``deferred_until`` says when to try again (an outage spends no retry); ``expired`` says the
-    event's ``expires_at`` had passed, so it went nowhere.
+    ``unavailable`` maps each destination that could not be reached to why (``untried``: those
+    not even called, their breaker being open), and ``deferred_until`` says when to try again
+    (an outage spends no retry); ``expired`` says the event's ``expires_at`` had passed, so it
+    went nowhere.
     """
 
     row: ClaimedEvent
     delivered: list[str]
     errors: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    untried: set[str] = field(default_factory=set)
     deferred_until: datetime | None = None
     expired: bool = False
 
@@ -68,10 +77,28 @@ class Outcome:
         """Return whether every destination now has the event."""
         return not self.errors and not self.unavailable and not self.expired
 
-    def defer(self, until: datetime, destination: str, reason: str) -> None:
+    def defer(self, until: datetime, destination: str, reason: str, tried: bool = True) -> None:
         """Note that ``destination`` was unavailable, so the row waits until ``until``."""
         self.deferred_until = max(until, self.deferred_until or until)
         self.unavailable[destination] = reason
+        if not tried:
+            self.untried.add(destination)
+
+    def delivery(self, at: str, *, reached_now: Sequence[str] = ()) -> dict[str, DestinationEntry]:
+        """Return the row's ``delivery`` after this attempt, which ended at ``at``.
+
+        ``reached_now`` adds destinations that have the event but are not in ``delivered`` yet.
+        """
+        prior = self.row.delivery
+        entries = dict(prior)
+        for name in [*self.delivered[len(self.row.delivered) :], *reached_now]:
+            entries[name] = _entry(prior, name, DestinationState.DELIVERED, at)
+        for name, why in self.errors.items():
+            entries[name] = _entry(prior, name, DestinationState.REJECTED, at, why)
+        for name, why in self.unavailable.items():
+            tried = name not in self.untried
+            entries[name] = _entry(prior, name, DestinationState.UNAVAILABLE, at, why, tried)
+        return entries
 
 
 @dataclass
@@ -119,11 +146,11 @@ class Record:
         Raises ``DatabaseError`` if a write fails; the batch's rows then stay leased, and are
         delivered again when the lease runs out unless the write is tried again before.
         """
-        groups = _group_by_destinations(self.complete)
+        groups = _group_by_delivery(self.complete, _timestamp(self.now))
         database = router.db_for_write(OutboxEvent)
         with atomic_unless_one_statement(database, len(groups) + bool(self.unfinished)):
-            for delivered, ids in groups.items():
-                mark_published(database, self.token, ids, list(delivered), self.now)
+            for delivery, ids in groups:
+                mark_published(database, self.token, ids, delivery, self.now)
             if self.unfinished:
                 leased = OutboxEvent.objects.using(database).filter(lease_token=self.token)
                 leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
@@ -159,18 +186,18 @@ def mark_published(
     database: str,
     token: uuid.UUID,
     ids: Sequence[uuid.UUID | str],
-    delivered: list[str],
+    delivery: Mapping[str, DestinationEntry],
     now: datetime,
 ) -> int:
     """Mark the rows ``ids`` still leased under ``token`` published at ``now``; return how many.
 
-    ``ids`` are the rows' ids, as UUIDs or as their text (a claimed event's ``id``).
-    ``delivered`` is stored as the destinations that have the events; the lease is cleared.
+    ``ids`` are the rows' ids, as UUIDs or as their text (a claimed event's ``id``); each gets
+    ``delivery``; the lease is cleared.
     """
     changes = {
         "status": Status.PUBLISHED,
         "published_at": now,
-        "delivered": delivered,
+        "delivery": delivery,
         "last_error": "",
         **RELEASED,
     }
@@ -186,16 +213,16 @@ def mark_published(
         return int(cursor.rowcount)
 
 
-def record_handler_success(row: ClaimedEvent, delivered: Sequence[str]) -> None:
-    """Store ``delivered`` on ``row`` now, inside the caller's transaction (a handler's).
+def record_handler_success(outcome: Outcome, handler: str) -> None:
+    """Store that ``handler`` has the event of ``outcome``, inside the handler's transaction.
 
-    Raises :class:`~django_broadcaster.exceptions.LeaseLost` if the worker's lease on ``row`` is
+    Raises :class:`~django_broadcaster.exceptions.LeaseLost` if the worker's lease on the row is
     gone, so that the caller's transaction (the handler's writes and follow-up events) rolls back.
     """
-    updated = OutboxEvent.objects.filter(pk=row.pk, lease_token=row.lease_token).update(
-        delivered=list(delivered)
-    )
-    if not updated:
+    row = outcome.row
+    delivery = outcome.delivery(_timestamp(timezone.now()), reached_now=[handler])
+    leased = OutboxEvent.objects.filter(pk=row.pk, lease_token=row.lease_token)
+    if not leased.update(delivery=delivery):
         raise LeaseLost(f"event {row.pk} is no longer held by this worker")
 
 
@@ -214,15 +241,44 @@ def _published_statement(database: str, columns: tuple[str, ...]) -> str:
     )
 
 
-def _group_by_destinations(outcomes: Sequence[Outcome]) -> dict[tuple[str, ...], list[Any]]:
-    """Group row ids by the destinations reached: one UPDATE each (events of one type share).
+def _group_by_delivery(
+    outcomes: Sequence[Outcome], at: str
+) -> list[tuple[dict[str, DestinationEntry], list[Any]]]:
+    """Group row ids by their new ``delivery``: one UPDATE each.
 
-    The ids are the events' ids, which are the rows' ids as text, ready for the UPDATE.
+    Rows that shared their ``delivery`` before (the claim shares equal values) and reached the
+    same destinations now share it after: most of a batch is one group. The ids are the events'
+    ids, the rows' ids as text, ready for the UPDATE.
     """
-    groups: dict[tuple[str, ...], list[Any]] = defaultdict(list)
+    groups: dict[tuple[int, tuple[str, ...]], tuple[dict[str, DestinationEntry], list[Any]]] = {}
     for outcome in outcomes:
-        groups[tuple(outcome.delivered)].append(outcome.event.id)
-    return groups
+        key = (id(outcome.row.delivery), tuple(outcome.delivered))
+        if key not in groups:
+            groups[key] = (outcome.delivery(at), [])
+        groups[key][1].append(outcome.event.id)
+    return list(groups.values())
+
+
+def _entry(
+    prior: Mapping[str, DestinationEntry],
+    name: str,
+    state: str,
+    at: str,
+    error: str = "",
+    tried: bool = True,
+) -> DestinationEntry:
+    entry: DestinationEntry = {
+        "state": state,
+        "attempts": prior.get(name, {}).get("attempts", 0) + tried,
+        "at": at,
+    }
+    if error:
+        entry["error"] = error
+    return entry
+
+
+def _timestamp(moment: datetime) -> str:
+    return format_timestamp(moment)
 
 
 def _unfinished_row(
@@ -234,7 +290,7 @@ def _unfinished_row(
         id=claimed.pk,
         status=Status.PENDING,
         retry_count=claimed.retry_count,
-        delivered=outcome.delivered,
+        delivery=outcome.delivery(_timestamp(now)),
         **RELEASED,
     )
     if outcome.expired:

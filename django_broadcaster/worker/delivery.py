@@ -103,14 +103,16 @@ class Verdict:
     """What a backend made of its share of a batch.
 
     When ``unavailable_until`` is set, the backend took none of the events (or cannot be known to
-    have): they wait until then, for ``reason``. Otherwise ``rejected`` maps the id of each event
-    the backend refused to why, and ``failed`` is an unexpected error that refused them all.
+    have): they wait until then, for ``reason`` (``tried`` is false when it was not called at
+    all). Otherwise ``rejected`` maps the id of each event the backend refused to why, and
+    ``failed`` is an unexpected error that refused them all.
     """
 
     rejected: Rejected = field(default_factory=dict)
     unavailable_until: datetime | None = None
     reason: str = ""
     failed: BaseException | None = None
+    tried: bool = True
 
     def error_for(self, event_id: str) -> BaseException | None:
         """Return why the backend refused the event ``event_id``, or ``None`` if it took it."""
@@ -149,13 +151,11 @@ class Courier:
         now = timezone.now()
         self._settle_late_call()
         if self._late is not None:
-            busy = Verdict(
-                unavailable_until=self.breaker.busy_until(now), reason="still busy with a late call"
+            return _not_called(
+                now, events, "still busy with a late call", self.breaker.busy_until(now)
             )
-            return Call(now, len(events), verdict=busy)
         if self.breaker.is_open(now):
-            paused = Verdict(unavailable_until=self.breaker.open_until, reason="backend paused")
-            return Call(now, len(events), verdict=paused)
+            return _not_called(now, events, "backend paused", self.breaker.open_until)
         return Call(now, len(events), future=self._stage.submit(lambda: self._send(events)))
 
     def finish(self, call: Call) -> Verdict:
@@ -268,7 +268,7 @@ def _needs_backend(outcome: Outcome, alias: str) -> bool:
 def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> None:
     if verdict.unavailable_until is not None:
         for outcome in outcomes:
-            outcome.defer(verdict.unavailable_until, alias, verdict.reason)
+            outcome.defer(verdict.unavailable_until, alias, verdict.reason, verdict.tried)
         return
     for outcome in outcomes:
         error = verdict.error_for(outcome.event.id or "")
@@ -287,7 +287,7 @@ def _call_handlers(outcome: Outcome, handlers: Mapping[str, Handler]) -> None:
             with transaction.atomic():
                 handler(outcome.event)
                 if published_so_far() != published_before:  # follow-ups commit with the record
-                    record_handler_success(outcome.row, [*outcome.delivered, name])
+                    record_handler_success(outcome, name)
         except Exception as exc:
             logger.warning("Handler %s failed on event %s: %s", name, outcome.event.id, exc)
             outcome.errors[name] = _describe(exc)
@@ -297,6 +297,11 @@ def _call_handlers(outcome: Outcome, handlers: Mapping[str, Handler]) -> None:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def _not_called(now: datetime, events: Sequence[Any], reason: str, until: datetime | None) -> Call:
+    verdict = Verdict(unavailable_until=until, reason=reason, tried=False)
+    return Call(now, len(events), verdict=verdict)
 
 
 def _done(call: Call) -> bool:

@@ -12,10 +12,17 @@ from django.utils import timezone
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from tests.factories import delivered_to, named_backends
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/django_broadcaster/outboxevent/"
+TOO_LARGE = {
+    "state": "rejected",
+    "attempts": 2,
+    "error": "EventRejected: message too large; over 1 MB",
+    "at": "2026-12-07T10:00:00Z",
+}
 BACKENDS = {
     alias: {"BACKEND": "django_broadcaster.backends.LocMemBackend"} for alias in ("kafka", "redis")
 }
@@ -83,8 +90,8 @@ def test_filters_by_status_type_source_and_date(staff_client: Client) -> None:
 
 @override_settings(BROADCASTER={"BACKENDS": BACKENDS})
 def test_destination_filters_use_the_configured_backends(staff_client: Client) -> None:
-    everywhere = event(delivered=["kafka"])
-    redis_only = event(backends=["redis"])
+    everywhere = event(delivery=delivered_to("kafka"))
+    redis_only = event(**named_backends("redis"))
     page = staff_client.get(CHANGELIST)
     assert "?destination=kafka" in page.content.decode()
     assert "?not_delivered_to=redis" in page.content.decode()
@@ -101,19 +108,24 @@ def test_destination_filters_use_the_configured_backends(staff_client: Client) -
 def test_change_page_shows_each_destination_and_its_last_error(staff_client: Client) -> None:
     row = event(
         status=Status.FAILED,
-        delivered=["redis"],
+        delivery={**delivered_to("redis"), "kafka": TOO_LARGE},
         last_error="kafka: EventRejected: message too large; over 1 MB",
     )
     page = staff_client.get(f"{CHANGELIST}{row.pk}/change/").content.decode()
-    assert "<tr><td>kafka</td><td>error</td><td>EventRejected: message too large; over 1 MB" in page
-    assert "<tr><td>redis</td><td>delivered</td><td></td></tr>" in page
+    assert "<tr><td>kafka</td><td>rejected</td><td>2</td><td>2026-12-07T10:00:00+00:00</td>" in page
+    assert "<td>EventRejected: message too large; over 1 MB</td></tr>" in page
+    assert "<tr><td>redis</td><td>delivered</td><td>1</td><td></td><td></td></tr>" in page
 
 
 def test_the_changelist_runs_a_fixed_number_of_queries(
     staff_client: Client, django_assert_max_num_queries: Any
 ) -> None:
     for n in range(50):
-        event(f"type-{n % 5}", status=[Status.PENDING, Status.FAILED][n % 2], delivered=["x"])
+        event(
+            f"type-{n % 5}",
+            status=[Status.PENDING, Status.FAILED][n % 2],
+            delivery=delivered_to("x"),
+        )
     staff_client.get(CHANGELIST)  # warm the session and the content types
     with django_assert_max_num_queries(8):
         response = staff_client.get(CHANGELIST)

@@ -1,5 +1,7 @@
 """Which events are bound for, or have reached, each destination, on every database."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import override_settings
 
@@ -12,11 +14,11 @@ from django_broadcaster.outbox.deliveries import (
     bound_for,
     configured_destinations,
     delivery_states,
-    parse_errors,
     reached,
 )
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
+from tests.factories import delivered_to, named_backends
 
 pytestmark = pytest.mark.django_db
 
@@ -45,17 +47,17 @@ def ids(condition: object) -> set[str]:
 @override_settings(BROADCASTER={"BACKENDS": BACKENDS})
 def test_bound_for_a_backend_means_every_backend_or_listed_exactly() -> None:
     publish("all")
-    publish("kafka", backends=["kafka"])
-    publish("upper", backends=["Kafka"])  # case matters, even on SQLite
-    publish("redis", backends=["redis"])
-    publish("quoted", backends=['x"kafka'])
+    publish("kafka", **named_backends("kafka"))
+    publish("upper", **named_backends("Kafka"))  # case matters, even on SQLite
+    publish("redis", **named_backends("redis"))
+    publish("quoted", **named_backends('x"kafka'))
     assert ids(bound_for(KAFKA)) == {"all", "kafka"}
 
 
 def test_reached_and_awaiting_read_the_delivered_list() -> None:
-    publish("done", delivered=["kafka", "handler:app.on_order"])
-    publish("half", delivered=["handler:app.on_order"])
-    publish("other", delivered=["kafka"])
+    publish("done", delivery=delivered_to("kafka", "handler:app.on_order"))
+    publish("half", delivery=delivered_to("handler:app.on_order"))
+    publish("other", delivery=delivered_to("kafka"))
     assert {row.event_type for row in OutboxEvent.objects.filter(reached(KAFKA))} == {
         "done",
         "other",
@@ -85,27 +87,31 @@ def test_configured_destinations_are_backends_then_handlers() -> None:
     ]
 
 
-def test_parse_errors_splits_on_known_destinations_only() -> None:
-    last_error = "kafka: EventRejected: too big; a; b; handler:app.on_order: ValueError: x"
-    assert parse_errors(last_error, ["kafka", "handler:app.on_order"]) == {
-        "kafka": "EventRejected: too big; a; b",
-        "handler:app.on_order": "ValueError: x",
+def test_delivery_states_read_each_destinations_entry() -> None:
+    rejected = {
+        "state": "rejected",
+        "attempts": 2,
+        "error": "E: x; y",
+        "at": "2026-12-07T10:00:00Z",
     }
-    assert parse_errors("boom", ["kafka"]) == {"": "boom"}
-    assert parse_errors("", ["kafka"]) == {}
-
-
-def test_delivery_states_cover_bound_and_reached_destinations() -> None:
     row = publish(
-        status=Status.PENDING,
-        delivered=["old-backend"],
-        last_error="kafka: unavailable: connection refused",
+        status=Status.PENDING, delivery={**delivered_to("old-backend"), "kafka": rejected}
     )
     other = Destination("handler:app.other", is_backend=False, event_types=frozenset({"x"}))
     assert delivery_states(row, [KAFKA, HANDLER, other]) == [
-        DeliveryState("kafka", "error", "unavailable: connection refused"),
-        DeliveryState("handler:app.on_order", "waiting"),
-        DeliveryState("old-backend", "delivered"),
+        DeliveryState("kafka", "rejected", 2, "E: x; y", datetime(2026, 12, 7, 10, tzinfo=UTC)),
+        DeliveryState("handler:app.on_order", "pending"),
+        DeliveryState("old-backend", "delivered", 1),
     ]
     row.status = Status.FAILED
     assert delivery_states(row, [HANDLER])[0].state == "not delivered"
+
+
+@pytest.mark.parametrize("name", ["handler:app.views.<locals>.on_order#2", "a.b", "a b", "ü"])
+def test_destination_names_are_matched_exactly_on_every_database(name: str) -> None:
+    destination = Destination(name, is_backend=False)
+    publish("done", delivery=delivered_to(name))
+    publish("other", delivery=delivered_to(name + "x", name.upper()))
+    publish("tried", delivery={name: {"state": "rejected", "attempts": 1, "error": "E"}})
+    assert ids(reached(destination)) == {"done"}
+    assert ids(awaiting(destination)) == {"other", "tried"}

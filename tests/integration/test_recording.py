@@ -15,6 +15,7 @@ from django_broadcaster.outbox import leases
 from django_broadcaster.outbox.leases import Claim
 from django_broadcaster.outbox.outcomes import Outcome, mark_published, record
 from django_broadcaster.publishers import publisher
+from tests.factories import delivered_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = timedelta(minutes=1)
@@ -47,7 +48,8 @@ def test_mark_published_writes_the_outcome_and_clears_the_lease() -> None:
     ids = [row.pk for row in claim.rows]
     OutboxEvent.objects.filter(pk__in=ids).update(last_error="an earlier attempt")
 
-    changed = mark_published("default", claim.token, [*ids, others.rows[0].pk], ["a", "b"], now)
+    delivery = delivered_to("a", "b")
+    changed = mark_published("default", claim.token, [*ids, others.rows[0].pk], delivery, now)
 
     assert changed == 3  # the row under another lease is not this worker's
     rows = OutboxEvent.objects.filter(pk__in=ids)

@@ -14,6 +14,7 @@ from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.outbox.health import DestinationStatus, FailureReason, outbox_status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
+from tests.factories import delivered_to, named_backends
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -42,14 +43,18 @@ def test_an_empty_outbox() -> None:
 @override_settings(BROADCASTER={"BACKENDS": BACKENDS})
 def test_a_busy_outbox(django_assert_num_queries: Any) -> None:
     event(scheduled_at=NOW - timedelta(seconds=30))  # due for 30 s: the lag
-    event(scheduled_at=NOW - timedelta(seconds=5), delivered=["kafka"])
+    event(scheduled_at=NOW - timedelta(seconds=5), delivery=delivered_to("kafka"))
     held = {"leased_until": NOW + timedelta(seconds=60), "lease_token": uuid.uuid4()}
     event(scheduled_at=NOW - timedelta(seconds=40), **held)  # in flight: neither due nor lag
-    event("audit", scheduled_at=NOW + timedelta(hours=1), backends=["redis"])  # retry later
-    event(status=Status.PUBLISHED, delivered=["kafka", "redis"])
+    event("audit", scheduled_at=NOW + timedelta(hours=1), **named_backends("redis"))  # retry later
+    event(status=Status.PUBLISHED, delivery=delivered_to("kafka", "redis"))
     for _ in range(2):
-        event(status=Status.FAILED, last_error="kafka: EventRejected: too big", delivered=["redis"])
-    event(status=Status.FAILED, last_error="handler:x: ValueError: no", backends=["kafka"])
+        event(
+            status=Status.FAILED,
+            last_error="kafka: EventRejected: too big",
+            delivery=delivered_to("redis"),
+        )
+    event(status=Status.FAILED, last_error="handler:x: ValueError: no", **named_backends("kafka"))
     registry = EventRegistry()
     registry.register("order")(on_order)
     with django_assert_num_queries(5):

@@ -1,11 +1,11 @@
 """What the two Kafka backends share: options, the send template and the error policy.
 
 :class:`BaseKafkaBackend` validates the options common to both producers, builds each message
-with :mod:`.messages`, and decides what an error means: an error about the record itself refuses
+with :mod:`.messages`, and decides what an error means: an error about the message itself refuses
 that one event (``EventRejected``); any other error means the cluster or the producer takes no
 messages now (``BackendUnavailable``), and the producer is rebuilt on the next attempt. A
 subclass supplies the client: how to build and close the producer, which errors concern a
-record, and how to hand over a batch and collect each message's outcome.
+message, and how to hand over a batch and collect each message's outcome.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from ...exceptions import (
     InvalidEvent,
 )
 from ..base import BaseBackend, Rejections
-from .messages import RECORD_BUILDERS, KafkaRecord
+from .messages import MESSAGE_BUILDERS, KafkaMessage
 
 logger = logging.getLogger(__name__)
 
 _TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 #: A message handed to the producer, with the event it carries.
-Pending = tuple[CloudEvent, KafkaRecord]
+Pending = tuple[CloudEvent, KafkaMessage]
 #: What :meth:`BaseKafkaBackend._deliver` returns: each refused event with the client's error.
 Failures = list[tuple[CloudEvent, Exception]]
 
@@ -100,7 +100,7 @@ class BaseKafkaBackend(BaseBackend):
 
         Opens the producer if needed (the caller closes it). Raises ``BackendUnavailable``, with
         the cause chained, when no broker takes messages within ``send_timeout``, or the producer
-        fails for any reason but the record; messages sent before that may still be written (at
+        fails for any reason but the message; messages sent before that may still be written (at
         least once). The producer is then closed, and the next call builds a new one.
         """
         if not events:
@@ -124,7 +124,7 @@ class BaseKafkaBackend(BaseBackend):
     def _send_all(self, events: Sequence[CloudEvent]) -> Rejections:
         rejected: Rejections = {}
         pending: list[Pending] = []
-        build = RECORD_BUILDERS[self.content_mode]
+        build = MESSAGE_BUILDERS[self.content_mode]
         for event in events:
             try:
                 pending.append((event, build(event)))
@@ -137,11 +137,11 @@ class BaseKafkaBackend(BaseBackend):
     def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
         """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
 
-        Only an invalid event or a record error (size, format) refuses the event. Any other
+        Only an invalid event or a message error (size, format) refuses the event. Any other
         error concerns the producer or the cluster (unreachable, the producer's id unknown after
         the broker lost its state, a producer in a fatal state): ``BackendUnavailable``.
         """
-        if not isinstance(exc, InvalidEvent) and not self._client_record_error(exc):
+        if not isinstance(exc, InvalidEvent) and not self._client_message_error(exc):
             raise self._unavailable(exc) from exc
         error = EventRejected(
             f"Backend {self.alias!r}: Kafka refused event {event.id}: {exc}",
@@ -159,8 +159,8 @@ class BaseKafkaBackend(BaseBackend):
     def _check(self) -> None:
         if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
             self._improperly_configured("topic must be 1-249 of the characters a-z A-Z 0-9 . _ -")
-        if self.content_mode not in RECORD_BUILDERS:
-            self._improperly_configured(f"content_mode must be one of {list(RECORD_BUILDERS)}")
+        if self.content_mode not in MESSAGE_BUILDERS:
+            self._improperly_configured(f"content_mode must be one of {list(MESSAGE_BUILDERS)}")
         if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
             self._improperly_configured("send_timeout must be a positive number of seconds")
         if not self.bootstrap_servers:
@@ -191,13 +191,13 @@ class BaseKafkaBackend(BaseBackend):
         raise NotImplementedError(f"{type(self).__name__} must implement _client_close().")
 
     def _client_deliver(self, pending: Sequence[Pending]) -> Failures:
-        """Produce every record, wait once for all; return the events whose record failed.
+        """Produce every message, wait once for all; return the events whose message failed.
 
         Raises ``BackendUnavailable`` when the batch cannot be waited for within
         ``send_timeout``. Errors returned are classified by :meth:`_rejected`.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement _client_deliver().")
 
-    def _client_record_error(self, exc: Exception) -> bool:
-        """Return whether ``exc`` concerns the record itself rather than the cluster."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _client_record_error().")
+    def _client_message_error(self, exc: Exception) -> bool:
+        """Return whether ``exc`` concerns the message itself rather than the cluster."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_message_error().")

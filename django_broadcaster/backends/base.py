@@ -1,10 +1,9 @@
 """The base class every backend extends.
 
 A backend turns :class:`~django_broadcaster.events.CloudEvent` values into messages on one
-transport. Only :meth:`BaseBackend.send` must be written; :meth:`BaseBackend.send_batch` loops over
-it, and a backend whose client can pipeline overrides it. The transport client is built lazily in
-:meth:`BaseBackend.open`, never in ``__init__``, so building a backend (as the system checks do)
-touches no network.
+transport. :meth:`BaseBackend.send_batch` is the one method to write; :meth:`BaseBackend.send` is
+built on it. The transport client is built lazily in :meth:`BaseBackend.open`, never in
+``__init__``, so building a backend (as the system checks do) touches no network.
 """
 
 from __future__ import annotations
@@ -56,22 +55,20 @@ class BaseBackend:
     def close(self) -> None:
         """Close the connection if one is open. Safe to call twice, or without :meth:`open`."""
 
-    def send(self, event: CloudEvent) -> None:
-        """Deliver one event, or raise.
-
-        Raise :class:`~django_broadcaster.exceptions.EventRejected` when the destination refuses
-        this event and :class:`~django_broadcaster.exceptions.BackendUnavailable` when it cannot
-        be reached at all. Subclasses must implement this method.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must implement send().")
-
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Deliver ``events`` and return the error of each one that was refused, by event id.
 
-        An event missing from the result was accepted. Raises ``BackendUnavailable`` when the
-        destination cannot be reached; the worker then retries the whole batch later without
-        spending retries, so events accepted before the outage may be delivered twice.
+        An event missing from the result was accepted; a refused one maps to its
+        :class:`~django_broadcaster.exceptions.EventRejected`. Raises
+        :class:`~django_broadcaster.exceptions.BackendUnavailable` when the destination cannot be
+        reached; the worker then retries the whole batch later without spending retries, so
+        events accepted before the outage may be delivered twice. Subclasses implement this.
+
+        A subclass written for 0.2.0 may implement only :meth:`send`: this method then calls it
+        for each event.
         """
+        if type(self).send is BaseBackend.send:
+            raise NotImplementedError(f"{type(self).__name__} must implement send_batch().")
         rejected: Rejections = {}
         for event in events:
             try:
@@ -81,6 +78,16 @@ class BaseBackend:
             except DeliveryError as exc:
                 rejected[str(event.id)] = exc
         return rejected
+
+    def send(self, event: CloudEvent) -> None:
+        """Deliver one event through :meth:`send_batch`, or raise its ``DeliveryError``.
+
+        Raises ``EventRejected`` when the destination refuses the event and
+        ``BackendUnavailable`` when it cannot be reached.
+        """
+        error = self.send_batch([event]).get(str(event.id))
+        if error is not None:
+            raise error
 
     def __enter__(self) -> BaseBackend:
         self.open()

@@ -119,12 +119,6 @@ class RedisStreamBackend(BaseBackend):
         if client is not None:
             client.close()
 
-    def send(self, event: CloudEvent) -> None:
-        """Append ``event`` to the stream; raise ``EventRejected`` or ``BackendUnavailable``."""
-        rejected = self.send_batch([event])
-        if rejected:
-            raise rejected[str(event.id)]
-
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Append ``events`` in one pipelined round trip; return the refused ones by event id.
 

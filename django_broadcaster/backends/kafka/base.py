@@ -89,12 +89,6 @@ class BaseKafkaBackend(BaseBackend):
         if producer is not None:
             self._client_close(producer)
 
-    def send(self, event: CloudEvent) -> None:
-        """Produce ``event`` and wait for its acknowledgement, or raise a ``DeliveryError``."""
-        rejected = self.send_batch([event])
-        if rejected:
-            raise rejected[str(event.id)]
-
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Send ``events``, wait once for all acknowledgements; return the refused ones by id.
 

@@ -3,20 +3,28 @@
 A backend turns :class:`~django_broadcaster.events.CloudEvent` values into messages on one
 transport. :meth:`BaseBackend.send_batch` is the one method to write; :meth:`BaseBackend.send` is
 built on it. The transport client is built lazily in :meth:`BaseBackend.open`, never in
-``__init__``, so building a backend (as the system checks do) touches no network.
+``__init__``, so building a backend (as the system checks do) touches no network. The base also
+builds the errors a backend raises, so that every backend's messages name it the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, NoReturn
 
 from ..events import CloudEvent
-from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, DeliveryError
+from ..exceptions import (
+    BackendUnavailable,
+    BroadcasterImproperlyConfigured,
+    DeliveryError,
+    EventRejected,
+)
 
 #: What :meth:`BaseBackend.send_batch` returns: the error of each event (by id) that was refused.
 Rejections = dict[str, DeliveryError]
+#: What error messages and ``repr()`` show in place of a secret.
+MASK: Final = "***"
 
 
 class BaseBackend:
@@ -37,13 +45,15 @@ class BaseBackend:
     #: adds contention for the CPU, so it records each batch before sending the next.
     sends_outlast_records = False
 
+    #: Configured secrets (passwords) that error messages must not show; see :meth:`_scrub`.
+    _secrets: frozenset[str] = frozenset()
+
     def __init__(self, alias: str, **options: Any) -> None:
-        if options:
-            raise BroadcasterImproperlyConfigured(
-                f"Backend {alias!r} ({type(self).__name__}) got unknown OPTIONS "
-                f"{sorted(options)}; remove them or check their spelling."
-            )
         self.alias = alias
+        if options:
+            self._improperly_configured(
+                f"unknown OPTIONS {sorted(options)}; remove them or check their spelling"
+            )
 
     def open(self) -> bool:
         """Open the connection if needed; return whether this call opened it.
@@ -103,3 +113,47 @@ class BaseBackend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
+
+    # --- Errors, for subclasses -------------------------------------------------------------
+
+    def _improperly_configured(self, problem: str) -> NoReturn:
+        """Raise ``BroadcasterImproperlyConfigured`` for ``problem``, naming alias and class."""
+        raise BroadcasterImproperlyConfigured(f"{self._label()}: {problem}.")
+
+    def _rejected(self, event: CloudEvent, cause: object) -> EventRejected:
+        """Return the ``EventRejected`` of ``event`` for ``cause``, chained if it is an error."""
+        error = EventRejected(
+            f"Backend {self.alias!r}: {self._where()} refused event {event.id}: "
+            f"{self._scrub(cause)}",
+            destination=self.alias,
+        )
+        if isinstance(cause, BaseException):
+            error.__cause__ = cause
+        return error
+
+    def _unavailable(self, cause: object) -> BackendUnavailable:
+        """Return the ``BackendUnavailable`` for ``cause``; the caller raises it ``from`` it."""
+        return BackendUnavailable(
+            f"Backend {self.alias!r}: {self._where()} is unavailable: {self._scrub(cause)}",
+            destination=self.alias,
+        )
+
+    def _label(self) -> str:
+        """Return how configuration errors name this backend: alias and class."""
+        return f"Backend {self.alias!r} ({type(self).__name__})"
+
+    def _where(self) -> str:
+        """Return what error messages call the destination; subclasses add its address."""
+        return type(self).__name__
+
+    def _scrub(self, cause: object) -> str:
+        """Return ``str(cause)`` with each of ``_secrets`` masked (defence in depth)."""
+        return masked(str(cause), self._secrets)
+
+
+def masked(text: str, secrets: Iterable[object]) -> str:
+    """Return ``text`` with every non-empty string of ``secrets`` replaced by :data:`MASK`."""
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
+            text = text.replace(secret, MASK)
+    return text

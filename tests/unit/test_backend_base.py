@@ -1,4 +1,4 @@
-"""The backend base class: send() built on send_batch(), and 0.2.0's send()-only backends."""
+"""The backend base class: send() built on send_batch(), 0.2.0's send()-only backends, errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from collections.abc import Sequence
 import pytest
 
 from django_broadcaster.backends import ConsoleBackend, LocMemBackend
-from django_broadcaster.backends.base import BaseBackend, Rejections
+from django_broadcaster.backends.base import BaseBackend, Rejections, masked
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.exceptions import BackendUnavailable, EventRejected
+from django_broadcaster.exceptions import (
+    BackendUnavailable,
+    BroadcasterImproperlyConfigured,
+    EventRejected,
+)
 from tests.factories import published_event
 
 
@@ -117,3 +121,52 @@ def test_console_writes_one_json_line_per_event() -> None:
     assert ConsoleBackend("console", stream=stream).send_batch(events) == {}
     lines = stream.getvalue().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [str(event.id) for event in events]
+
+
+# --- Errors built by the base ------------------------------------------------------------------
+
+
+class Guarded(BatchOnly):
+    """A backend with a configured secret and an address, as Redis's has."""
+
+    _secrets = frozenset({"hunter2"})
+
+    def _where(self) -> str:
+        return "Guarded at cache:1"
+
+
+def test_an_unknown_option_names_the_alias_the_class_and_the_option() -> None:
+    with pytest.raises(BroadcasterImproperlyConfigured) as info:
+        LocMemBackend("memory", colour="red")
+    assert str(info.value) == (
+        "Backend 'memory' (LocMemBackend): unknown OPTIONS ['colour']; "
+        "remove them or check their spelling."
+    )
+
+
+def test_a_configuration_error_names_the_alias_and_the_class() -> None:
+    with pytest.raises(
+        BroadcasterImproperlyConfigured, match=r"^Backend 'out' \(BatchOnly\): x\.$"
+    ):
+        BatchOnly("out")._improperly_configured("x")
+
+
+def test_a_rejection_names_the_backend_and_the_event_and_chains_its_cause() -> None:
+    event, cause = published_event(), ValueError("password hunter2 refused")
+    error = Guarded("out")._rejected(event, cause)
+    assert (
+        str(error)
+        == f"Backend 'out': Guarded at cache:1 refused event {event.id}: password *** refused"
+    )
+    assert (error.destination, error.__cause__) == ("out", cause)
+
+
+def test_an_outage_names_the_backend_and_masks_secrets() -> None:
+    error = BatchOnly("out")._unavailable("no answer")
+    assert str(error) == "Backend 'out': BatchOnly is unavailable: no answer"
+    assert error.destination == "out"
+    assert "hunter2" not in str(Guarded("out")._unavailable(OSError("auth hunter2 failed")))
+
+
+def test_masked_skips_empty_strings_and_other_values() -> None:
+    assert masked("a=s3cret b=1", ["s3cret", "", 1, None]) == "a=*** b=1"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Final, NoReturn
+from typing import Any, ClassVar, Final
 
 from ...events import CloudEvent
 from ...exceptions import (
@@ -123,12 +123,12 @@ class BaseKafkaBackend(BaseBackend):
             try:
                 pending.append((event, build(event)))
             except InvalidEvent as exc:
-                rejected[str(event.id)] = self._rejected(event, exc)
+                rejected[str(event.id)] = self._refusal(event, exc)
         for event, error in self._client_deliver(pending):
-            rejected[str(event.id)] = self._rejected(event, error)
+            rejected[str(event.id)] = self._refusal(event, error)
         return rejected
 
-    def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
+    def _refusal(self, event: CloudEvent, exc: Exception) -> EventRejected:
         """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
 
         Only an invalid event or a message error (size, format) refuses the event. Any other
@@ -137,18 +137,10 @@ class BaseKafkaBackend(BaseBackend):
         """
         if not isinstance(exc, InvalidEvent) and not self._client_message_error(exc):
             raise self._unavailable(exc) from exc
-        error = EventRejected(
-            f"Backend {self.alias!r}: Kafka refused event {event.id}: {exc}",
-            destination=self.alias,
-        )
-        error.__cause__ = exc
-        return error
+        return self._rejected(event, exc)
 
-    def _unavailable(self, exc: object) -> BackendUnavailable:
-        return BackendUnavailable(
-            f"Backend {self.alias!r}: Kafka at {self.bootstrap_servers} is unavailable: {exc}",
-            destination=self.alias,
-        )
+    def _where(self) -> str:
+        return f"Kafka at {self.bootstrap_servers}"
 
     def _check(self) -> None:
         if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
@@ -159,11 +151,6 @@ class BaseKafkaBackend(BaseBackend):
             self._improperly_configured("send_timeout must be a positive number of seconds")
         if not self.bootstrap_servers:
             self._improperly_configured("bootstrap_servers must name at least one broker")
-
-    def _improperly_configured(self, problem: str) -> NoReturn:
-        raise BroadcasterImproperlyConfigured(
-            f"Backend {self.alias!r} ({type(self).__name__}): {problem}."
-        )
 
     # --- The client's part ------------------------------------------------------------------
 
@@ -188,7 +175,7 @@ class BaseKafkaBackend(BaseBackend):
         """Produce every message, wait once for all; return the events whose message failed.
 
         Raises ``BackendUnavailable`` when the batch cannot be waited for within
-        ``send_timeout``. Errors returned are classified by :meth:`_rejected`.
+        ``send_timeout``. Errors returned are classified by :meth:`_refusal`.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement _client_deliver().")
 

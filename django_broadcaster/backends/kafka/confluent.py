@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from ..base import masked
 from .base import BaseKafkaBackend, Failures, Pending
 
 try:
@@ -109,10 +110,8 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
         try:
             Producer({**dry_run, "log_level": 0})
         except KafkaException as exc:
-            problem = exc.args[0].str() if exc.args else str(exc)
-            for value in config.values():
-                if isinstance(value, str) and value:
-                    problem = problem.replace(value, "***")
+            # librdkafka quotes the value it refuses, which may be a password: mask them all.
+            problem = masked(exc.args[0].str() if exc.args else str(exc), config.values())
             self._improperly_configured(
                 f"librdkafka refused producer_options: {problem} (use librdkafka's property "
                 "names, such as linger.ms, or kafka-python's names of the security settings)"

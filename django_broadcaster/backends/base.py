@@ -37,13 +37,6 @@ class BaseBackend:
     Backends are context managers: ``with backend:`` opens and closes the connection.
     """
 
-    #: Whether :meth:`send_batch` sends many events per round trip (informational, for logs).
-    supports_batching = False
-    #: Whether :meth:`send_batch` usually takes longer than the worker's record of a batch, as
-    #: with kafka-python, which builds and produces every message in Python. The worker then
-    #: records each full batch while it sends the next; for quicker sends that overlap only
-    #: adds contention for the CPU, so it records each batch before sending the next.
-    sends_outlast_records = False
 
     #: Configured secrets (passwords) that error messages must not show; see :meth:`_scrub`.
     _secrets: frozenset[str] = frozenset()

@@ -59,9 +59,6 @@ class RedisStreamBackend(BaseBackend):
     never appear in ``repr()``, log lines or exception messages.
     """
 
-    #: send_batch() sends every XADD of the batch in one write and reads the replies after it.
-    supports_batching = True
-
     def __init__(
         self,
         alias: str,

@@ -89,8 +89,6 @@ class KafkaBackend(BaseKafkaBackend):
 
     client_library = "kafka-python"
     extra = "kafka"
-    #: Producing a batch costs more than recording it: kafka-python works in Python.
-    sends_outlast_records = True
 
     @classmethod
     def _client_missing(cls) -> ImportError | None:

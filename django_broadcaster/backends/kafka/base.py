@@ -43,8 +43,6 @@ class BaseKafkaBackend(BaseBackend):
     :meth:`close` flushes and closes it. Subclasses implement the hooks named ``_client_*``.
     """
 
-    #: send_batch() hands the whole batch to the producer, then waits once for every outcome.
-    supports_batching = True
     #: The name of the client library and the extra that installs it, for the error message.
     client_library: ClassVar[str]
     extra: ClassVar[str]

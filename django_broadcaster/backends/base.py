@@ -19,6 +19,7 @@ from ..exceptions import (
     BroadcasterImproperlyConfigured,
     DeliveryError,
     EventRejected,
+    missing_library,
 )
 
 #: What :meth:`BaseBackend.send_batch` returns: the error of each event (by id) that was refused.
@@ -36,7 +37,6 @@ class BaseBackend:
 
     Backends are context managers: ``with backend:`` opens and closes the connection.
     """
-
 
     #: Configured secrets (passwords) that error messages must not show; see :meth:`_scrub`.
     _secrets: frozenset[str] = frozenset()
@@ -112,6 +112,14 @@ class BaseBackend:
     def _improperly_configured(self, problem: str) -> NoReturn:
         """Raise ``BroadcasterImproperlyConfigured`` for ``problem``, naming alias and class."""
         raise BroadcasterImproperlyConfigured(f"{self._label()}: {problem}.")
+
+    def _require_library(self, missing: ImportError | None, package: str, extra: str) -> None:
+        """Raise ``BroadcasterImproperlyConfigured`` saying which extra installs ``package``.
+
+        ``missing`` is the error of importing the client library, ``None`` when it is there.
+        """
+        if missing is not None:
+            raise missing_library(self._label(), package, extra) from missing
 
     def _rejected(self, event: CloudEvent, cause: object) -> EventRejected:
         """Return the ``EventRejected`` of ``event`` for ``cause``, chained if it is an error."""

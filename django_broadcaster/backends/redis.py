@@ -15,7 +15,6 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from ..events import CloudEvent
-from ..exceptions import BroadcasterImproperlyConfigured
 from ..formats import to_structured_json
 from .base import MASK, BaseBackend, Rejections
 
@@ -76,7 +75,7 @@ class RedisStreamBackend(BaseBackend):
         **options: Any,
     ) -> None:
         super().__init__(alias, **options)
-        _require_redis(alias)
+        self._require_library(_MISSING, "redis", "redis")
         self.url, self.host, self.port, self.db = url, host, port, db
         self.stream_name, self.max_len = stream_name, max_len
         self._password = password
@@ -205,10 +204,3 @@ def _configured_secrets(
     found.update(value for key, value in client_options.items() if "password" in key)
     strings = {value for value in found if isinstance(value, str) and value}
     return frozenset(strings | {unquote(value) for value in strings})
-
-
-def _require_redis(alias: str) -> None:
-    if _MISSING is not None:
-        raise BroadcasterImproperlyConfigured(
-            f"Backend {alias!r} needs the redis package: pip install 'django-broadcaster[redis]'."
-        ) from _MISSING

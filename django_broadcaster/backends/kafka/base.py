@@ -16,12 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from ...events import CloudEvent
-from ...exceptions import (
-    BackendUnavailable,
-    BroadcasterImproperlyConfigured,
-    EventRejected,
-    InvalidEvent,
-)
+from ...exceptions import BackendUnavailable, EventRejected, InvalidEvent
 from ..base import BaseBackend, Rejections
 from .messages import MESSAGE_BUILDERS, KafkaMessage
 
@@ -59,11 +54,7 @@ class BaseKafkaBackend(BaseBackend):
         **options: Any,
     ) -> None:
         super().__init__(alias, **options)
-        if (missing := self._client_missing()) is not None:
-            raise BroadcasterImproperlyConfigured(
-                f"Backend {alias!r} ({type(self).__name__}) needs {self.client_library}: "
-                f"pip install 'django-broadcaster[{self.extra}]'."
-            ) from missing
+        self._require_library(self._client_missing(), self.client_library, self.extra)
         self.bootstrap_servers, self.topic = bootstrap_servers, topic
         self.content_mode, self.send_timeout = content_mode, send_timeout
         self._check()

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 _TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 #: A message handed to the producer, with the event it carries.
 Pending = tuple[CloudEvent, KafkaMessage]
-#: What :meth:`BaseKafkaBackend._deliver` returns: each refused event with the client's error.
+#: What :meth:`BaseKafkaBackend._client_deliver` returns: each refused event with its error.
 Failures = list[tuple[CloudEvent, Exception]]
 
 

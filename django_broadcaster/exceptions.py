@@ -59,7 +59,7 @@ class LeaseLost(BroadcasterError):
 
 
 def missing_library(user: str, package: str, extra: str) -> BroadcasterImproperlyConfigured:
-    """Return the error for ``user`` (a backend or consumer) whose client library is missing.
+    """Return the error for ``user`` (a backend, consumer or option) whose library is missing.
 
     Raise it ``from`` the ``ImportError``; the message says which extra installs the library.
     """

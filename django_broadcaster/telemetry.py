@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .events import CloudEvent
+from .exceptions import missing_library
 
 TRACE_EXTENSIONS = ("traceparent", "tracestate")
 
@@ -32,9 +33,11 @@ except ImportError:  # tracing is optional
 
 try:
     import prometheus_client
-except ImportError:  # metrics are optional
+except ImportError as exc:  # metrics are optional
     prometheus_client = None  # type: ignore[assignment]
+    _NO_METRICS: ImportError | None = exc
 else:
+    _NO_METRICS = None
     EVENTS: Any = prometheus_client.Counter(
         "broadcaster_events", "Outbox events handled by the worker, by outcome.", ["outcome"]
     )
@@ -89,14 +92,10 @@ def set_lag(seconds: float) -> None:
 def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
     """Serve ``/metrics`` on ``address``:``port`` from a background thread.
 
-    Raises ``ImproperlyConfigured`` when ``prometheus-client`` is not installed.
+    Raises ``BroadcasterImproperlyConfigured`` when ``prometheus-client`` is not installed.
     """
     if prometheus_client is None:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            "--metrics-port needs prometheus-client: pip install 'django-broadcaster[metrics]'"
-        )
+        raise missing_library("--metrics-port", "prometheus-client", "metrics") from _NO_METRICS
     prometheus_client.start_http_server(port, addr=address)
 
 

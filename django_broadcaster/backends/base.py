@@ -1,23 +1,31 @@
 """The base class every backend extends.
 
 A backend turns :class:`~django_broadcaster.events.CloudEvent` values into messages on one
-transport. Only :meth:`BaseBackend.send` must be written; :meth:`BaseBackend.send_batch` loops over
-it, and a backend whose client can pipeline overrides it. The transport client is built lazily in
-:meth:`BaseBackend.open`, never in ``__init__``, so building a backend (as the system checks do)
-touches no network.
+transport. :meth:`BaseBackend.send_batch` is the one method to write; :meth:`BaseBackend.send` is
+built on it. The transport client is built lazily in :meth:`BaseBackend.open`, never in
+``__init__``, so building a backend (as the system checks do) touches no network. The base also
+builds the errors a backend raises, so that every backend's messages name it the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, NoReturn
 
 from ..events import CloudEvent
-from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, DeliveryError
+from ..exceptions import (
+    BackendUnavailable,
+    BroadcasterImproperlyConfigured,
+    DeliveryError,
+    EventRejected,
+    missing_library,
+)
 
 #: What :meth:`BaseBackend.send_batch` returns: the error of each event (by id) that was refused.
 Rejections = dict[str, DeliveryError]
+#: What error messages and ``repr()`` show in place of a secret.
+MASK: Final = "***"
 
 
 class BaseBackend:
@@ -30,21 +38,15 @@ class BaseBackend:
     Backends are context managers: ``with backend:`` opens and closes the connection.
     """
 
-    #: Whether :meth:`send_batch` sends many events per round trip (informational, for logs).
-    supports_batching = False
-    #: Whether :meth:`send_batch` usually takes longer than the worker's record of a batch, as
-    #: with kafka-python, which builds and produces every message in Python. The worker then
-    #: records each full batch while it sends the next; for quicker sends that overlap only
-    #: adds contention for the CPU, so it records each batch before sending the next.
-    sends_outlast_records = False
+    #: Configured secrets (passwords) that error messages must not show; see :meth:`_scrub`.
+    _secrets: frozenset[str] = frozenset()
 
     def __init__(self, alias: str, **options: Any) -> None:
-        if options:
-            raise BroadcasterImproperlyConfigured(
-                f"Backend {alias!r} ({type(self).__name__}) got unknown OPTIONS "
-                f"{sorted(options)}; remove them or check their spelling."
-            )
         self.alias = alias
+        if options:
+            self._improperly_configured(
+                f"unknown OPTIONS {sorted(options)}; remove them or check their spelling"
+            )
 
     def open(self) -> bool:
         """Open the connection if needed; return whether this call opened it.
@@ -56,22 +58,20 @@ class BaseBackend:
     def close(self) -> None:
         """Close the connection if one is open. Safe to call twice, or without :meth:`open`."""
 
-    def send(self, event: CloudEvent) -> None:
-        """Deliver one event, or raise.
-
-        Raise :class:`~django_broadcaster.exceptions.EventRejected` when the destination refuses
-        this event and :class:`~django_broadcaster.exceptions.BackendUnavailable` when it cannot
-        be reached at all. Subclasses must implement this method.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must implement send().")
-
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Deliver ``events`` and return the error of each one that was refused, by event id.
 
-        An event missing from the result was accepted. Raises ``BackendUnavailable`` when the
-        destination cannot be reached; the worker then retries the whole batch later without
-        spending retries, so events accepted before the outage may be delivered twice.
+        An event missing from the result was accepted; a refused one maps to its
+        :class:`~django_broadcaster.exceptions.EventRejected`. Raises
+        :class:`~django_broadcaster.exceptions.BackendUnavailable` when the destination cannot be
+        reached; the worker then retries the whole batch later without spending retries, so
+        events accepted before the outage may be delivered twice. Subclasses implement this.
+
+        A subclass written for 0.2.0 may implement only :meth:`send`: this method then calls it
+        for each event.
         """
+        if type(self).send is BaseBackend.send:
+            raise NotImplementedError(f"{type(self).__name__} must implement send_batch().")
         rejected: Rejections = {}
         for event in events:
             try:
@@ -81,6 +81,16 @@ class BaseBackend:
             except DeliveryError as exc:
                 rejected[str(event.id)] = exc
         return rejected
+
+    def send(self, event: CloudEvent) -> None:
+        """Deliver one event through :meth:`send_batch`, or raise its ``DeliveryError``.
+
+        Raises ``EventRejected`` when the destination refuses the event and
+        ``BackendUnavailable`` when it cannot be reached.
+        """
+        error = self.send_batch([event]).get(str(event.id))
+        if error is not None:
+            raise error
 
     def __enter__(self) -> BaseBackend:
         self.open()
@@ -96,3 +106,55 @@ class BaseBackend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
+
+    # --- Errors, for subclasses -------------------------------------------------------------
+
+    def _improperly_configured(self, problem: str) -> NoReturn:
+        """Raise ``BroadcasterImproperlyConfigured`` for ``problem``, naming alias and class."""
+        raise BroadcasterImproperlyConfigured(f"{self._label()}: {problem}.")
+
+    def _require_library(self, missing: ImportError | None, package: str, extra: str) -> None:
+        """Raise ``BroadcasterImproperlyConfigured`` saying which extra installs ``package``.
+
+        ``missing`` is the error of importing the client library, ``None`` when it is there.
+        """
+        if missing is not None:
+            raise missing_library(self._label(), package, extra) from missing
+
+    def _rejected(self, event: CloudEvent, cause: object) -> EventRejected:
+        """Return the ``EventRejected`` of ``event`` for ``cause``, chained if it is an error."""
+        error = EventRejected(
+            f"Backend {self.alias!r}: {self._where()} refused event {event.id}: "
+            f"{self._scrub(cause)}",
+            destination=self.alias,
+        )
+        if isinstance(cause, BaseException):
+            error.__cause__ = cause
+        return error
+
+    def _unavailable(self, cause: object) -> BackendUnavailable:
+        """Return the ``BackendUnavailable`` for ``cause``; the caller raises it ``from`` it."""
+        return BackendUnavailable(
+            f"Backend {self.alias!r}: {self._where()} is unavailable: {self._scrub(cause)}",
+            destination=self.alias,
+        )
+
+    def _label(self) -> str:
+        """Return how configuration errors name this backend: alias and class."""
+        return f"Backend {self.alias!r} ({type(self).__name__})"
+
+    def _where(self) -> str:
+        """Return what error messages call the destination; subclasses add its address."""
+        return type(self).__name__
+
+    def _scrub(self, cause: object) -> str:
+        """Return ``str(cause)`` with each of ``_secrets`` masked (defence in depth)."""
+        return masked(str(cause), self._secrets)
+
+
+def masked(text: str, secrets: Iterable[object]) -> str:
+    """Return ``text`` with every non-empty string of ``secrets`` replaced by :data:`MASK`."""
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
+            text = text.replace(secret, MASK)
+    return text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ..events import CloudEvent
 from ..formats import to_structured_json
-from .base import BaseBackend
+from .base import BaseBackend, Rejections
 
 
 class ConsoleBackend(BaseBackend):
@@ -20,8 +21,9 @@ class ConsoleBackend(BaseBackend):
         super().__init__(alias, **options)
         self.stream = stream
 
-    def send(self, event: CloudEvent) -> None:
-        """Write ``event`` and flush the stream."""
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        """Write one line per event, flush the stream once, and refuse none."""
         stream = self.stream or sys.stdout
-        stream.write(to_structured_json(event).decode() + "\n")
+        stream.writelines(to_structured_json(event).decode() + "\n" for event in events)
         stream.flush()
+        return {}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..events import CloudEvent
-from .base import BaseBackend
+from .base import BaseBackend, Rejections
 
 #: Every event delivered by any :class:`LocMemBackend`, in delivery order.
 outbox: list[CloudEvent] = []
@@ -21,7 +22,8 @@ class LocMemBackend(BaseBackend):
         super().__init__(alias, **options)
         self.events: list[CloudEvent] = []
 
-    def send(self, event: CloudEvent) -> None:
-        """Record ``event``; never fails."""
-        self.events.append(event)
-        outbox.append(event)
+    def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
+        """Keep ``events``; refuse none."""
+        self.events.extend(events)
+        outbox.extend(events)
+        return {}

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from ..events import CloudEvent
-from ..exceptions import BackendUnavailable, BroadcasterImproperlyConfigured, EventRejected
 from ..formats import to_structured_json
-from .base import BaseBackend, Rejections
+from .base import MASK, BaseBackend, Rejections
 
 try:
     import redis
@@ -46,7 +45,6 @@ RESERVED_CLIENT_OPTIONS: Final = frozenset(
     {"url", "host", "port", "db", "password", "socket_timeout", "socket_connect_timeout"}
 )
 _DEFAULT_ADDRESS: Final = {"host": "localhost", "port": 6379, "db": 0, "password": None}
-_MASK: Final = "***"
 _QUERY_PASSWORD: Final = re.compile(r"(?i)(?<=[?&])password=([^&#]*)")
 
 
@@ -59,9 +57,6 @@ class RedisStreamBackend(BaseBackend):
     :meth:`open` (or the first send) builds the client and :meth:`close` releases it. Passwords
     never appear in ``repr()``, log lines or exception messages.
     """
-
-    #: send_batch() sends every XADD of the batch in one write and reads the replies after it.
-    supports_batching = True
 
     def __init__(
         self,
@@ -80,7 +75,7 @@ class RedisStreamBackend(BaseBackend):
         **options: Any,
     ) -> None:
         super().__init__(alias, **options)
-        _require_redis(alias)
+        self._require_library(_MISSING, "redis", "redis")
         self.url, self.host, self.port, self.db = url, host, port, db
         self.stream_name, self.max_len = stream_name, max_len
         self._password = password
@@ -95,7 +90,7 @@ class RedisStreamBackend(BaseBackend):
             "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             **(client_options or {}),
         }
-        self._secrets = _secrets(password, url, self._client_options)
+        self._secrets = _configured_secrets(password, url, self._client_options)
         self._client: redis.Redis | None = None
 
     def open(self) -> bool:
@@ -118,12 +113,6 @@ class RedisStreamBackend(BaseBackend):
         client, self._client = self._client, None
         if client is not None:
             client.close()
-
-    def send(self, event: CloudEvent) -> None:
-        """Append ``event`` to the stream; raise ``EventRejected`` or ``BackendUnavailable``."""
-        rejected = self.send_batch([event])
-        if rejected:
-            raise rejected[str(event.id)]
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Append ``events`` in one pipelined round trip; return the refused ones by event id.
@@ -165,29 +154,11 @@ class RedisStreamBackend(BaseBackend):
                 rejected[str(event.id)] = self._rejected(event, result)
         return rejected
 
-    def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
-        error = EventRejected(
-            f"Backend {self.alias!r}: Redis refused event {event.id}: {self._scrub(exc)}",
-            destination=self.alias,
-        )
-        error.__cause__ = exc
-        return error
-
     def _address(self) -> dict[str, Any]:
         return {"host": self.host, "port": self.port, "db": self.db, "password": self._password}
 
-    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
-        return BackendUnavailable(
-            f"Backend {self.alias!r}: Redis at {self.server} is unavailable: {self._scrub(exc)}",
-            destination=self.alias,
-        )
-
-    def _scrub(self, exc: BaseException) -> str:
-        """Return the message of ``exc`` with any configured secret masked (defence in depth)."""
-        text = str(exc)
-        for secret in self._secrets:
-            text = text.replace(secret, _MASK)
-        return text
+    def _where(self) -> str:
+        return f"Redis at {self.server}"
 
     def _check(self, client_options: Mapping[str, Any]) -> None:
         if self.url is not None and self._address() != _DEFAULT_ADDRESS:
@@ -201,11 +172,6 @@ class RedisStreamBackend(BaseBackend):
         clashes = sorted(RESERVED_CLIENT_OPTIONS.intersection(client_options))
         if clashes:
             self._improperly_configured(f"set {clashes} as backend options, not client_options")
-
-    def _improperly_configured(self, problem: str) -> NoReturn:
-        raise BroadcasterImproperlyConfigured(
-            f"Backend {self.alias!r} ({type(self).__name__}): {problem}."
-        )
 
 
 def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:
@@ -226,20 +192,15 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is not None:
         userinfo = parts.netloc.rpartition("@")[0]
-        url = url.replace(f"{userinfo}@", f"{parts.username or ''}:{_MASK}@", 1)
-    return _QUERY_PASSWORD.sub(f"password={_MASK}", url)
+        url = url.replace(f"{userinfo}@", f"{parts.username or ''}:{MASK}@", 1)
+    return _QUERY_PASSWORD.sub(f"password={MASK}", url)
 
 
-def _secrets(password: str | None, url: str | None, client_options: Mapping[str, Any]) -> set[str]:
+def _configured_secrets(
+    password: str | None, url: str | None, client_options: Mapping[str, Any]
+) -> frozenset[str]:
     parts = urlsplit(url or "")
     found = {password, parts.password, *_QUERY_PASSWORD.findall(url or "")}
     found.update(value for key, value in client_options.items() if "password" in key)
     strings = {value for value in found if isinstance(value, str) and value}
-    return strings | {unquote(value) for value in strings}
-
-
-def _require_redis(alias: str) -> None:
-    if _MISSING is not None:
-        raise BroadcasterImproperlyConfigured(
-            f"Backend {alias!r} needs the redis package: pip install 'django-broadcaster[redis]'."
-        ) from _MISSING
+    return frozenset(strings | {unquote(value) for value in strings})

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
-from ..exceptions import BroadcasterImproperlyConfigured
+from ..exceptions import BroadcasterImproperlyConfigured, missing_library
 from .base import BaseConsumer
 from .decoding import UndecodableMessage, decode_kafka_record
 from .processing import Message
@@ -71,9 +71,7 @@ class KafkaTopicConsumer(BaseConsumer):
         **options: Any,
     ) -> None:
         if _MISSING is not None:
-            raise BroadcasterImproperlyConfigured(
-                "KafkaTopicConsumer needs kafka-python: pip install 'django-broadcaster[kafka]'."
-            ) from _MISSING
+            raise missing_library(type(self).__name__, "kafka-python", "kafka") from _MISSING
         super().__init__(**options)
         self.bootstrap_servers, self.topic, self.group = bootstrap_servers, topic, group
         self.batch_size, self.poll_timeout = batch_size, poll_timeout

@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import BroadcasterImproperlyConfigured
+from ..exceptions import missing_library
 from .base import BaseConsumer
 from .decoding import UndecodableMessage, decode_stream_entry
 from .processing import Message
@@ -73,10 +73,7 @@ class RedisStreamConsumer(BaseConsumer):
         **options: Any,
     ) -> None:
         if _MISSING is not None:
-            raise BroadcasterImproperlyConfigured(
-                "RedisStreamConsumer needs the redis package: "
-                "pip install 'django-broadcaster[redis]'."
-            ) from _MISSING
+            raise missing_library(type(self).__name__, "redis", "redis") from _MISSING
         super().__init__(**options)
         self.client, self.stream, self.group = client, stream, group
         self.consumer = consumer or default_consumer_name()

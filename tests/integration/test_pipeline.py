@@ -57,9 +57,6 @@ class ClaimWatch(BaseBackend):
                 self.condition.notify_all()
         return result
 
-    def send(self, event: CloudEvent) -> None:
-        self.send_batch([event])
-
     def watching(self) -> Any:
         def watch(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
             connection.execute_wrappers.append(self.count)
@@ -163,9 +160,6 @@ class RecordWatch(BaseBackend):
         self.first_ids.discard(str(event.id))
         if not self.first_ids:
             self.first_recorded.set()
-
-    def send(self, event: CloudEvent) -> None:
-        self.send_batch([event])
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         if not {str(event.id) for event in events} & self.first_ids:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from django_broadcaster.backends.kafka import binary_record, structured_record
+from django_broadcaster.backends.kafka import binary_message, structured_message
 from django_broadcaster.backends.redis import stream_fields
 from django_broadcaster.consumers.decoding import (
     UndecodableMessage,
@@ -55,8 +55,8 @@ def test_a_structured_kafka_message_decodes_to_the_published_event(
     overrides: dict[str, Any],
 ) -> None:
     event = published_event(**overrides)
-    record = structured_record(event)
-    assert decode_kafka_record(record.headers, record.key, record.value) == event
+    message = structured_message(event)
+    assert decode_kafka_record(message.headers, message.key, message.value) == event
 
 
 @pytest.mark.parametrize("overrides", EVENTS)
@@ -64,8 +64,8 @@ def test_a_binary_kafka_message_decodes_with_extensions_as_strings(
     overrides: dict[str, Any],
 ) -> None:
     event = published_event(**overrides)
-    record = binary_record(event)
-    decoded = decode_kafka_record(record.headers, record.key, record.value)
+    message = binary_message(event)
+    decoded = decode_kafka_record(message.headers, message.key, message.value)
     assert (decoded.id, decoded.source, decoded.event_type) == (event.id, event.source, event.type)
     assert (decoded.time, decoded.subject, decoded.data) == (event.time, event.subject, event.data)
     assert decoded.dataschema == event.dataschema
@@ -74,16 +74,16 @@ def test_a_binary_kafka_message_decodes_with_extensions_as_strings(
 
 def test_content_type_not_ce_headers_decides_the_kafka_mode() -> None:
     event = published_event()
-    record = structured_record(event)
-    headers = [*record.headers, ("ce_id", b"from-a-header")]
-    assert decode_kafka_record(headers, None, record.value).id == event.id
+    message = structured_message(event)
+    headers = [*message.headers, ("ce_id", b"from-a-header")]
+    assert decode_kafka_record(headers, None, message.value).id == event.id
 
 
 def test_a_text_key_becomes_the_partition_key_unless_the_event_has_one() -> None:
-    record = binary_record(published_event())
-    assert decode_kafka_record(record.headers, b"k-1", record.value).partition_key == "k-1"
-    assert decode_kafka_record(record.headers, b"\xff\xfe", record.value).partition_key is None
-    keyed = binary_record(published_event(extensions={"partitionkey": "own"}))
+    message = binary_message(published_event())
+    assert decode_kafka_record(message.headers, b"k-1", message.value).partition_key == "k-1"
+    assert decode_kafka_record(message.headers, b"\xff\xfe", message.value).partition_key is None
+    keyed = binary_message(published_event(extensions={"partitionkey": "own"}))
     assert decode_kafka_record(keyed.headers, b"other", keyed.value).partition_key == "own"
 
 
@@ -118,10 +118,10 @@ def test_a_stream_entry_without_the_event_field_is_undecodable() -> None:
 
 
 def test_a_binary_kafka_message_without_an_id_is_undecodable() -> None:
-    record = binary_record(published_event())
-    headers = [(name, value) for name, value in record.headers if name != "ce_id"]
+    message = binary_message(published_event())
+    headers = [(name, value) for name, value in message.headers if name != "ce_id"]
     with pytest.raises(UndecodableMessage, match="no id"):
-        decode_kafka_record(headers, None, record.value)
+        decode_kafka_record(headers, None, message.value)
 
 
 def test_a_kafka_message_without_headers_is_undecodable() -> None:

@@ -17,22 +17,22 @@ from typing import Any, Final
 from .base import BaseKafkaBackend, Failures, Pending
 from .confluent import ConfluentKafkaBackend
 from .messages import (
-    RECORD_BUILDERS,
+    MESSAGE_BUILDERS,
     STRUCTURED_CONTENT_TYPE,
-    KafkaRecord,
-    binary_record,
-    structured_record,
+    KafkaMessage,
+    binary_message,
+    structured_message,
 )
 
 __all__ = [
-    "RECORD_BUILDERS",
+    "MESSAGE_BUILDERS",
     "STRUCTURED_CONTENT_TYPE",
     "BaseKafkaBackend",
     "ConfluentKafkaBackend",
     "KafkaBackend",
-    "KafkaRecord",
-    "binary_record",
-    "structured_record",
+    "KafkaMessage",
+    "binary_message",
+    "structured_message",
 ]
 
 try:
@@ -51,9 +51,9 @@ else:
         for name in ("NoBrokersAvailable", "KafkaTimeoutError", "KafkaConnectionError")
         if hasattr(kafka_errors, name)
     )
-    #: Errors about one record itself (its size, format or timestamp): the record is refused
+    #: Errors about one message itself (its size, format or timestamp): the message is refused
     #: whatever the state of the cluster. Any other error concerns the producer or the cluster.
-    RECORD_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
+    MESSAGE_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
         getattr(kafka_errors, name)
         for name in (
             "MessageSizeTooLargeError",
@@ -89,8 +89,6 @@ class KafkaBackend(BaseKafkaBackend):
 
     client_library = "kafka-python"
     extra = "kafka"
-    #: Producing a batch costs more than recording it: kafka-python works in Python.
-    sends_outlast_records = True
 
     @classmethod
     def _client_missing(cls) -> ImportError | None:
@@ -137,9 +135,9 @@ class KafkaBackend(BaseKafkaBackend):
         failures: Failures = []
         futures = []
         send = self._producer.send
-        for event, record in pending:
+        for event, message in pending:
             try:
-                future = send(self.topic, record.value, record.key, record.headers)
+                future = send(self.topic, message.value, message.key, message.headers)
             except kafka_errors.KafkaError as exc:
                 failures.append((event, exc))
             else:
@@ -156,5 +154,5 @@ class KafkaBackend(BaseKafkaBackend):
                 failures.append((event, future.exception))
         return failures
 
-    def _client_record_error(self, exc: Exception) -> bool:
-        return isinstance(exc, RECORD_ERRORS)
+    def _client_message_error(self, exc: Exception) -> bool:
+        return isinstance(exc, MESSAGE_ERRORS)

@@ -1,11 +1,11 @@
 """What the two Kafka backends share: options, the send template and the error policy.
 
 :class:`BaseKafkaBackend` validates the options common to both producers, builds each message
-with :mod:`.messages`, and decides what an error means: an error about the record itself refuses
+with :mod:`.messages`, and decides what an error means: an error about the message itself refuses
 that one event (``EventRejected``); any other error means the cluster or the producer takes no
 messages now (``BackendUnavailable``), and the producer is rebuilt on the next attempt. A
 subclass supplies the client: how to build and close the producer, which errors concern a
-record, and how to hand over a batch and collect each message's outcome.
+message, and how to hand over a batch and collect each message's outcome.
 """
 
 from __future__ import annotations
@@ -13,24 +13,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Final, NoReturn
+from typing import Any, ClassVar, Final
 
 from ...events import CloudEvent
-from ...exceptions import (
-    BackendUnavailable,
-    BroadcasterImproperlyConfigured,
-    EventRejected,
-    InvalidEvent,
-)
+from ...exceptions import BackendUnavailable, EventRejected, InvalidEvent
 from ..base import BaseBackend, Rejections
-from .messages import RECORD_BUILDERS, KafkaRecord
+from .messages import MESSAGE_BUILDERS, KafkaMessage
 
 logger = logging.getLogger(__name__)
 
 _TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 #: A message handed to the producer, with the event it carries.
-Pending = tuple[CloudEvent, KafkaRecord]
-#: What :meth:`BaseKafkaBackend._deliver` returns: each refused event with the client's error.
+Pending = tuple[CloudEvent, KafkaMessage]
+#: What :meth:`BaseKafkaBackend._client_deliver` returns: each refused event with its error.
 Failures = list[tuple[CloudEvent, Exception]]
 
 
@@ -43,8 +38,6 @@ class BaseKafkaBackend(BaseBackend):
     :meth:`close` flushes and closes it. Subclasses implement the hooks named ``_client_*``.
     """
 
-    #: send_batch() hands the whole batch to the producer, then waits once for every outcome.
-    supports_batching = True
     #: The name of the client library and the extra that installs it, for the error message.
     client_library: ClassVar[str]
     extra: ClassVar[str]
@@ -61,11 +54,7 @@ class BaseKafkaBackend(BaseBackend):
         **options: Any,
     ) -> None:
         super().__init__(alias, **options)
-        if (missing := self._client_missing()) is not None:
-            raise BroadcasterImproperlyConfigured(
-                f"Backend {alias!r} ({type(self).__name__}) needs {self.client_library}: "
-                f"pip install 'django-broadcaster[{self.extra}]'."
-            ) from missing
+        self._require_library(self._client_missing(), self.client_library, self.extra)
         self.bootstrap_servers, self.topic = bootstrap_servers, topic
         self.content_mode, self.send_timeout = content_mode, send_timeout
         self._check()
@@ -89,18 +78,12 @@ class BaseKafkaBackend(BaseBackend):
         if producer is not None:
             self._client_close(producer)
 
-    def send(self, event: CloudEvent) -> None:
-        """Produce ``event`` and wait for its acknowledgement, or raise a ``DeliveryError``."""
-        rejected = self.send_batch([event])
-        if rejected:
-            raise rejected[str(event.id)]
-
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Send ``events``, wait once for all acknowledgements; return the refused ones by id.
 
         Opens the producer if needed (the caller closes it). Raises ``BackendUnavailable``, with
         the cause chained, when no broker takes messages within ``send_timeout``, or the producer
-        fails for any reason but the record; messages sent before that may still be written (at
+        fails for any reason but the message; messages sent before that may still be written (at
         least once). The producer is then closed, and the next call builds a new one.
         """
         if not events:
@@ -124,52 +107,39 @@ class BaseKafkaBackend(BaseBackend):
     def _send_all(self, events: Sequence[CloudEvent]) -> Rejections:
         rejected: Rejections = {}
         pending: list[Pending] = []
-        build = RECORD_BUILDERS[self.content_mode]
+        build = MESSAGE_BUILDERS[self.content_mode]
         for event in events:
             try:
                 pending.append((event, build(event)))
             except InvalidEvent as exc:
-                rejected[str(event.id)] = self._rejected(event, exc)
+                rejected[str(event.id)] = self._refusal(event, exc)
         for event, error in self._client_deliver(pending):
-            rejected[str(event.id)] = self._rejected(event, error)
+            rejected[str(event.id)] = self._refusal(event, error)
         return rejected
 
-    def _rejected(self, event: CloudEvent, exc: Exception) -> EventRejected:
+    def _refusal(self, event: CloudEvent, exc: Exception) -> EventRejected:
         """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
 
-        Only an invalid event or a record error (size, format) refuses the event. Any other
+        Only an invalid event or a message error (size, format) refuses the event. Any other
         error concerns the producer or the cluster (unreachable, the producer's id unknown after
         the broker lost its state, a producer in a fatal state): ``BackendUnavailable``.
         """
-        if not isinstance(exc, InvalidEvent) and not self._client_record_error(exc):
+        if not isinstance(exc, InvalidEvent) and not self._client_message_error(exc):
             raise self._unavailable(exc) from exc
-        error = EventRejected(
-            f"Backend {self.alias!r}: Kafka refused event {event.id}: {exc}",
-            destination=self.alias,
-        )
-        error.__cause__ = exc
-        return error
+        return self._rejected(event, exc)
 
-    def _unavailable(self, exc: object) -> BackendUnavailable:
-        return BackendUnavailable(
-            f"Backend {self.alias!r}: Kafka at {self.bootstrap_servers} is unavailable: {exc}",
-            destination=self.alias,
-        )
+    def _where(self) -> str:
+        return f"Kafka at {self.bootstrap_servers}"
 
     def _check(self) -> None:
         if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
             self._improperly_configured("topic must be 1-249 of the characters a-z A-Z 0-9 . _ -")
-        if self.content_mode not in RECORD_BUILDERS:
-            self._improperly_configured(f"content_mode must be one of {list(RECORD_BUILDERS)}")
+        if self.content_mode not in MESSAGE_BUILDERS:
+            self._improperly_configured(f"content_mode must be one of {list(MESSAGE_BUILDERS)}")
         if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
             self._improperly_configured("send_timeout must be a positive number of seconds")
         if not self.bootstrap_servers:
             self._improperly_configured("bootstrap_servers must name at least one broker")
-
-    def _improperly_configured(self, problem: str) -> NoReturn:
-        raise BroadcasterImproperlyConfigured(
-            f"Backend {self.alias!r} ({type(self).__name__}): {problem}."
-        )
 
     # --- The client's part ------------------------------------------------------------------
 
@@ -191,13 +161,13 @@ class BaseKafkaBackend(BaseBackend):
         raise NotImplementedError(f"{type(self).__name__} must implement _client_close().")
 
     def _client_deliver(self, pending: Sequence[Pending]) -> Failures:
-        """Produce every record, wait once for all; return the events whose record failed.
+        """Produce every message, wait once for all; return the events whose message failed.
 
         Raises ``BackendUnavailable`` when the batch cannot be waited for within
-        ``send_timeout``. Errors returned are classified by :meth:`_rejected`.
+        ``send_timeout``. Errors returned are classified by :meth:`_refusal`.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement _client_deliver().")
 
-    def _client_record_error(self, exc: Exception) -> bool:
-        """Return whether ``exc`` concerns the record itself rather than the cluster."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _client_record_error().")
+    def _client_message_error(self, exc: Exception) -> bool:
+        """Return whether ``exc`` concerns the message itself rather than the cluster."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_message_error().")

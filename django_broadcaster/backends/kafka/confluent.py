@@ -1,7 +1,7 @@
 """A Kafka backend on confluent-kafka, librdkafka's producer: several times faster per message.
 
 Messages and the error policy are those of :class:`~.base.BaseKafkaBackend`: only an error about
-the record (too large, invalid, a bad timestamp) refuses the event; a delivery timeout, a
+the message (too large, invalid, a bad timestamp) refuses the event; a delivery timeout, a
 transport, authentication or fatal producer error makes the backend unavailable.
 """
 
@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from ..base import masked
 from .base import BaseKafkaBackend, Failures, Pending
 
 try:
@@ -19,8 +20,8 @@ except ImportError as exc:  # the extra is not installed: building the backend s
     _MISSING: ImportError | None = exc
 else:
     _MISSING = None
-    #: Error codes about one record itself: the record is refused whatever the cluster's state.
-    RECORD_ERROR_CODES: Final = frozenset(
+    #: Error codes about one message itself: the message is refused whatever the cluster's state.
+    MESSAGE_ERROR_CODES: Final = frozenset(
         {
             KafkaError.MSG_SIZE_TOO_LARGE,
             KafkaError.RECORD_LIST_TOO_LARGE,
@@ -109,10 +110,8 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
         try:
             Producer({**dry_run, "log_level": 0})
         except KafkaException as exc:
-            problem = exc.args[0].str() if exc.args else str(exc)
-            for value in config.values():
-                if isinstance(value, str) and value:
-                    problem = problem.replace(value, "***")
+            # librdkafka quotes the value it refuses, which may be a password: mask them all.
+            problem = masked(exc.args[0].str() if exc.args else str(exc), config.values())
             self._improperly_configured(
                 f"librdkafka refused producer_options: {problem} (use librdkafka's property "
                 "names, such as linger.ms, or kafka-python's names of the security settings)"
@@ -144,10 +143,10 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
 
     def _client_deliver(self, pending: Sequence[Pending]) -> Failures:
         failures: Failures = []
-        for event, record in pending:
+        for event, message in pending:
             report = _reporter(failures, event)
             try:
-                self._produce(record.key, record.value, record.headers, report)
+                self._produce(message.key, message.value, message.headers, report)
             except KafkaException as exc:
                 failures.append((event, exc))
         remaining = self._producer.flush(self.send_timeout)
@@ -161,11 +160,11 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
             ) from (None if error is None else KafkaException(error))
         return failures
 
-    def _client_record_error(self, exc: Exception) -> bool:
+    def _client_message_error(self, exc: Exception) -> bool:
         if not isinstance(exc, KafkaException) or not exc.args:
             return False
         error: KafkaError = exc.args[0]
-        return not error.fatal() and error.code() in RECORD_ERROR_CODES
+        return not error.fatal() and error.code() in MESSAGE_ERROR_CODES
 
     def _produce(self, key: Any, value: Any, headers: Any, report: Callable[..., None]) -> None:
         """Queue one message, waiting (up to ``send_timeout``) while librdkafka's queue is full."""

@@ -34,7 +34,7 @@ _HEADER_NAMES: Final = {"datacontenttype": "content-type"}
 
 
 @dataclass(frozen=True)
-class KafkaRecord:
+class KafkaMessage:
     """A message ready for a producer: key, value and ``(str, bytes)`` headers."""
 
     key: bytes | None
@@ -42,7 +42,7 @@ class KafkaRecord:
     headers: list[tuple[str, bytes]]
 
 
-def binary_record(event: CloudEvent) -> KafkaRecord:
+def binary_message(event: CloudEvent) -> KafkaMessage:
     """Return ``event`` in binary content mode.
 
     The value is the data (JSON text for JSON data), ``content-type`` is ``datacontenttype`` and
@@ -57,23 +57,23 @@ def binary_record(event: CloudEvent) -> KafkaRecord:
     key, value = _key(event), _binary_value(event)
     if value is None and key is None:
         value = b""  # kafka-python refuses a message with neither key nor value
-    return KafkaRecord(key=key, value=value, headers=headers)
+    return KafkaMessage(key=key, value=value, headers=headers)
 
 
-def structured_record(event: CloudEvent) -> KafkaRecord:
+def structured_message(event: CloudEvent) -> KafkaMessage:
     """Return ``event`` in structured content mode, as CloudEvents JSON.
 
     Raises ``InvalidEvent`` if the event has no id.
     """
     _require_id(event)
     value = to_structured_json(event)
-    return KafkaRecord(key=_key(event), value=value, headers=list(_STRUCTURED_HEADERS))
+    return KafkaMessage(key=_key(event), value=value, headers=list(_STRUCTURED_HEADERS))
 
 
 #: How each content mode turns an event into a message.
-RECORD_BUILDERS: Final[dict[str, Callable[[CloudEvent], KafkaRecord]]] = {
-    "binary": binary_record,
-    "structured": structured_record,
+MESSAGE_BUILDERS: Final[dict[str, Callable[[CloudEvent], KafkaMessage]]] = {
+    "binary": binary_message,
+    "structured": structured_message,
 }
 
 

@@ -26,3 +26,9 @@ class BroadcasterConfig(AppConfig):
 
         setting_changed.connect(reset_on_setting_changed, dispatch_uid="django_broadcaster.conf")
         autodiscover_modules("handlers")
+
+
+class DjangoBroadcasterConfig(BroadcasterConfig):
+    """0.1.1's name of the app's configuration, for ``INSTALLED_APPS`` that still name it."""
+
+    default = False  # BroadcasterConfig stays the one Django picks for "django_broadcaster"

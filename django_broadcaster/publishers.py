@@ -192,6 +192,8 @@ class Publisher:
 
 #: The publisher to import: ``from django_broadcaster.publishers import publisher``.
 publisher = Publisher()
+#: 0.1.1's name of :class:`Publisher`.
+OutboxPublisher = Publisher
 
 
 def _build_row(

@@ -113,5 +113,8 @@ class EventRegistry:
         return name
 
 
+#: 0.1.1's name of :class:`EventRegistry`.
+EventHandlerRegistry = EventRegistry
+
 #: The registry the worker reads.
 event_registry = EventRegistry()

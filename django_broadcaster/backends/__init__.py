@@ -25,6 +25,7 @@ __all__ = [
     "ConsoleBackend",
     "KafkaBackend",
     "LocMemBackend",
+    "PublisherBackend",
     "RedisStreamBackend",
     "Rejections",
     "create_backend",
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: 0.1.1's name of :class:`BaseBackend`.
+PublisherBackend = BaseBackend
 
 
 def create_backend(config: BackendConfig) -> BaseBackend:

@@ -28,13 +28,13 @@ _OUTAGE = ("unavailable: ", "backend paused", "still busy with a late call")
 _SQL = {
     "postgresql": (
         "UPDATE {table} SET delivery = COALESCE((SELECT jsonb_object_agg(name, "
-        "'{{\"state\": \"delivered\", \"attempts\": 1}}'::jsonb) "
+        '\'{{"state": "delivered", "attempts": 1}}\'::jsonb) '
         "FROM jsonb_array_elements_text(delivered) AS name), '{{}}'::jsonb) "
         "WHERE last_error = '' AND backends IS NULL AND jsonb_typeof(delivered) = 'array'"
     ),
     "sqlite": (
         "UPDATE {table} SET delivery = COALESCE((SELECT json_group_object(value, "
-        "json('{{\"state\": \"delivered\", \"attempts\": 1}}')) "
+        'json(\'{{"state": "delivered", "attempts": 1}}\')) '
         "FROM json_each({table}.delivered)), '{{}}') "
         "WHERE last_error = '' AND backends IS NULL AND json_type(delivered) = 'array'"
     ),

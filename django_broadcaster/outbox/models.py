@@ -26,11 +26,8 @@ from ..events import CloudEvent
 
 
 class Status(models.TextChoices):
-    """Where an event is in its life: waiting, delivered everywhere, given up on, or too late.
-
-    ``expired`` is for an event whose ``expires_at`` (the ``expirytime`` extension) passed
-    before it reached every destination: it is not sent late.
-    """
+    """Where an event is: waiting, delivered everywhere, given up on, or too late (``expired``:
+    its ``expires_at`` passed before it reached every destination, so it is not sent late)."""
 
     PENDING = "pending"
     PUBLISHED = "published"
@@ -39,11 +36,8 @@ class Status(models.TextChoices):
 
 
 class DestinationState(models.TextChoices):
-    """Where an event stands with one destination, in :attr:`OutboxEvent.delivery`.
-
-    ``pending``: not tried yet; ``delivered``: accepted; ``rejected``: refused this event (a
-    retry was spent); ``unavailable``: could not be reached (no retry spent).
-    """
+    """Where an event stands with one destination: not tried yet, accepted, refused (a retry
+    spent) or not reached (no retry spent)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -52,11 +46,8 @@ class DestinationState(models.TextChoices):
 
 
 class DestinationEntry(TypedDict, total=False):
-    """One destination's entry in :attr:`OutboxEvent.delivery`.
-
-    ``attempts`` counts the deliveries tried there; ``error`` is why the last one failed;
-    ``at`` is when the last one ended (RFC 3339, UTC).
-    """
+    """One destination's entry in ``OutboxEvent.delivery``: its state, the deliveries tried there,
+    why the last failed, and when it ended (RFC 3339, UTC)."""
 
     state: str
     attempts: int
@@ -91,8 +82,8 @@ _clock = _Uuid7Clock()
 def new_event_id() -> uuid.UUID:
     """Return a new time-ordered UUID (version 7, RFC 9562).
 
-    Ids made by one process increase strictly, so new rows land at the end of the primary key's
-    index and the events of one publisher sort in publish order.
+    Ids made by one process increase strictly: new rows land at the end of the primary key's
+    index, and one publisher's events sort in publish order.
     """
     milliseconds, counter = _clock.tick()
     value = (milliseconds & (2**48 - 1)) << 80 | 0x7 << 76 | counter << 64
@@ -102,10 +93,8 @@ def new_event_id() -> uuid.UUID:
 
 @dataclass(frozen=True)
 class _Encoded:
-    """The JSON text of ``value``, made when the publisher checked it."""
-
     value: Any
-    text: str
+    text: str  # the JSON of value, made when the publisher checked it
 
 
 class _AsEncoded(json.JSONEncoder):
@@ -116,9 +105,8 @@ class _AsEncoded(json.JSONEncoder):
 class EventDataField(models.JSONField):
     """The outbox's ``data``: a ``JSONField`` whose insert can send the publisher's JSON text.
 
-    The publisher encodes the data once to check it; :func:`keep_encoding` leaves that text on
-    the new row, so its insert does not encode the same data a second time. Every other write
-    encodes ``data`` as ``JSONField`` does.
+    The publisher encodes the data once to check it, and :func:`keep_encoding` leaves that text
+    on the new row for its insert. Every other write encodes ``data`` as ``JSONField`` does.
     """
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
@@ -162,9 +150,9 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     """Queries over the outbox."""
 
     def due(self, now: datetime) -> OutboxEventQuerySet:
-        """Return the pending events whose time has come and that no worker holds, oldest first.
+        """Return the pending events due at ``now`` that no worker holds, oldest first.
 
-        Served by the partial index ``outbox_due_idx``, so the cost does not grow with history.
+        Served by the partial index ``outbox_due_idx``: the cost does not grow with history.
         """
         due = self.filter(status=Status.PENDING, scheduled_at__lte=now).not_held(now)
         return cast(OutboxEventQuerySet, due.order_by("scheduled_at"))
@@ -173,8 +161,8 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         """Return the due events a worker may take now, oldest first.
 
         An event with a partition key is claimable only while no earlier event of its key is
-        still pending (waiting for a retry, or held by a worker), so each key's events reach every
-        destination in publish order. Events without a key are not held back.
+        pending (waiting for a retry, or held by a worker): each key's events reach every
+        destination in publish order.
         """
         earlier_of_key = self.model.objects.filter(
             Q(created_at__lt=OuterRef("created_at"))
@@ -194,17 +182,15 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return cast(OutboxEventQuerySet, self.filter(_held(now), status=Status.PENDING))
 
     def not_held(self, now: datetime) -> OutboxEventQuerySet:
-        """Return these events but those a worker holds at ``now`` (whatever their status).
-
-        A plain condition, not a subquery, so it also works in an UPDATE or DELETE of the table.
-        """
+        """Return these events but those a worker holds at ``now`` (a plain condition, so it
+        also works in an UPDATE or DELETE)."""
         return cast(OutboxEventQuerySet, self.exclude(_held(now)))
 
     def retry_now(self) -> int:
         """Make these events due now, failed ones with their retries restored; return the count.
 
-        Published events and events a worker holds right now are left alone. This is what the
-        ``outbox_requeue`` command and the admin's "retry now" action do.
+        Published events and events a worker holds are left alone (``outbox_requeue`` and the
+        admin's "retry now" action).
         """
         now = timezone.now()
         waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).not_held(now)
@@ -215,13 +201,12 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
 
 class OutboxEvent(models.Model):
-    """One event waiting in, or delivered from, the outbox.
+    """One event waiting in, or delivered from, the outbox; its CloudEvent ``id`` is ``str(id)``.
 
-    Its CloudEvent ``id`` is ``str(self.id)``. ``backends`` lists the aliases the publisher chose
-    (``None`` means every configured backend). ``delivery`` says where the event stands with
-    each destination (backend aliases and ``handler:`` names), by name: a
-    :class:`DestinationEntry`; a retry redoes only those not ``delivered``. ``last_error``
-    repeats the latest errors as one line of text, for people and for grouping failures.
+    ``backends`` lists the aliases the publisher chose (``None``: every configured backend).
+    ``delivery`` maps each destination (backend alias or ``handler:`` name) to its
+    :class:`DestinationEntry`; a retry redoes only those not ``delivered``. ``last_error`` says
+    the latest errors in one line, for people and for grouping failures.
     """
 
     id = models.UUIDField(primary_key=True, default=new_event_id, editable=False)
@@ -298,8 +283,7 @@ RELEASED: Final = {"lease_token": None, "leased_until": None}
 
 
 def _held(now: datetime) -> Q:
-    """Return the condition of a row a worker holds at ``now`` (its lease has not run out)."""
-    return Q(leased_until__gt=now)
+    return Q(leased_until__gt=now)  # the lease has not run out
 
 
 #: The fields of an outbox row that make up its CloudEvent.
@@ -319,10 +303,8 @@ EVENT_FIELDS: Final = (
 def event_from_columns(
     columns: Mapping[str, Any], build: Callable[..., CloudEvent] = CloudEvent
 ) -> CloudEvent:
-    """Return the CloudEvent of an outbox row, from its ``EVENT_FIELDS`` values by field name.
-
-    ``build`` makes the event: ``CloudEvent`` validates it, ``CloudEvent.trusted`` does not.
-    """
+    """Return the CloudEvent of a row from its ``EVENT_FIELDS`` values, made by ``build``
+    (``CloudEvent`` validates it, ``CloudEvent.trusted`` does not)."""
     return build(
         event_type=columns["event_type"],
         source=columns["source"],
@@ -351,8 +333,5 @@ def delivered_to(delivery: Mapping[str, DestinationEntry] | None) -> list[str]:
 
 
 def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:
-    """Return whether a row whose publisher chose ``backends`` goes to backend ``alias``.
-
-    ``None`` means every configured backend.
-    """
+    """Return whether a row whose publisher chose ``backends`` (``None``: all) goes to ``alias``."""
     return backends is None or alias in backends

@@ -2,10 +2,13 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import ClassVar
 
 import pytest
 from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
 
 from django_broadcaster.backends import LocMemBackend, locmem
 from django_broadcaster.events import CloudEvent
@@ -119,3 +122,15 @@ def test_run_worker_reschedules_failures_instead_of_looping() -> None:
     assert (stats.retried, stats.published, len(backend.events)) == (1, 0, 1)
     row = OutboxEvent.objects.get()
     assert (row.status, row.retry_count, row.delivered) == (Status.PENDING, 1, ["default"])
+
+
+@override_settings(BROADCASTER={"BATCH_SIZE": 1})
+def test_run_worker_goes_on_after_a_batch_that_only_expired() -> None:
+    # 0.2.0's run_worker() counted a batch's outcomes but its expired ones, so a batch that only
+    # expired looked empty and it stopped with events still due.
+    gone = publisher.publish_event("t", "s", expires_at=timezone.now() - timedelta(seconds=1))
+    due = publisher.publish_event("t", "s")
+    stats = run_worker(backends={"default": LocMemBackend("default")}, registry=EventRegistry())
+    assert (stats.expired, stats.published) == (1, 1)
+    statuses = dict(OutboxEvent.objects.values_list("pk", "status"))
+    assert statuses == {gone.pk: Status.EXPIRED, due.pk: Status.PUBLISHED}

@@ -43,7 +43,7 @@ def test_max_iterations_stops_a_non_burst_worker() -> None:
     ("argv", "message"),
     [
         (["--batch-size", "0"], "--batch-size must be at least 1"),
-        (["--interval", "-1"], "--interval must not be negative"),
+        (["--interval", "-1"], "--interval: must be a number of seconds, 0 or more"),
         (["--max-iterations", "-2"], "--max-iterations must not be negative"),
     ],
 )

@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 from ...conf import get_settings
 from ...consumers.base import BaseConsumer
 from ...retry import RetryPolicy
+from ..arguments import seconds
 from ..log_output import log_to_stderr
 
 
@@ -30,7 +31,7 @@ def add_common_arguments(parser: CommandParser) -> None:
     )
     parser.add_argument(
         "--retry-delay",
-        type=float,
+        type=seconds,
         default=1.0,
         metavar="SECONDS",
         help="Wait after the first failed attempt; it doubles with each failure, up to 30 s (1).",
@@ -49,8 +50,6 @@ def common_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """
     if options["batch_size"] < 1 or options["max_attempts"] < 1:
         raise CommandError("--batch-size and --max-attempts must be at least 1.")
-    if options["retry_delay"] < 0:
-        raise CommandError("--retry-delay must not be negative.")
     delay = timedelta(seconds=options["retry_delay"])
     policy = RetryPolicy(options["max_attempts"], delay, max(delay, timedelta(seconds=30)))
     return {"batch_size": options["batch_size"], "policy": policy, "burst": options["burst"]}

@@ -63,7 +63,8 @@ def _parsed(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, equals, text = pair.partition("=")
         if not equals or not key:
-            raise CommandError(f"--consumer-option takes KEY=VALUE, got {pair!r}.")
+            # Not echoed: a ':' typed for '=' would print a password.
+            raise CommandError("--consumer-option takes KEY=VALUE; one of them has no '='.")
         try:
             options[key] = json.loads(text)
         except ValueError:

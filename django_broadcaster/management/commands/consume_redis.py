@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from ...backends.redis import RedisStreamBackend
 from ...consumers.redis import RedisStreamConsumer
+from ..arguments import seconds
 from ._consuming import add_common_arguments, backend_options, common_options, run
 
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--claim-idle",
-            type=float,
+            type=seconds,
             default=60.0,
             metavar="SECONDS",
             help="Claim entries other consumers have left pending this long (60).",
@@ -40,8 +41,6 @@ class Command(BaseCommand):
         add_common_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["claim_idle"] < 0:
-            raise CommandError("--claim-idle must not be negative.")
         client = _client(options["url"])
         consumer = RedisStreamConsumer(
             client,

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...outbox.health import OutboxStatus, outbox_status
+from ..arguments import seconds
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--max-lag",
-            type=float,
+            type=seconds,
             metavar="SECONDS",
             help="Exit with status 1 if the oldest due event has waited longer than this.",
         )
@@ -38,8 +39,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["top"] < 0:
             raise CommandError("--top must not be negative.")
-        if options["max_lag"] is not None and options["max_lag"] < 0:
-            raise CommandError("--max-lag must not be negative.")
         status = outbox_status(top=options["top"])
         if options["json"]:
             self.stdout.write(json.dumps(status.as_dict(), indent=2))

@@ -12,6 +12,7 @@ from ... import telemetry
 from ...conf import get_settings
 from ...worker import Worker
 from ...worker.gc_tuning import tune_for_worker
+from ..arguments import seconds
 from ..log_output import log_to_stderr
 
 #: Seconds between progress lines at default verbosity.
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval",
-            type=float,
+            type=seconds,
             metavar="SECONDS",
             help='Seconds to wait when nothing is due (default: BROADCASTER["POLL_INTERVAL"], 1).',
         )
@@ -93,7 +94,5 @@ class Command(BaseCommand):
 def _check_arguments(options: dict[str, Any]) -> None:
     if options["batch_size"] is not None and options["batch_size"] < 1:
         raise CommandError("--batch-size must be at least 1.")
-    if options["interval"] is not None and options["interval"] < 0:
-        raise CommandError("--interval must not be negative.")
     if options["max_iterations"] < 0:
         raise CommandError("--max-iterations must not be negative (0 means no limit).")

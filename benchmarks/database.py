@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connections, transaction
 
+from harness.polling import poll
+
 from .workload import EVENT_TYPE, SOURCE, payload
 
 OUTBOX_TABLE = "outbox_events"
@@ -122,11 +124,12 @@ def wait_until_none(
     """
     wanted = ", ".join(f"'{status}'" for status in statuses)
     query = f"SELECT EXISTS (SELECT 1 FROM {OUTBOX_TABLE} WHERE status IN ({wanted}))"
-    deadline = time.perf_counter() + timeout_s
-    while connection.execute(query).fetchone() == (True,):
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"outbox rows still {wanted} after {timeout_s:.0f} s")
-        time.sleep(0.005)
+    poll(
+        lambda: connection.execute(query).fetchone() != (True,),
+        timeout_s,
+        f"no outbox row left {wanted}",
+        every=0.005,
+    )
     return time.perf_counter()
 
 

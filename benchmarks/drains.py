@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import psycopg
 
+from harness.process import Process
+
 from .database import wait_until_none
 from .machine import busy_cpu_seconds
-from .workers import WorkerProcess, running
+from .workers import running
 
 #: 0.1.1's command line (batches of 100, this package's default too): the like-for-like drain.
 LEGACY_OPTIONS = ("--interval", "0", "--batch-size", "100")
@@ -54,7 +56,7 @@ class Drain:
 
 
 def timed_drain(
-    workers: Sequence[WorkerProcess],
+    workers: Sequence[Process],
     fill: Callable[[], None],
     poll: psycopg.Connection,
     events: int,

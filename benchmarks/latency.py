@@ -14,6 +14,7 @@ import time
 from django.db import transaction
 
 from django_broadcaster.publishers import publisher
+from harness.polling import poll
 
 from . import stream
 from .database import empty_outbox
@@ -41,11 +42,12 @@ def publish_steadily(seconds: float) -> dict[str, float]:
 
 def wait_for_entries(count: int) -> None:
     """Wait until the stream holds ``count`` entries; raise ``TimeoutError`` after a minute."""
-    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
-    while stream.length() < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{stream.length()} of {count} events reached Redis")
-        time.sleep(0.05)
+    poll(
+        lambda: stream.length() >= count,
+        ARRIVAL_TIMEOUT_S,
+        f"{count} events in Redis",
+        detail=lambda: f"{stream.length()} of {count} events reached Redis",
+    )
 
 
 def measure(scale: Scale) -> list[Figure]:

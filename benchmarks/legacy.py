@@ -16,10 +16,12 @@ from typing import Final
 import psycopg
 from psycopg.types.json import Jsonb
 
+from harness.process import Process, django_command
+
 from . import stream
 from .database import OUTBOX_TABLE, connect, count_rows, recreate_databases
 from .drains import timed_drain
-from .workers import REPO, WorkerProcess
+from .workers import REPO
 from .workload import EVENT_TYPE, SOURCE, payload
 
 VERSION: Final = "0.1.1"
@@ -81,10 +83,10 @@ def _fill(connection: psycopg.Connection, count: int) -> None:
     connection.execute(_FILL, values)
 
 
-def _worker() -> WorkerProcess:
-    command = [str(VENV / "bin" / "python"), "-m", "django", "outbox_worker"]
-    command += ["--interval", "0", "--batch-size", "100"]
-    return WorkerProcess(command, _env(), PROJECT, "Starting outbox worker")
+def _worker() -> Process:
+    options = ("--interval", "0", "--batch-size", "100")
+    command = django_command("outbox_worker", *options, python=str(VENV / "bin" / "python"))
+    return Process(command, env=_env(), cwd=PROJECT, ready_line="Starting outbox worker")
 
 
 def _env() -> dict[str, str]:
@@ -94,6 +96,5 @@ def _env() -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="legacy_settings",
         BENCH_LEGACY_DATABASE=DATABASE,
         BENCH_STREAM=stream.STREAM,
-        PYTHONUNBUFFERED="1",
     )
     return env

@@ -8,24 +8,34 @@ a tenth of the events, once imports, connections and caches are warm.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+from harness.process import Process
 
 from . import stream
 from .database import empty_outbox, fill_outbox
 from .drains import WORKER_OPTIONS
 from .report import Figure, Goal
 from .scale import Scale
-from .workers import WorkerProcess, current_worker, running
+from .workers import current_worker, running
 
 SAMPLE_EVERY_S = 0.2
 
 
-def rss_samples(worker: WorkerProcess, count: int) -> list[tuple[int, float]]:
+def rss_mb(pid: int) -> float:
+    """Return the resident set size of process ``pid`` in MiB (read from ``/proc``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def rss_samples(worker: Process, count: int) -> list[tuple[int, float]]:
     """Return ``(events in the stream, RSS in MiB)`` pairs until ``count`` events are there."""
     samples = []
     while (delivered := stream.length()) < count:
-        samples.append((delivered, worker.rss_mb()))
+        samples.append((delivered, rss_mb(worker.pid)))
         time.sleep(SAMPLE_EVERY_S)
-    samples.append((count, worker.rss_mb()))
+    samples.append((count, rss_mb(worker.pid)))
     return samples
 
 

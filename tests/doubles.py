@@ -1,5 +1,11 @@
 """Backends that misbehave on purpose, for tests of the worker's failure handling.
 
+Every double keeps its state on the instance, so that tests share nothing and could run in
+parallel. A test builds the double it steers or inspects and passes it to the worker
+(``Worker(backends={"x": double})``, ``run_worker(backends=...)``). The doubles that a worker
+subprocess builds from settings (:class:`GateBackend`, :class:`FlakyRedisBackend`) get what they
+need through ``OPTIONS``.
+
 Some implement only ``send()``, as backends written for 0.2.0 do, so the worker's tests also go
 through the base class's ``send_batch()`` that loops over it.
 """
@@ -12,7 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django.utils import timezone
 
@@ -21,30 +27,40 @@ from django_broadcaster.backends.redis import RedisStreamBackend
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import BackendUnavailable, EventRejected
 
-#: Calls to every test double, as (alias, event id), in order.
-calls: list[tuple[str, str]] = []
+
+class RecordingBackend(BaseBackend):
+    """A double that notes the id of each event it is asked to send, in :attr:`calls`."""
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        super().__init__(alias, **options)
+        #: The ids of the events this backend was called with, in order.
+        self.calls: list[str] = []
+
+    def record(self, events: Sequence[CloudEvent]) -> None:
+        """Note that the backend was called with ``events``."""
+        self.calls.extend(str(event.id) for event in events)
 
 
-class RejectingBackend(BaseBackend):
+class RejectingBackend(RecordingBackend):
     """Refuse events whose data has ``"reject": true``; accept the rest."""
 
     def send(self, event: CloudEvent) -> None:
-        calls.append((self.alias, str(event.id)))
+        self.record([event])
         if isinstance(event.data, dict) and event.data.get("reject"):
             raise EventRejected("too large for this broker", destination=self.alias)
 
 
-class UnavailableBackend(BaseBackend):
-    """Fail every batch as if the broker were down, while ``down`` is true."""
+class UnavailableBackend(RecordingBackend):
+    """Fail every batch as if the broker were down, while :attr:`down` is true."""
 
-    down = True
-
-    def __init__(self, alias: str, **options: Any) -> None:
+    def __init__(self, alias: str, *, down: bool = True, **options: Any) -> None:
         super().__init__(alias, **options)
+        #: Whether the broker is down; a test sets it to ``False`` to bring it back.
+        self.down = down
 
     def send(self, event: CloudEvent) -> None:
-        calls.append((self.alias, str(event.id)))
-        if UnavailableBackend.down:
+        self.record([event])
+        if self.down:
             raise BackendUnavailable("connection refused", destination=self.alias)
 
 
@@ -87,36 +103,43 @@ class FlakyRedisBackend(RedisStreamBackend):
         return {**super().send_batch(accepted), **refused}
 
 
-class SlowlyUnavailableBackend(BaseBackend):
+class SlowlyUnavailableBackend(RecordingBackend):
     """Take ``seconds`` to find the broker unreachable, like a connection timeout."""
 
     def __init__(self, alias: str, *, seconds: float, **options: Any) -> None:
         super().__init__(alias, **options)
         self.seconds = seconds
-
-    #: When the last call gave up (``django.utils.timezone.now()``).
-    gave_up_at: datetime | None = None
+        #: When the last call gave up (``django.utils.timezone.now()``).
+        self.gave_up_at: datetime | None = None
 
     def send(self, event: CloudEvent) -> None:
-        calls.append((self.alias, str(event.id)))
+        self.record([event])
         time.sleep(self.seconds)  # stands for a socket timeout inside a client library
-        SlowlyUnavailableBackend.gave_up_at = timezone.now()
+        self.gave_up_at = timezone.now()
         raise BackendUnavailable("timed out", destination=self.alias)
 
 
-class HangingBackend(BaseBackend):
-    """Hold every batch until the test sets ``release``, then end as ``then`` says.
+class HangingBackend(RecordingBackend):
+    """Hold every batch until the test sets :attr:`release`, then end as ``then`` says.
 
     ``then`` is ``"accept"`` or ``"unavailable"``. Stands for a broker that hangs (a frozen
-    process, a dropped network) and answers, or times out, much later.
+    process, a dropped network) and answers, or times out, much later. Set :attr:`release` before
+    the test ends, or the worker's thread waits forever.
     """
 
-    release = threading.Event()
-    then = "accept"
+    def __init__(
+        self, alias: str, *, then: Literal["accept", "unavailable"] = "accept", **options: Any
+    ) -> None:
+        super().__init__(alias, **options)
+        if then not in ("accept", "unavailable"):
+            raise ValueError(f'then must be "accept" or "unavailable", got {then!r}')
+        self.then = then
+        #: Set by the test to let the held batches end.
+        self.release = threading.Event()
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
-        calls.extend((self.alias, str(event.id)) for event in events)
-        HangingBackend.release.wait()
-        if HangingBackend.then == "unavailable":
+        self.record(events)
+        self.release.wait()
+        if self.then == "unavailable":
             raise BackendUnavailable("timed out at last", destination=self.alias)
         return {}

@@ -1,19 +1,56 @@
-"""Run ``manage.py outbox_worker`` as a real subprocess against the current test database."""
+"""Run ``manage.py`` commands, ``outbox_worker`` above all, as subprocesses on the test database.
+
+The processes are :class:`harness.process.Process` objects: use them as context managers, or
+close them, so that a failed test leaves none running. Tests that start one need
+``django_db(transaction=True)``, as a child sees only committed rows.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.db import connection
 
+from harness.process import Process, django_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The line the worker logs once it is in its loop (``worker/loop.py``).
+READY_LINE = "Outbox worker started"
+
+
+def start_command(
+    command: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    ready_line: str = "",
+    name: str = "",
+    log: Path | None = None,
+) -> Process:
+    """Start ``manage.py COMMAND ARGS`` with the test settings, on the current test database.
+
+    ``env`` adds or overrides environment variables (``TEST_EXTRA_APPS``, see
+    ``tests/settings.py``); ``ready_line``, ``name`` and ``log`` are given to :class:`Process`.
+    """
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPO_ROOT),
+        "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        **(env or {}),
+    }
+    process = Process(
+        django_command(command, *args),
+        env=environment,
+        cwd=REPO_ROOT,
+        ready_line=ready_line,
+        name=name or command,
+        log=log,
+    )
+    return process.start()
 
 
 def start_worker(
@@ -21,51 +58,19 @@ def start_worker(
     backends: Mapping[str, Any],
     settings: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
-    output: IO[str] | None = None,
-) -> subprocess.Popen[str]:
+    name: str = "",
+    log: Path | None = None,
+) -> Process:
     """Start a worker process with ``args``, delivering to ``backends`` (a BACKENDS dict).
 
-    ``settings`` adds other ``BROADCASTER`` keys, with durations in seconds; ``env`` adds or
-    overrides environment variables. Output goes to a pipe that :func:`finish` reads, or to the
-    file ``output`` (for long runs, whose output could fill a pipe and block the worker).
+    ``settings`` adds other ``BROADCASTER`` keys, with durations in seconds; ``env``, ``name``
+    and ``log`` are as for :func:`start_command`. Its ready line is :data:`READY_LINE`.
     """
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": str(REPO_ROOT),
-        "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+    worker_env = {
         "TEST_BROADCASTER_BACKENDS": json.dumps(backends),
         "TEST_BROADCASTER_SETTINGS": json.dumps(settings or {}),
         **(env or {}),
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "django", "outbox_worker", *args],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=output or subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return start_command(
+        "outbox_worker", *args, env=worker_env, ready_line=READY_LINE, name=name, log=log
     )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    """Poll ``condition`` until it holds; raise ``TimeoutError`` after ``timeout`` seconds.
-
-    For states of another process that offer nothing to block on (a file appearing).
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting {timeout} s for {what or condition}")
-        time.sleep(0.02)
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> str:
-    """Wait for ``process`` to exit and return its output; kill it if it overstays."""
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"worker did not exit within {timeout} s:\n{output}") from None
-    return output

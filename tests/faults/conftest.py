@@ -15,7 +15,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from .drill import FIGURES, Scale, WorkerRun
+from harness.process import Process
+
+from .drill import FIGURES, Scale, start_worker
 from .services import PostgresCluster, RedisServer, TansuBroker
 
 
@@ -69,18 +71,21 @@ def drill_database(own_postgres: PostgresCluster, django_db_blocker: Any) -> Ite
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerRun]]:
-    """Return a function that starts worker processes; kill any still running at teardown."""
-    started: list[WorkerRun] = []
+def workers(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Return a function that starts worker processes; kill any still running at teardown.
 
-    def start(*args: str, **kwargs: Any) -> WorkerRun:
-        run = WorkerRun(tmp_path, f"worker-{len(started) + 1}", *args, **kwargs)
+    It takes what ``drill.start_worker`` takes after the log directory and the name.
+    """
+    started: list[Process] = []
+
+    def start(*args: str, **kwargs: Any) -> Process:
+        run = start_worker(tmp_path, f"worker-{len(started) + 1}", *args, **kwargs)
         started.append(run)
         return run
 
     yield start
     for run in started:
-        run.stop_quietly()
+        run.close()
 
 
 @pytest.fixture

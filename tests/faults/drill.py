@@ -1,5 +1,8 @@
 """What the drills share: worker processes with their logs, outbox counts, a steady publisher.
 
+The processes and the polling are :mod:`harness`'s, shared with the other tests and the
+benchmarks; what is here adds the drills' settings, logs and outbox descriptions to them.
+
 Figures measured by a drill go to :func:`report`; ``tests/faults/conftest.py`` prints them at the
 end of the run, so every CI log carries the numbers that ``docs/reliability.md`` quotes.
 """
@@ -7,9 +10,6 @@ end of the run, so every CI log carries the numbers that ``docs/reliability.md``
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +23,9 @@ from django.db.models import Count
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
-from tests.workers import start_worker
+from harness import polling
+from harness.process import Process
+from tests import workers as test_workers
 
 #: Lines for the end-of-run summary, as (drill, text).
 FIGURES: list[tuple[str, str]] = []
@@ -94,79 +96,26 @@ def kafka_backend(
     }
 
 
-class WorkerRun:
-    """One ``outbox_worker`` process of a drill, its output kept in a file."""
+def start_worker(
+    log_dir: Path,
+    name: str,
+    *args: str,
+    backends: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Process:
+    """Start one ``outbox_worker`` process of a drill, on :data:`FAST` settings unless overridden.
 
-    def __init__(
-        self,
-        log_dir: Path,
-        name: str,
-        *args: str,
-        backends: Mapping[str, Any],
-        settings: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        with open(self.log_path, "w") as output:
-            self.process = start_worker(
-                *args, backends=backends, settings={**FAST, **(settings or {})}, env=env,
-                output=output,
-            )  # fmt: skip
-
-    @property
-    def alive(self) -> bool:
-        """Return whether the process is still running."""
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the process and wait for it."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def wait_started(self, timeout: float = 120.0) -> None:
-        """Wait until the worker is in its loop (it has logged its start); fail if it exits."""
-        poll(
-            lambda: bool(self.lines(r"Outbox worker started")) or not self.alive,
-            timeout=timeout,
-            what=f"worker {self.name} to start",
-            every=0.05,
-        )
-        assert self.alive, f"worker {self.name} exited while starting:\n{self.tail()}"
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM the process, wait for it, and return its exit status."""
-        if self.alive:
-            self.process.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float) -> int:
-        """Wait for the process to exit; kill it and fail if it overstays."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(
-                f"worker {self.name} did not exit within {timeout} s:\n{self.tail()}"
-            ) from None
-
-    def output(self) -> str:
-        """Return everything the process wrote so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def lines(self, pattern: str) -> list[str]:
-        """Return the output lines matching the regular expression ``pattern``."""
-        return [line for line in self.output().splitlines() if re.search(pattern, line)]
-
-    def tail(self, count: int = 40) -> str:
-        """Return the last ``count`` lines of output, for failure messages."""
-        return "\n".join(self.output().splitlines()[-count:])
-
-    def stop_quietly(self) -> None:
-        """Kill the process if it still runs (fixture teardown)."""
-        if self.alive:
-            self.kill()
+    Its output is also kept in ``log_dir/<name>.log``, for a post-mortem.
+    """
+    return test_workers.start_worker(
+        *args,
+        backends=backends,
+        settings={**FAST, **(settings or {})},
+        env=env,
+        name=name,
+        log=log_dir / f"{name}.log",
+    )
 
 
 def status_counts(using: str = "default") -> dict[str, int]:
@@ -197,7 +146,7 @@ def outbox_state(using: str = "default") -> str:
 
 
 def poll(
-    condition: Callable[[], bool],
+    condition: Callable[[], object],
     timeout: float,
     what: str,
     every: float = 0.25,
@@ -206,16 +155,11 @@ def poll(
     """Wait until ``condition()`` holds and return the seconds it took; raise after ``timeout``.
 
     Polls a few times a second, not more: the drills share two cores with the workers. The
-    error describes the outbox of database ``using``.
+    ``TimeoutError`` describes the outbox of database ``using``.
     """
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(
-                f"gave up after {timeout:.0f} s waiting for {what}; outbox: {outbox_state(using)}"
-            )
-        time.sleep(every)
-    return time.monotonic() - started
+    return polling.poll(
+        condition, timeout, what, every=every, detail=lambda: f"outbox: {outbox_state(using)}"
+    )
 
 
 def publish(

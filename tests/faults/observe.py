@@ -5,6 +5,7 @@ The drills never trust the outbox's own bookkeeping for "delivered": they read t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -14,6 +15,8 @@ from types import TracebackType
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
+
+from harness.polling import poll
 
 
 def stream_ids(url: str, stream: str) -> list[str]:
@@ -117,22 +120,29 @@ class DestinationReader:
 
         Sound only while nobody writes to the destination.
         """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() - self.last_record_at < quiet_s:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self._thread.name} still busy after {timeout} s")
-            time.sleep(0.1)
+        poll(
+            lambda: time.monotonic() - self.last_record_at >= quiet_s,
+            timeout,
+            f"{self._thread.name} to be quiet for {quiet_s:g} s",
+            every=0.1,
+        )
 
     def wait_for(self, ids: Iterable[str], timeout: float = 60.0) -> set[str]:
         """Wait until every id in ``ids`` was read; return those still missing at ``timeout``."""
         wanted = set(ids)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def missing() -> set[str]:
             with self._lock:
-                missing = wanted.difference(self._arrived)
-            if not missing or time.monotonic() > deadline or self.error is not None:
-                return missing
-            time.sleep(0.2)
+                return wanted.difference(self._arrived)
+
+        with contextlib.suppress(TimeoutError):  # the caller asserts on what is missing
+            poll(
+                lambda: not missing() or self.error is not None,
+                timeout,
+                f"{len(wanted)} events from {self._thread.name}",
+                every=0.2,
+            )
+        return missing()
 
     def _run(self) -> None:
         try:

@@ -17,12 +17,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
 import pytest
 
+from harness.polling import poll
 from tests.ci import missing
 
 START_TIMEOUT_S = 30.0
@@ -35,15 +35,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(condition: object, what: str, timeout: float = START_TIMEOUT_S) -> None:
-    """Poll the callable ``condition`` until it returns true; fail the drill after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not ready within {timeout:.0f} s", pytrace=False)
-        time.sleep(0.05)
 
 
 def services_cache() -> Path:
@@ -89,7 +80,11 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        wait_for(lambda: self._alive_or_fail() and self.ready(), f"{self.name} on {self.port}")
+        poll(
+            lambda: self._alive_or_fail() and self.ready(),
+            START_TIMEOUT_S,
+            f"{self.name} on port {self.port} to answer",
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server with ``sig`` and wait until it has exited."""

@@ -25,18 +25,19 @@ from typing import Any
 import pytest
 
 from django_broadcaster.models import OutboxEvent, Status
+from harness.process import Process
 
 from .drill import (
     DRILL_TIMEOUT_S,
     KAFKA_ENGINES,
     Scale,
     SteadyPublisher,
-    WorkerRun,
     kafka_backend,
     poll,
     published_count,
     redis_backend,
     report,
+    start_worker,
     status_counts,
 )
 from .observe import Deliveries, DestinationReader, StreamReader, TopicReader, stream_ids
@@ -77,7 +78,7 @@ class OutageDrill:
     quiet_slices: int
     caught_up_s: float
     exit_code: int
-    run: WorkerRun
+    run: Process
 
     def unavailable_lines(self) -> list[str]:
         """Return the worker's log lines saying the broker's backend was paused."""
@@ -141,7 +142,7 @@ def quiet_slices(reader: DestinationReader, start: float, end: float) -> int:
 
 
 def conclude(
-    run: WorkerRun,
+    run: Process,
     feed: SteadyPublisher,
     healthy: DestinationReader,
     window: tuple[float, float],
@@ -160,7 +161,7 @@ def conclude(
         "worst_lag_s": worst_lag_s,
         "quiet_slices": quiet_slices(healthy, *window),
         "caught_up_s": caught_up_s,
-        "exit_code": run.terminate(),
+        "exit_code": run.stop(),
         "run": run,
         **observed,
     }
@@ -178,9 +179,9 @@ def drill_context(
             OutboxEvent.objects.all().delete()
 
 
-def start_worker(log_dir: Path, name: str, backends: dict[str, Any]) -> WorkerRun:
+def start_outage_worker(log_dir: Path, name: str, backends: dict[str, Any]) -> Process:
     """Start the drill's worker (UTC timestamps in its log, for the breaker checks)."""
-    return WorkerRun(log_dir, name, backends=backends, settings=SETTINGS, env={"TZ": "UTC"})
+    return start_worker(log_dir, name, backends=backends, settings=SETTINGS, env={"TZ": "UTC"})
 
 
 # --- Redis stopped ---------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def _interrupt_redis(
         "redis": redis_backend(server.url, "drill", **redis_options),
         "kafka": kafka_backend(servers, topic),
     }
-    run = start_worker(drill_context, name, backends)
+    run = start_outage_worker(drill_context, name, backends)
     try:
         with TopicReader(servers, topic) as kafka, SteadyPublisher() as feed:
             poll(lambda: kafka.count() > 0, 60, "first deliveries")
@@ -237,7 +238,7 @@ def _interrupt_redis(
             Deliveries.of("kafka", kafka.ids, ids),
         ]
     finally:
-        run.stop_quietly()
+        run.close()
     return OutageDrill(broker="redis", healthy="kafka", deliveries=deliveries, **observed)
 
 
@@ -285,17 +286,17 @@ def kafka_outage(request: pytest.FixtureRequest, scale: Scale, drill_context: Pa
         servers = broker.bootstrap_servers
         kafka = kafka_backend(servers, "drill", backend=KAFKA_ENGINES[request.param])
         backends = {"redis": redis_backend(url, stream), "kafka": kafka}
-        run = start_worker(drill_context, f"kafka-stopped-{request.param}", backends)
+        run = start_outage_worker(drill_context, f"kafka-stopped-{request.param}", backends)
         before, after = TopicReader(servers, "drill"), TopicReader(servers, "drill")
         try:
             with StreamReader(url, stream) as redis, before, SteadyPublisher() as feed:
                 poll(lambda: before.count() > 0 and redis.count() > 0, 60, "first deliveries")
                 time.sleep(WARM_UP_S)
-                run.process.send_signal(signal.SIGSTOP)
+                run.send_signal(signal.SIGSTOP)
                 before.wait_idle(2.0)
                 before.stop()
                 broker.stop()
-                run.process.send_signal(signal.SIGCONT)
+                run.send_signal(signal.SIGCONT)
                 down_at = time.monotonic()
                 time.sleep(scale.outage_s)
                 up_at = time.monotonic()
@@ -316,7 +317,7 @@ def kafka_outage(request: pytest.FixtureRequest, scale: Scale, drill_context: Pa
                 f"read {len(before.ids)} from the first broker, {len(after.ids)} after restart",
             )
         finally:
-            run.stop_quietly()
+            run.close()
             _delete_stream(url, stream)
     drill = OutageDrill(broker="kafka", healthy="redis", deliveries=deliveries, **observed)
     drill.report(f"kafka stopped ({request.param})", scale.outage_s)

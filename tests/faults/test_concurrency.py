@@ -12,8 +12,9 @@ from collections.abc import Callable
 import pytest
 
 from django_broadcaster.models import Status
+from harness.process import Process
 
-from .drill import DRILL_TIMEOUT_S, Scale, WorkerRun, publish, redis_backend, report, status_counts
+from .drill import DRILL_TIMEOUT_S, Scale, publish, redis_backend, report, status_counts
 from .observe import Deliveries, stream_ids
 
 pytestmark = [
@@ -27,7 +28,7 @@ pytestmark = [
 
 def test_concurrent_workers_deliver_each_event_exactly_once(
     scale: Scale,
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     redis_url: str,
     unique_name: str,
     cleanup_stream: Callable[[str], str],

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
+from harness.process import Process
 
 from .drill import (
     DRILL_TIMEOUT_S,
     Scale,
-    WorkerRun,
     kafka_backend,
     poll,
     publish,
@@ -49,7 +49,7 @@ def kill_points(rng: random.Random, events: int, kills: int) -> list[int]:
     return sorted(rng.randint(events // 20, events * 17 // 20) for _ in range(kills))
 
 
-def kill_when(run: WorkerRun, target: int, rng: random.Random) -> int:
+def kill_when(run: Process, target: int, rng: random.Random) -> int:
     """SIGKILL ``run`` at a random moment once ``target`` events (and one batch of its own) are
     published; return the number published then."""
     at_start = published_count()
@@ -67,7 +67,7 @@ def kill_when(run: WorkerRun, target: int, rng: random.Random) -> int:
 
 def test_sigkill_at_random_moments_loses_nothing(
     scale: Scale,
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     redis_url: str,
     kafka_bootstrap_servers: str,
     unique_name: str,
@@ -94,8 +94,8 @@ def test_sigkill_at_random_moments_loses_nothing(
         final_s = poll(lambda: published_count() == len(ids), timeout=300, what="every event")
         # The killed workers may have published everything already; a SIGTERM that came before
         # the final worker had started would end it by the signal's default action (-15).
-        final.wait_started()
-        assert final.terminate() == 0, final.tail()
+        final.wait_ready()
+        assert final.stop() == 0, final.tail()
         kafka_missing = topic.wait_for(ids, timeout=60)
         time.sleep(1)  # late copies of the last batches, so that duplicates are counted
         kafka = Deliveries.of("kafka", topic.ids, ids)

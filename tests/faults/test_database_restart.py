@@ -13,10 +13,10 @@ import pytest
 from django.db import DatabaseError, connections
 
 from django_broadcaster.models import OutboxEvent
+from harness.process import Process
 
 from .drill import (
     Scale,
-    WorkerRun,
     poll,
     publish,
     published_count,
@@ -47,7 +47,7 @@ def test_worker_survives_a_database_restart(
     scale: Scale,
     own_postgres: PostgresCluster,
     drill_database: str,
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     redis_url: str,
     unique_name: str,
     cleanup_stream: Callable[[str], str],
@@ -72,7 +72,7 @@ def test_worker_survives_a_database_restart(
     )  # fmt: skip
     assert run.alive, f"the worker died with the database:\n{run.tail()}"
     poll(lambda: published_or_none(alias) == EVENTS, 120, "every event published", using=alias)
-    assert run.terminate() == 0, run.tail()
+    assert run.stop() == 0, run.tail()
 
     errors = run.lines(r"Database error")
     redis = Deliveries.of("redis", stream_ids(redis_url, unique_name), ids)

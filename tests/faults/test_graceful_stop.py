@@ -16,9 +16,9 @@ import pytest
 from django.utils import timezone
 
 from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
+from harness.process import Process
 
 from .drill import (
-    WorkerRun,
     kafka_backend,
     poll,
     publish,
@@ -45,20 +45,20 @@ STOPS = 5
 MOST_BEFORE_STOP = 1_000
 
 
-def terminate_mid_run(run: WorkerRun, rng: random.Random) -> tuple[int, float]:
+def terminate_mid_run(run: Process, rng: random.Random) -> tuple[int, float]:
     """SIGTERM ``run`` once it has recorded a random number of events (1 to
     ``MOST_BEFORE_STOP``); return its exit code and how long it took to exit."""
     at_start = published_count()
     wanted = rng.randint(1, MOST_BEFORE_STOP)
     poll(lambda: published_count() - at_start >= wanted, 60, f"{wanted} recorded", every=0.05)
     stopped_at = time.monotonic()
-    code = run.terminate(timeout=30)
+    code = run.stop(timeout=30)
     return code, time.monotonic() - stopped_at
 
 
 @pytest.mark.kafka
 def test_sigterm_records_the_batch_in_hand_and_exits_0(
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     redis_url: str,
     kafka_bootstrap_servers: str,
     unique_name: str,
@@ -102,7 +102,7 @@ def test_sigterm_records_the_batch_in_hand_and_exits_0(
 
 
 def test_a_batch_that_overstays_shutdown_timeout_is_released(
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     own_redis: RedisServer,
 ) -> None:
     publish(5000)
@@ -127,7 +127,7 @@ def test_a_batch_that_overstays_shutdown_timeout_is_released(
     assert published_count() == before, "the worker is not stuck on the frozen Redis"
     held = OutboxEvent.objects.in_flight(timezone.now()).count()
     stopped_at = time.monotonic()
-    code = run.terminate(timeout=30)
+    code = run.stop(timeout=30)
     stop_s = time.monotonic() - stopped_at
 
     report(

@@ -15,8 +15,9 @@ import pytest
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from harness.process import Process
 
-from .drill import WorkerRun, kafka_backend, poll, publish, redis_backend, report
+from .drill import kafka_backend, poll, publish, redis_backend, report
 from .handlers import POISON_TYPE
 from .observe import Deliveries, TopicReader, stream_ids
 
@@ -36,7 +37,7 @@ SETTINGS = {"BATCH_SIZE": 100, "RETRY_BASE_DELAY": 1, "RETRY_MAX_DELAY": 2}
 
 
 def test_poison_events_fail_alone(
-    workers: Callable[..., WorkerRun],
+    workers: Callable[..., Process],
     redis_url: str,
     kafka_bootstrap_servers: str,
     unique_name: str,
@@ -80,7 +81,7 @@ def test_poison_events_fail_alone(
             120,
             "every poison event failed",
         )
-        assert run.terminate() == 0, run.tail()
+        assert run.stop() == 0, run.tail()
         kafka.wait_for(good, 30)
         kafka_ids = kafka.ids
     redis_ids = stream_ids(redis_url, unique_name)

@@ -18,8 +18,9 @@ import pytest
 import django_broadcaster
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
+from harness.process import Process
 
-from .drill import KAFKA_BACKEND, REDIS_BACKEND, WorkerRun, report
+from .drill import KAFKA_BACKEND, REDIS_BACKEND, report
 
 pytestmark = [pytest.mark.faults]
 
@@ -116,7 +117,7 @@ def closed_port() -> int:
     ],
 )
 def test_credentials_never_reach_logs_or_stored_errors(
-    workers: Callable[..., WorkerRun], backend: Callable[[int], dict[str, Any]]
+    workers: Callable[..., Process], backend: Callable[[int], dict[str, Any]]
 ) -> None:
     options = backend(closed_port())
     dotted = KAFKA_BACKEND if "bootstrap_servers" in options else REDIS_BACKEND

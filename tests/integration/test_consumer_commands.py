@@ -8,46 +8,32 @@ handle every event exactly once: as many side effects as distinct events, none m
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import override_settings
 
 from django_broadcaster.backends import KafkaBackend, RedisStreamBackend
 from django_broadcaster.backends.base import BaseBackend
 from django_broadcaster.consumers.inbox import InboxEntry
 from django_broadcaster.models import OutboxEvent
+from harness.polling import poll
+from harness.process import Process
 from tests.consumer_app.handlers import HANDLED_TYPE, ORDER_TYPE
 from tests.factories import published_event
-from tests.workers import REPO_ROOT, finish, wait_until
+from tests.workers import start_command
 
 GROUP = "billing"
 
 
-def start_consumer(command: str, *args: str, delay_s: float = 0.0) -> subprocess.Popen[str]:
+def start_consumer(command: str, *args: str, delay_s: float = 0.0) -> Process:
     """Start ``manage.py <command> args`` on the test database, with the test handlers."""
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    env = {
         "TEST_EXTRA_APPS": json.dumps(["tests.consumer_app"]),
-        "PYTHONPATH": str(REPO_ROOT),
-        "TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "CONSUMER_TEST_DELAY_S": str(delay_s),
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "django", command, *args],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_command(command, *args, env=env)
 
 
 def publish_twice(backend: BaseBackend, count: int) -> set[str]:
@@ -67,11 +53,11 @@ def handled_ids() -> list[str]:
     return [data["event"] for data in rows]
 
 
-def kill_after(process: subprocess.Popen[str], handled: int) -> None:
-    """SIGKILL ``process`` once it has handled ``handled`` events, and check it was mid-way."""
-    wait_until(lambda: InboxEntry.objects.count() >= handled, timeout=60, what="some events")
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
+def kill_after(process: Process, handled: int) -> None:
+    """SIGKILL ``process`` once it has handled ``handled`` events."""
+    with process:
+        poll(lambda: InboxEntry.objects.count() >= handled, 60, f"{handled} events handled")
+        process.kill()
 
 
 @pytest.mark.redis
@@ -85,13 +71,12 @@ def test_redis_consumer_killed_mid_way_then_replaced_handles_each_event_once(
     first = start_consumer("consume_redis", *common, "--consumer", "first", delay_s=0.02)
     kill_after(first, 15)
     assert len(set(handled_ids())) < len(ids)
-    second = start_consumer(
+    with start_consumer(
         "consume_redis", *common, "--consumer", "second", "--claim-idle", "0", "--burst"
-    )
-    output = finish(second)
+    ) as second:
+        assert second.wait() == 0, second.output()
 
-    assert second.returncode == 0, output
-    assert sorted(handled_ids()) == sorted(ids), output  # each once, none missing
+    assert sorted(handled_ids()) == sorted(ids), second.output()  # each once, none missing
     assert InboxEntry.objects.count() == len(ids)
     assert redis_client.xpending(unique_name, GROUP)["pending"] == 0
 
@@ -103,14 +88,11 @@ def test_redis_consumer_stops_on_sigterm_after_acknowledging_what_it_handled(
 ) -> None:
     publish_twice(RedisStreamBackend("r", url=redis_url, stream_name=unique_name), 40)
     args = ["--stream", unique_name, "--group", GROUP, "--url", redis_url, "--batch-size", "10"]
-    consumer = start_consumer("consume_redis", *args, delay_s=0.05)
+    with start_consumer("consume_redis", *args, delay_s=0.05) as consumer:
+        poll(lambda: InboxEntry.objects.count() >= 5, 60, "5 events handled")
+        assert consumer.stop(timeout=30) == 0, consumer.output()
 
-    wait_until(lambda: InboxEntry.objects.count() >= 5, timeout=60, what="some events")
-    consumer.send_signal(signal.SIGTERM)
-    output = finish(consumer, timeout=30)
-
-    assert consumer.returncode == 0, output
-    assert "Processed " in output
+    assert "Processed " in consumer.output()
     entries = dict(redis_client.xrange(unique_name))
     unacked = redis_client.xpending_range(unique_name, GROUP, "-", "+", 1000)
     unacked_events = {entries[row["message_id"]][b"event_id"].decode() for row in unacked}
@@ -136,11 +118,10 @@ def test_kafka_consumer_killed_mid_way_then_restarted_handles_each_event_once(
     first = start_consumer("consume_kafka", *args, delay_s=0.02)
     kill_after(first, 15)
     assert len(set(handled_ids())) < len(ids)
-    second = start_consumer("consume_kafka", *args, "--burst")
-    output = finish(second)
+    with start_consumer("consume_kafka", *args, "--burst") as second:
+        assert second.wait() == 0, second.output()
 
-    assert second.returncode == 0, output
-    assert sorted(handled_ids()) == sorted(ids), output
+    assert sorted(handled_ids()) == sorted(ids), second.output()
     assert InboxEntry.objects.count() == len(ids)
 
 

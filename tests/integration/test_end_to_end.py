@@ -1,5 +1,6 @@
 """Publish, run the worker, and read the events back from the real brokers with the SDK."""
 
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker import Worker
-from tests.workers import finish, start_worker
+from tests.workers import start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -109,10 +110,15 @@ def test_two_workers_share_5000_events_without_delivering_any_twice(
             "OPTIONS": {"url": redis_url, "stream_name": unique_name, "max_len": None},
         }
     }
-    workers = [start_worker("--burst", "--batch-size", "100", backends=backends) for _ in range(2)]
-    outputs = [finish(worker) for worker in workers]
+    with ExitStack() as running:
+        workers = [
+            running.enter_context(start_worker("--burst", "--batch-size", "100", backends=backends))
+            for _ in range(2)
+        ]
+        codes = [worker.wait() for worker in workers]
+    outputs = [worker.output() for worker in workers]
 
-    assert [w.returncode for w in workers] == [0, 0], outputs
+    assert codes == [0, 0], outputs
     ids = [event.get_id() for event in read_stream(redis_client, unique_name)]
     assert len(ids) == 5000
     assert len(set(ids)) == 5000

@@ -1,7 +1,9 @@
 """Events of one partition key reach a destination in publish order, across workers and retries."""
 
 import json
+import signal
 from collections import defaultdict
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -9,7 +11,8 @@ import pytest
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
-from tests.workers import finish, start_worker
+from harness.polling import poll
+from tests.workers import start_worker
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -41,19 +44,21 @@ def test_four_workers_keep_each_keys_order_despite_random_failures(
             "failure_rate": 0.1,
         },
     }
+    backends = {"flaky": flaky}
     fast_retries = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05, "POLL_INTERVAL": 0.01}
-    workers = [
-        start_worker("--batch-size", "100", backends={"flaky": flaky}, settings=fast_retries)
-        for _ in range(WORKERS)
-    ]
-    try:
+    with ExitStack() as running:
+        workers = [
+            running.enter_context(
+                start_worker("--batch-size", "100", backends=backends, settings=fast_retries)
+            )
+            for _ in range(WORKERS)
+        ]
         _wait_for_all_published(timeout=240)
-    finally:
         for worker in workers:
-            worker.terminate()
-        outputs = [finish(worker) for worker in workers]
+            worker.send_signal(signal.SIGTERM)
+        codes = [worker.wait() for worker in workers]
 
-    assert [w.returncode for w in workers] == [0] * WORKERS, outputs
+    assert codes == [0] * WORKERS, [worker.tail() for worker in workers]
     arrived: dict[int, list[int]] = defaultdict(list)
     for _, fields in redis_client.xrange(unique_name):
         data = json.loads(fields[b"cloud_event"])["data"]
@@ -64,11 +69,9 @@ def test_four_workers_keep_each_keys_order_despite_random_failures(
 
 
 def _wait_for_all_published(timeout: float) -> None:
-    from tests.workers import wait_until
-
     total = KEYS * PER_KEY
-    wait_until(
+    poll(
         lambda: OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == total,
-        timeout=timeout,
-        what=f"{total} events to be published",
+        timeout,
+        f"{total} events to be published",
     )

@@ -1,10 +1,8 @@
 """LISTEN/NOTIFY on PostgreSQL: commits wake the idle worker, long before its poll interval."""
 
 import logging
-import signal
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,7 +12,8 @@ from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.worker.wakeup import Wakeup
-from tests.workers import finish, start_worker, wait_until
+from harness.polling import poll
+from tests.workers import start_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -88,20 +87,13 @@ def test_the_wakeup_reconnects_after_losing_its_connection(
         wakeup.close()
 
 
-def test_an_idle_worker_delivers_new_events_long_before_its_poll_interval(
-    tmp_path: Path,
-) -> None:
-    log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        worker = start_worker("--interval", str(POLL_S), backends=LOCMEM, output=output)
-    try:
-        wait_until(lambda: "Listening for new events" in log.read_text(), what="LISTEN")
+def test_an_idle_worker_delivers_new_events_long_before_its_poll_interval() -> None:
+    with start_worker("--interval", str(POLL_S), backends=LOCMEM) as worker:
+        worker.wait_for_line("Listening for new events", timeout=30)
         for n in range(3):
             with transaction.atomic():
                 row = publisher.publish_event("t", "s", {"n": n})
             published = OutboxEvent.objects.filter(pk=row.pk, status=Status.PUBLISHED)
-            wait_until(published.exists, timeout=PROMPT_S, what=f"event {n} delivered")
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        finish(worker, timeout=PROMPT_S)  # an idle wait ends at once on SIGTERM
-    assert worker.returncode == 0, log.read_text()
+            poll(published.exists, PROMPT_S, f"event {n} delivered")
+        # An idle wait ends at once on SIGTERM.
+        assert worker.stop(timeout=PROMPT_S) == 0, worker.output()

@@ -1,6 +1,6 @@
 """The worker delivers, retries only what failed, tracks each destination, and survives outages."""
 
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 
@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from django_broadcaster.backends import locmem
+from django_broadcaster.backends import BaseBackend, LocMemBackend, locmem
 from django_broadcaster.conf import get_settings
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
@@ -17,25 +17,30 @@ from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.signals import event_failed, event_published
 from django_broadcaster.worker import Worker
-from tests import doubles
+from tests.doubles import (
+    HangingBackend,
+    RejectingBackend,
+    SlowlyUnavailableBackend,
+    UnavailableBackend,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOCMEM = {"BACKEND": "django_broadcaster.backends.LocMemBackend"}
-REJECTING = {"BACKEND": "tests.doubles.RejectingBackend"}
-UNAVAILABLE = {"BACKEND": "tests.doubles.UnavailableBackend"}
 
 
-@pytest.fixture(autouse=True)
-def _reset_doubles() -> Iterator[None]:
-    doubles.calls.clear()
-    doubles.UnavailableBackend.down = True
-    yield
-    doubles.calls.clear()
-
-
-def make_worker(registry: EventRegistry | None = None, **kwargs: object) -> Worker:
-    return Worker(config=get_settings(), registry=registry or EventRegistry(), **kwargs)  # type: ignore[arg-type]
+def make_worker(
+    registry: EventRegistry | None = None,
+    backends: Mapping[str, BaseBackend] | None = None,
+    **kwargs: object,
+) -> Worker:
+    """Return a worker on the current settings; ``backends`` replaces ``BACKENDS``' if given."""
+    return Worker(
+        config=get_settings(),
+        registry=registry or EventRegistry(),
+        backends=backends,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def make_due(*rows: OutboxEvent) -> None:
@@ -79,12 +84,13 @@ def test_stacked_registration_covers_several_types() -> None:
     assert sorted(seen) == ["a", "b"]
 
 
-@override_settings(BROADCASTER={"BACKENDS": {"good": LOCMEM, "picky": REJECTING}})
 def test_a_retry_redoes_only_the_failed_destination() -> None:
+    picky = RejectingBackend("picky")
+    backends = {"good": LocMemBackend("good"), "picky": picky}
     bad = publisher.publish_event("t", "s", {"reject": True}, max_retries=3)
     fine = publisher.publish_event("t", "s", {"reject": False})
 
-    make_worker(burst=True).run()
+    make_worker(backends=backends, burst=True).run()
 
     bad.refresh_from_db()
     assert bad.status == Status.PENDING
@@ -96,16 +102,16 @@ def test_a_retry_redoes_only_the_failed_destination() -> None:
 
     make_due(bad)
     locmem.outbox.clear()
-    make_worker(burst=True).run()
+    make_worker(backends=backends, burst=True).run()
 
     assert locmem.outbox == []  # "good" already had it: never sent twice
-    assert doubles.calls.count(("picky", str(bad.id))) == 2
+    assert picky.calls.count(str(bad.id)) == 2
     bad.refresh_from_db()
     assert (bad.retry_count, bad.status) == (2, Status.PENDING)
 
 
-@override_settings(BROADCASTER={"BACKENDS": {"picky": REJECTING}})
 def test_after_max_retries_the_event_fails_with_last_error() -> None:
+    backends = {"picky": RejectingBackend("picky")}
     failures: list[str] = []
 
     def on_failed(sender: type, event: CloudEvent, error: str, **kwargs: object) -> None:
@@ -114,9 +120,9 @@ def test_after_max_retries_the_event_fails_with_last_error() -> None:
     bad = publisher.publish_event("t", "s", {"reject": True}, max_retries=1)
     event_failed.connect(on_failed)
     try:
-        make_worker(burst=True).run()
+        make_worker(backends=backends, burst=True).run()
         make_due(bad)
-        make_worker(burst=True).run()
+        make_worker(backends=backends, burst=True).run()
     finally:
         event_failed.disconnect(on_failed)
     bad.refresh_from_db()
@@ -124,7 +130,8 @@ def test_after_max_retries_the_event_fails_with_last_error() -> None:
     assert bad.last_error == "picky: EventRejected: too large for this broker"
     assert failures == [bad.last_error]
     make_due(bad)
-    assert make_worker(burst=True).run().batches == 0  # failed events are not claimed again
+    # Failed events are not claimed again.
+    assert make_worker(backends=backends, burst=True).run().batches == 0
 
 
 def test_a_failing_handler_fails_only_its_own_destination() -> None:
@@ -152,13 +159,13 @@ def test_a_failing_handler_fails_only_its_own_destination() -> None:
     assert len(locmem.outbox) == 1
 
 
-@override_settings(BROADCASTER={"BACKENDS": {"good": LOCMEM, "down": UNAVAILABLE}})
 def test_an_outage_spends_no_retries_and_pauses_the_backend() -> None:
+    down = UnavailableBackend("down")
     rows = [publisher.publish_event("t", "s", {"n": n}, max_retries=0) for n in range(3)]
-    worker = make_worker(burst=True)
+    worker = make_worker(backends={"good": LocMemBackend("good"), "down": down}, burst=True)
 
     worker.run_once()
-    assert len(doubles.calls) == 1  # the first call failed; the rest of the batch was not tried
+    assert len(down.calls) == 1  # the first call failed; the rest of the batch was not tried
     for row in rows:
         row.refresh_from_db()
         assert (row.status, row.retry_count, row.delivered) == (Status.PENDING, 0, ["good"])
@@ -167,10 +174,10 @@ def test_an_outage_spends_no_retries_and_pauses_the_backend() -> None:
 
     make_due(*rows)
     worker.run_once()
-    assert len(doubles.calls) == 1  # breaker open: the backend was not called again
+    assert len(down.calls) == 1  # breaker open: the backend was not called again
     assert worker.breakers["down"].open_until is not None
 
-    doubles.UnavailableBackend.down = False
+    down.down = False
     worker.breakers["down"].open_until = timezone.now()
     make_due(*rows)
     published: list[str] = []
@@ -184,13 +191,17 @@ def test_an_outage_spends_no_retries_and_pauses_the_backend() -> None:
     assert len(locmem.outbox) == 3  # the healthy backend got each event once
 
 
-@override_settings(BROADCASTER={"BACKENDS": {"a": LOCMEM, "b": REJECTING}})
+# The publisher checks the aliases it is given against BACKENDS; the worker gets the instances.
+@override_settings(
+    BROADCASTER={"BACKENDS": {"a": LOCMEM, "b": {"BACKEND": "tests.doubles.RejectingBackend"}}}
+)
 def test_events_go_only_to_the_backends_the_publisher_named() -> None:
+    picky = RejectingBackend("b")
     row = publisher.publish_event("t", "s", {"reject": True}, backends=["a"])
-    make_worker(burst=True).run()
+    make_worker(backends={"a": LocMemBackend("a"), "b": picky}, burst=True).run()
     row.refresh_from_db()
     assert row.status == Status.PUBLISHED
-    assert doubles.calls == []
+    assert picky.calls == []
 
 
 def test_max_iterations_bounds_the_loop() -> None:
@@ -202,17 +213,13 @@ def test_max_iterations_bounds_the_loop() -> None:
     assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 1
 
 
-SLOW = {"BACKEND": "tests.doubles.SlowlyUnavailableBackend", "OPTIONS": {"seconds": 0.3}}
-
-
-@override_settings(
-    BROADCASTER={"BACKENDS": {"slow": SLOW}, "BREAKER_BASE_DELAY": timedelta(seconds=0.2)}
-)
+@override_settings(BROADCASTER={"BREAKER_BASE_DELAY": timedelta(seconds=0.2)})
 def test_the_breaker_pause_starts_when_a_slow_failure_ends() -> None:
+    slow = SlowlyUnavailableBackend("slow", seconds=0.3)
     rows = [publisher.publish_event("t", "s", {"n": n}) for n in range(2)]
-    worker = make_worker()
+    worker = make_worker(backends={"slow": slow})
     worker.run_once()
-    gave_up_at = doubles.SlowlyUnavailableBackend.gave_up_at
+    gave_up_at = slow.gave_up_at
     assert gave_up_at is not None
     # The pause (0.1-0.2 s with jitter) runs from the end of the 0.3 s call, not its start.
     open_until = worker.breakers["slow"].open_until
@@ -256,28 +263,21 @@ def test_the_worker_deletes_old_finished_events_when_cleanup_is_on() -> None:
     assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
-HANGING = {"BACKEND": "tests.doubles.HangingBackend"}
-
-
-@override_settings(
-    BROADCASTER={
-        "BACKENDS": {"good": LOCMEM, "hung": HANGING},
-        "SEND_DEADLINE": timedelta(seconds=1),  # ample for locmem, even on a busy machine
-    }
-)
+# A deadline ample for locmem, even on a busy machine.
+@override_settings(BROADCASTER={"SEND_DEADLINE": timedelta(seconds=1)})
 def test_a_hung_backend_holds_up_the_others_only_until_the_deadline() -> None:
-    doubles.HangingBackend.release.clear()
+    hung = HangingBackend("hung")
     rows = [publisher.publish_event("t", "s", {"n": n}) for n in range(3)]
-    worker = make_worker()
+    worker = make_worker(backends={"good": LocMemBackend("good"), "hung": hung})
     try:
         summary = worker.run_once()
         later = publisher.publish_event("t", "s", {"n": 3})
         worker.run_once()  # the hung call still runs: the backend is not called again
     finally:
-        doubles.HangingBackend.release.set()
+        hung.release.set()
         worker.close()
     assert summary.deferred == 3
-    assert len(doubles.calls) == 3
+    assert len(hung.calls) == 3
     assert len(locmem.outbox) == 4
     for row in [*rows, later]:
         row.refresh_from_db()

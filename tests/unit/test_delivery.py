@@ -10,7 +10,6 @@ from django.utils import timezone
 from django_broadcaster.retry import CircuitBreaker
 from django_broadcaster.worker import delivery
 from django_broadcaster.worker.delivery import Courier, Stage
-from tests import doubles
 from tests.doubles import HangingBackend
 from tests.factories import published_event
 
@@ -20,13 +19,17 @@ PAUSE = timedelta(seconds=30)
 
 
 @pytest.fixture
-def courier() -> Iterator[Courier]:
-    HangingBackend.release.clear()
-    HangingBackend.then = "accept"
-    doubles.calls.clear()
-    courier = Courier(HangingBackend("slow"), CircuitBreaker("slow", PAUSE, PAUSE, DEADLINE))
+def hanging() -> HangingBackend:
+    """Return a backend that holds every call until its ``release`` is set."""
+    return HangingBackend("slow")
+
+
+@pytest.fixture
+def courier(hanging: HangingBackend) -> Iterator[Courier]:
+    """Yield a courier to ``hanging``; let its held calls end at teardown."""
+    courier = Courier(hanging, CircuitBreaker("slow", PAUSE, PAUSE, DEADLINE))
     yield courier
-    HangingBackend.release.set()
+    hanging.release.set()
     courier.close()
 
 
@@ -39,33 +42,37 @@ def test_a_backend_that_misses_the_deadline_is_unavailable(courier: Courier) -> 
     assert courier.breaker.is_open(timezone.now())
 
 
-def test_no_new_call_while_a_late_one_runs(courier: Courier) -> None:
+def test_no_new_call_while_a_late_one_runs(courier: Courier, hanging: HangingBackend) -> None:
     courier.finish(courier.start([published_event()]))
     courier.breaker.open_until = timezone.now()  # the pause is over, the call is not
     verdict = courier.finish(courier.start([published_event()]))
     assert verdict.reason == "still busy with a late call"
-    assert len(doubles.calls) == 1
+    assert len(hanging.calls) == 1
 
 
-def test_a_late_success_closes_the_breaker_and_doubles_the_deadline(courier: Courier) -> None:
+def test_a_late_success_closes_the_breaker_and_doubles_the_deadline(
+    courier: Courier, hanging: HangingBackend
+) -> None:
     late = courier.start([published_event()])
     courier.finish(late)
-    HangingBackend.release.set()
+    hanging.release.set()
     assert late.future is not None and late.future.result() == {}
 
     verdict = courier.finish(courier.start([published_event()]))
     assert verdict.unavailable_until is None and verdict.error_for("x") is None
     assert courier.breaker.failures == 0
     assert courier.breaker.deadline >= 2 * DEADLINE
-    assert len(doubles.calls) == 2
+    assert len(hanging.calls) == 2
 
 
-def test_a_late_outage_pauses_the_backend_from_when_it_ended(courier: Courier) -> None:
-    HangingBackend.then = "unavailable"
+def test_a_late_outage_pauses_the_backend_from_when_it_ended(
+    courier: Courier, hanging: HangingBackend
+) -> None:
+    hanging.then = "unavailable"
     late = courier.start([published_event()])
     courier.finish(late)
     courier.breaker.open_until = timezone.now()
-    HangingBackend.release.set()
+    hanging.release.set()
     assert late.future is not None
     late.future.exception()  # wait for the call to end
     ended = timezone.now()
@@ -74,7 +81,7 @@ def test_a_late_outage_pauses_the_backend_from_when_it_ended(courier: Courier) -
     assert verdict.reason == "backend paused"
     assert verdict.unavailable_until is not None and verdict.unavailable_until > ended
     assert courier.breaker.failures == 1  # the same outage is not counted twice
-    assert len(doubles.calls) == 1
+    assert len(hanging.calls) == 1
 
 
 @pytest.mark.parametrize("depth", [0, 1])
@@ -89,11 +96,11 @@ def test_stop_signals_wait_while_a_stage_runs_a_job(depth: int) -> None:
 
 
 def test_a_late_call_is_timed_by_when_it_ended_not_when_it_was_noticed(
-    courier: Courier, monkeypatch: pytest.MonkeyPatch
+    courier: Courier, hanging: HangingBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     late = courier.start([published_event()])
     courier.finish(late)
-    HangingBackend.release.set()
+    hanging.release.set()
     assert late.future is not None and late.future.result() == {}
 
     an_hour_later = timezone.now() + timedelta(hours=1)  # the next batch comes much later

@@ -49,12 +49,13 @@ def kill_points(rng: random.Random, events: int, kills: int) -> list[int]:
     return sorted(rng.randint(events // 20, events * 17 // 20) for _ in range(kills))
 
 
-def kill_when(run: Process, target: int, rng: random.Random) -> int:
+def kill_when(run: Process, target: int, total: int, rng: random.Random) -> int:
     """SIGKILL ``run`` at a random moment once ``target`` events (and one batch of its own) are
-    published; return the number published then."""
+    published, or all ``total`` are; return the number published then."""
     at_start = published_count()
+    goal = min(max(target, at_start + 1), total)  # earlier runs may have published them all
     poll(
-        lambda: published_count() >= max(target, at_start + 1) or not run.alive,
+        lambda: published_count() >= goal or not run.alive,
         timeout=120,
         what=f"{target} events published",
         every=0.05,
@@ -87,7 +88,7 @@ def test_sigkill_at_random_moments_loses_nothing(
         killed_at = []
         for target in kill_points(rng, len(ids), scale.crash_kills):
             run = workers(backends=backends, settings=settings)
-            killed_at.append(kill_when(run, target, rng))
+            killed_at.append(kill_when(run, target, len(ids), rng))
         left_for_final = len(ids) - published_count()
 
         final = workers(backends=backends, settings=settings)

@@ -35,13 +35,8 @@ from .models import (
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
-    *EVENT_FIELDS,
-    "expires_at",
-    "backends",
-    "delivery",
-    "retry_count",
-    "max_retries",
-)
+    *EVENT_FIELDS, "expires_at", "backends", "delivery", "retry_count", "max_retries"
+)  # fmt: skip
 #: A time no claim runs at, compiled into the claim statement in place of the current time.
 _STAND_IN: Final = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 #: Databases whose UPDATE can return the rows it changed.

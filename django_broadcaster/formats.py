@@ -40,8 +40,8 @@ def to_structured_json(event: CloudEvent) -> bytes:
     Attributes and extensions are members; ``time`` is RFC 3339 in UTC; ``data`` is embedded as a
     JSON value (for an event read from the outbox, the stored JSON text of it), or as
     ``data_base64`` when it is bytes. Raises :class:`InvalidEvent` if ``event`` has no ``id``
-    yet. Written directly rather than through the SDK, which costs twice as much on the worker's
-    hot path; the tests decode its output with the SDK.
+    yet. Written directly rather than through the SDK, which is slower on the worker's hot path
+    (docs/performance.md); the tests decode its output with the SDK.
     """
     if event.id is None:
         raise InvalidEvent("The event has no id: only published events can be converted.")

@@ -1,22 +1,20 @@
 """Write events to the outbox, in the caller's database transaction.
 
 Publishing only inserts rows: if the surrounding transaction rolls back, the events never existed.
-Everything about an event is checked before the insert, so bad input raises
-:class:`~django_broadcaster.exceptions.InvalidEvent` at the call site and writes nothing.
-
-The ``a``-prefixed methods run their synchronous twins with ``sync_to_async``, on the connection
-of Django's async ORM calls; to publish atomically with other writes from async code, see
-``docs/async.md``.
+Everything is checked first: bad input raises :class:`~.exceptions.InvalidEvent` at the call site
+and writes nothing. The ``a``-prefixed methods run their synchronous twins with ``sync_to_async``,
+on the connection of Django's async ORM calls (to publish atomically with other writes from async
+code, see ``docs/async.md``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from asgiref.sync import sync_to_async
 from django.db import router
@@ -32,18 +30,14 @@ from .events import (
 )
 from .exceptions import InvalidEvent, UnknownBackend
 from .outbox.bulk import insert_rows
-from .outbox.models import (
-    DestinationEntry,
-    DestinationState,
-    OutboxEvent,
-    keep_encoding,
-    new_event_id,
-)
+from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
 
 _published: ContextVar[int] = ContextVar("django_broadcaster_published", default=0)
+#: The outbox's column of each attribute whose column is named otherwise.
+_COLUMNS: Final = {"dataschema": "data_schema", "datacontenttype": "data_content_type"}
 
 
 class Publisher:
@@ -74,9 +68,8 @@ class Publisher:
         every configured backend); ``partition_key`` sets the ``partitionkey`` extension, which
         keeps events of one key in order; ``expires_at`` sets the ``expirytime`` extension: an
         event not delivered by then ends ``expired`` instead of being sent late. An empty
-        ``subject`` means no subject, as in 0.1.1.
-
-        Raises :class:`InvalidEvent` (or its subclass :class:`UnknownBackend`) naming what is wrong.
+        ``subject`` means no subject, as in 0.1.1. Raises :class:`InvalidEvent` (or its subclass
+        :class:`UnknownBackend`) naming what is wrong.
         """
         all_extensions = dict(extensions or {})
         if partition_key is not None:
@@ -115,10 +108,9 @@ class Publisher:
     ) -> OutboxEvent:
         """Write a typed event (a dataclass or pydantic model instance) and return its row.
 
-        Its class names the type (``event_type``) and may give the ``source``, which ``source``
-        here overrides; the data is the instance's fields (see :mod:`django_broadcaster.typed`).
-        Other arguments are those of :meth:`publish_event`. Raises ``TypeError`` for an object
-        that is not a typed event, and :class:`InvalidEvent` as :meth:`publish_event` does.
+        Its class names the type and may give the ``source``, which ``source`` here overrides; the
+        data is the instance's fields (:mod:`django_broadcaster.typed`). Other arguments and errors
+        are :meth:`publish_event`'s, plus ``TypeError`` for an object that is not a typed event.
         """
         event = to_cloud_event(
             typed_event,
@@ -144,13 +136,10 @@ class Publisher:
         backends: Sequence[str] | None = None,
         using: str | None = None,
     ) -> OutboxEvent:
-        """Write ``cloud_event`` to the outbox and return its row; see :meth:`publish_event`.
-
-        If ``cloud_event.id`` is set it must be a UUID, and becomes the row's id.
-        """
+        """Write ``cloud_event`` like :meth:`publish_event`; a set ``id`` must be a UUID."""
         row = _build_row(cloud_event, scheduled_at, max_retries, backends)
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
-        _note_published(1)
+        _published.set(_published.get() + 1)
         event_created.send(sender=OutboxEvent, event=row)
         return row
 
@@ -165,14 +154,12 @@ class Publisher:
     ) -> list[OutboxEvent]:
         """Write many events at once and return their rows, in order.
 
-        The rows go in one ``COPY`` on PostgreSQL with psycopg 3, and in one INSERT per 1,000
-        rows elsewhere (see :mod:`django_broadcaster.outbox.bulk`).
-
-        Every event is validated before anything is written: one bad event writes none.
+        Every event is validated before anything is written: one bad event writes none. The rows
+        go in one ``COPY`` on PostgreSQL with psycopg 3, else in one INSERT per 1,000 rows.
         """
         rows = [_build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
         insert_rows(rows, using or router.db_for_write(OutboxEvent))
-        _note_published(len(rows))
+        _published.set(_published.get() + len(rows))
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)
         return rows
@@ -204,11 +191,7 @@ def _build_row(
 ) -> OutboxEvent:
     """Return the unsaved outbox row for ``event``; raise :class:`InvalidEvent` naming any problem.
 
-    Everything is checked here, before any insert: the data (strict JSON, at most
-    ``BROADCASTER["MAX_DATA_SIZE"]`` bytes), the attributes' lengths, ``scheduled_at`` (aware),
-    ``max_retries`` (``None`` means ``BROADCASTER["MAX_RETRIES"]``) and the ``backends``
-    aliases (:class:`UnknownBackend`). The row gets the current trace context as extensions,
-    its own copy of the data, and the data's JSON text for its insert (``keep_encoding``).
+    The row gets the trace context as extensions, its own copy of the data, and the data's JSON.
     """
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
@@ -237,15 +220,12 @@ def _build_row(
         scheduled_at=scheduled_at or now,
         max_retries=max_retries,
         backends=aliases,
-        delivery={alias: _pending() for alias in aliases or ()},
+        delivery={
+            alias: {"state": DestinationState.PENDING, "attempts": 0} for alias in aliases or ()
+        },
     )
     keep_encoding(row, text)  # the insert sends this text; no second encoding
     return row
-
-
-def _pending() -> DestinationEntry:
-    """Return the ``delivery`` entry of a backend the publisher named, until a worker tries it."""
-    return {"state": DestinationState.PENDING, "attempts": 0}
 
 
 def _row_id(event_id: str | None) -> uuid.UUID:
@@ -259,57 +239,40 @@ def _row_id(event_id: str | None) -> uuid.UUID:
         ) from exc
 
 
-def _checked_aliases(
-    backends: Sequence[str] | None, configured: Mapping[str, object]
-) -> list[str] | None:
+def _checked_aliases(backends: Sequence[str] | None, known: Collection[str]) -> list[str] | None:
     if backends is None:
         return None
     if isinstance(backends, str):
         raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
-    unknown = [alias for alias in backends if alias not in configured]
-    if unknown:
+    if unknown := [alias for alias in backends if alias not in known]:
         raise UnknownBackend(
-            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(configured)}."
+            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(known)}."
         )
     return list(backends)
 
 
 def _check_lengths(event: CloudEvent) -> None:
-    for attribute, column in (
-        ("event_type", "event_type"),
-        ("source", "source"),
-        ("subject", "subject"),
-        ("dataschema", "data_schema"),
-        ("datacontenttype", "data_content_type"),
-    ):
-        value = getattr(event, attribute)
-        limit = getattr(OutboxEvent._meta.get_field(column), "max_length", None)
+    for name in ("event_type", "source", "subject", "dataschema", "datacontenttype"):
+        value = getattr(event, name)
+        limit = getattr(OutboxEvent._meta.get_field(_COLUMNS.get(name, name)), "max_length", None)
         if value is not None and limit is not None and len(value) > limit:
-            raise InvalidEvent(
-                f"{attribute} is {len(value)} characters long; the limit is {limit}."
-            )
+            raise InvalidEvent(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 
 def published_so_far() -> int:
     """Return how many events the publisher has written in this context (thread or task).
 
-    The worker compares it before and after a handler runs: a handler that published follow-up
-    events has its success recorded in its own transaction, with them.
+    The worker compares it around a handler: one that published records its success with them.
     """
     return _published.get()
-
-
-def _note_published(count: int) -> None:
-    _published.set(_published.get() + count)
 
 
 def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
     """Return ``data`` as strict JSON text, and a copy of ``data`` decoded from that text.
 
-    Strict means only JSON's own types (``dict`` with string keys, ``list``, ``str``, ``int``,
-    ``float``, ``bool``, ``None``) and no NaN or Infinity, so the event decodes the same way
-    everywhere; ``max_size`` limits the text's length in bytes. The copy shares no object with
-    ``data``. Raises :class:`InvalidEvent` naming the problem.
+    Strict: JSON's own types only (``dict`` with string keys, ``list``, ``str``, ``int``, ``float``,
+    ``bool``, ``None``), no NaN or Infinity, so the event decodes the same everywhere. ``max_size``
+    limits the text's bytes. The copy shares no object with ``data``. Raises :class:`InvalidEvent`.
     """
     try:
         # ASCII only (ensure_ascii), so the text has as many characters as its UTF-8 has bytes.

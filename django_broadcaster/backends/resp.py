@@ -1,11 +1,11 @@
 """Redis commands packed in RESP by hand and sent on a connection of redis-py's pool.
 
-redis-py's generic packing (an encoder call and several joins per argument) costs more than the
-rest of a pipelined ``XADD``; :func:`xadd_command` builds the same bytes directly. Text arguments
-are UTF-8 bulk strings, bytes go as they are: the request equals redis-py's
-``Connection.pack_command`` with its default encoding (and UTF-8 is what the CloudEvents JSON
-format requires anyway). A request is the same in RESP2 and RESP3; replies are read by redis-py's
-parser. Needs the redis package: import this module only where redis is known to be installed.
+redis-py's generic packing (an encoder call and several joins per argument) outweighs the rest of a
+pipelined ``XADD`` (docs/performance.md); :func:`xadd_command` builds the same bytes directly. Text
+arguments are UTF-8 bulk strings, bytes go as they are: the request equals redis-py's
+``Connection.pack_command`` with its default encoding (and UTF-8 is what the CloudEvents JSON format
+requires anyway). A request is the same in RESP2 and RESP3; replies are read by redis-py's parser.
+Needs the redis package: import this module only where redis is known to be installed.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Writing many outbox rows in one statement: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere.
 
 Django's ``bulk_create`` on PostgreSQL sends each column as one array parameter (``UNNEST``), and
-psycopg escapes every double quote of every JSON value inside that array in Python: for events
-with 1 KB of JSON data that escaping costs more than the database's own work. ``COPY ... FROM
-STDIN`` streams the same values, prepared by the same Django fields, with the escaping done in
-psycopg's C code; measured here, bulk publishing became about 2.8 times faster.
+psycopg escapes every double quote of every JSON value inside that array in Python. ``COPY ...
+FROM STDIN`` streams the same values, prepared by the same Django fields, with the escaping done
+in psycopg's C code, which is much faster for JSON data (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -71,10 +70,10 @@ def _values(row: OutboxEvent, fields: Sequence[Any], connection: Any) -> list[An
     """Return the column values of ``row`` as Django's INSERT would send them.
 
     Only JSON values need Django's preparing (psycopg must be told they are JSON, and ``data``
-    may come already encoded: :mod:`django_broadcaster.fields`); every other column of a row
-    built by the publisher already holds what Django would send to PostgreSQL (strings,
-    integers, UUIDs, datetimes, ``None``), and preparing them cost a third of a bulk publish.
-    ``tests/integration/test_bulk.py`` checks the stored columns are the same.
+    may come already encoded: :class:`~django_broadcaster.outbox.models.EventDataField`); every
+    other column of a row built by the publisher already holds what Django would send to
+    PostgreSQL (strings, integers, UUIDs, datetimes, ``None``), so it goes as it is, sparing a
+    costly step. ``tests/integration/test_bulk.py`` checks the stored columns are the same.
     """
     return [
         field.get_db_prep_save(field.pre_save(row, True), connection)

@@ -1,17 +1,9 @@
 """Leasing due outbox rows to a worker, and the frozen values the worker gets for them.
 
-A claim moves rows out of the due set for a while (a lease): it sets ``leased_until`` to the
-lease's end and stamps a ``lease_token``, which every later write of the worker must present.
-
-On PostgreSQL and SQLite the claim is one statement, ``WITH picked AS (due rows) UPDATE ...
-WHERE id IN picked RETURNING``: PostgreSQL locks the picked rows with ``FOR UPDATE SKIP LOCKED``
-(so concurrent workers pass each other by), and SQLite runs the whole statement under its single
-write lock. On SQLite, being one statement, it is a transaction of its own, with no ``BEGIN``
-and ``COMMIT`` round trips around it. On PostgreSQL it shares a transaction with the planner
-settings that make it walk the index of due rows (see :func:`_in_index_order`). Inside a
-caller's transaction the claim runs in a savepoint. Other databases
-select the rows, then lease them with a compare-and-set that only wins on rows still due, in one
-transaction. Either way a row reaches at most one worker per lease.
+A claim moves rows out of the due set until ``leased_until`` and stamps a ``lease_token``, which
+every later write of the worker must present: a row reaches at most one worker per lease.
+Concurrent workers pass each other by (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A claim is one
+``UPDATE ... RETURNING`` where the database has it, else a select and a compare-and-set.
 """
 
 from __future__ import annotations
@@ -23,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -43,13 +35,8 @@ from .models import (
 
 #: The columns a worker needs to deliver a row and record what happened to it.
 CLAIMED_FIELDS: Final = (
-    *EVENT_FIELDS,
-    "expires_at",
-    "backends",
-    "delivery",
-    "retry_count",
-    "max_retries",
-)
+    *EVENT_FIELDS, "expires_at", "backends", "delivery", "retry_count", "max_retries"
+)  # fmt: skip
 #: A time no claim runs at, compiled into the claim statement in place of the current time.
 _STAND_IN: Final = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 #: Databases whose UPDATE can return the rows it changed.
@@ -103,14 +90,13 @@ def claim(limit: int, lease: timedelta, using: str | None = None) -> Claim:
     with atomic_unless_one_statement(database, 1 if one_statement else 2):
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
-    return Claim(token, sorted(rows, key=_publish_order))
+    return Claim(token, sorted(rows, key=lambda row: row.pk))  # UUIDv7 ids: publish order
 
 
 def release(claim: Claim, using: str | None = None) -> int:
     """Give back the rows of ``claim`` still held under its lease; return how many.
 
-    They are due again at once, in their place among the due rows (``scheduled_at`` is theirs,
-    not the lease's), and no retry is spent.
+    They are due again at once, in their place (``scheduled_at`` is theirs); no retry is spent.
     """
     outbox = OutboxEvent.objects.using(using or router.db_for_write(OutboxEvent))
     held = outbox.filter(pk__in=[row.pk for row in claim.rows], lease_token=claim.token)
@@ -120,12 +106,11 @@ def release(claim: Claim, using: str | None = None) -> int:
 def atomic_unless_one_statement(database: str, statements: int) -> AbstractContextManager[Any]:
     """Return the transaction for ``statements`` writes to ``database``.
 
-    A single statement is atomic by itself: it runs without ``BEGIN`` and ``COMMIT``, which are
-    two round trips, unless it is inside a caller's transaction, where a savepoint keeps its
-    failure from aborting the caller's work. Several statements share ``transaction.atomic()``.
+    A single statement is atomic by itself, so it goes without ``BEGIN`` and ``COMMIT`` (two round
+    trips) except in a caller's transaction, where a savepoint keeps its failure from aborting
+    the caller's work. Several statements share ``transaction.atomic()``.
     """
-    connection = connections[database]
-    if statements > 1 or connection.in_atomic_block:
+    if statements > 1 or connections[database].in_atomic_block:
         return transaction.atomic(using=database)
     return nullcontext()
 
@@ -137,18 +122,13 @@ def _lease_returning(
     statement = _claim_statement(database, limit)
     connection = connections[database]
     at_now = outbox_field("leased_until").get_db_prep_value(now, connection)
-    values = [  # in the statement's order: the picking CTE's, then the lease's
-        *(
-            at_now if position in statement.now_at else value
-            for position, value in enumerate(statement.params)
-        ),
-        outbox_field("lease_token").get_db_prep_value(token, connection),
-        outbox_field("leased_until").get_db_prep_value(leased_until, connection),
-    ]
+    picking = [at_now if at in statement.now_at else v for at, v in enumerate(statement.params)]
+    lease_token = outbox_field("lease_token").get_db_prep_value(token, connection)
+    lease_end = outbox_field("leased_until").get_db_prep_value(leased_until, connection)
     with connection.cursor() as cursor, _in_index_order(cursor):
-        if _loads_timestamps_natively(database):
+        if _loads_timestamps_natively(database):  # Django's values, faster (docs/performance.md)
             _load_timestamps_natively(cursor.cursor)
-        cursor.execute(statement.sql, values)
+        cursor.execute(statement.sql, [*picking, lease_token, lease_end])
         return _decoded(database, cursor.fetchall())
 
 
@@ -156,27 +136,22 @@ def _lease_returning(
 def _in_index_order(cursor: Any) -> Iterator[None]:
     """Make PostgreSQL pick the rows to claim by walking the due-row index, for the block.
 
-    The pick reads the partial index of due rows in order and stops after ``limit`` rows. An
-    outbox fills and empties faster than ANALYZE follows it: with statistics that see few due
-    rows, PostgreSQL read every due row (a bitmap scan) and sorted them, so a claim cost as
-    much as the backlog was long, 20-60 ms for 500 rows beside 20,000 due ones. The block runs
-    in a transaction (the caller's, if any) whose planner settings rule that plan out; in a
-    caller's transaction (the claim is then in a savepoint) the caller's settings come back.
+    Statistics lag the outbox, and with them PostgreSQL may read and sort every due row instead
+    (docs/performance.md). A caller's settings come back after the block.
     """
     connection = cursor.db
     if connection.vendor != "postgresql":
         yield
-        return
-    in_callers_transaction = connection.in_atomic_block
-    own_transaction = transaction.atomic(using=connection.alias)
-    with nullcontext() if in_callers_transaction else own_transaction:
-        if in_callers_transaction:
-            cursor.execute(_READ_INDEX_ORDER)
-            callers = cursor.fetchone()
+    elif connection.in_atomic_block:  # the claim runs in a savepoint of the caller's transaction
+        cursor.execute(_READ_INDEX_ORDER)
+        callers = cursor.fetchone()
         cursor.execute(_SET_INDEX_ORDER, ["off", "off"])
-        yield  # a claim that fails rolls its transaction or savepoint back, settings and all
-        if in_callers_transaction:
-            cursor.execute(_SET_INDEX_ORDER, callers)
+        yield  # a claim that fails rolls its savepoint back, settings and all
+        cursor.execute(_SET_INDEX_ORDER, callers)
+    else:
+        with transaction.atomic(using=connection.alias):
+            cursor.execute(_SET_INDEX_ORDER, ["off", "off"])
+            yield
 
 
 #: The planner settings :func:`_in_index_order` turns off, for the rest of the transaction.
@@ -188,8 +163,7 @@ _READ_INDEX_ORDER: Final = (
 )
 
 
-@dataclass(frozen=True)
-class _Statement:
+class _Statement(NamedTuple):
     sql: str
     params: tuple[Any, ...]
     now_at: frozenset[int]  # where in ``params`` the current time goes
@@ -199,9 +173,8 @@ class _Statement:
 def _claim_statement(database: str, limit: int) -> _Statement:
     """Return the one-statement claim for ``database`` and ``limit``, compiled once.
 
-    Compiling the claimable query, with its partition-key subquery, costs more than running it,
-    and only the current time changes between claims: the statement is compiled with a stand-in
-    time, whose places among the parameters are noted.
+    Compiling costs more than running: it is compiled with a stand-in time, whose places among
+    the parameters are noted for each claim's current time.
     """
     connection = connections[database]
     due = OutboxEvent.objects.using(database).claimable(_STAND_IN)
@@ -212,14 +185,8 @@ def _claim_statement(database: str, limit: int) -> _Statement:
     now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(outbox_field(name).column)) for name in CLAIMED_FIELDS)
-    # The rows are picked once, in a materialized CTE: with the pick inside ``id IN (...)``,
-    # PostgreSQL may plan a nested loop that runs it again for each row of the table, each run
-    # leasing the next rows, so one claim could take far more than ``limit`` rows. (Inside
-    # ``= ANY(ARRAY(...))`` it was once planned as a sort of every due row.) The UPDATE then
-    # finds the picked ids with ``= ANY(ARRAY(...))``, a lookup in the primary key: with
-    # ``IN (SELECT pk FROM picked)`` and statistics that say the table is empty (an ANALYZE
-    # that ran while a transaction added the events), PostgreSQL compared every row of the
-    # table with every picked id. SQLite runs the CTE once and looks ``IN`` up by key.
+    # A materialized CTE picks once, so a claim never leases more than ``limit`` rows; the ids
+    # are then found in the primary key (docs/performance.md). SQLite runs any CTE once.
     postgresql = connection.vendor == "postgresql"
     materialized = "MATERIALIZED " if postgresql else ""
     ids = f"SELECT {quote('pk')} FROM picked"
@@ -236,10 +203,7 @@ def _claim_statement(database: str, limit: int) -> _Statement:
 def _lease_in_two_steps(
     database: str, limit: int, now: datetime, token: uuid.UUID, leased_until: datetime
 ) -> list[dict[str, Any]]:
-    """Select the rows, then lease those still due; return the leased rows' values by name.
-
-    The lease is a compare-and-set, for databases whose UPDATE cannot return rows.
-    """
+    """Select rows, then lease those still due (a compare-and-set); return their values by name."""
     outbox = OutboxEvent.objects.using(database)
     due = outbox.claimable(now).select_for_update(skip_locked=True)
     ids = list(due.values_list("pk", flat=True)[:limit])
@@ -253,13 +217,9 @@ def _lease_in_two_steps(
 def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Turn raw column values into Python values, as the ORM would (JSON, dates, UUIDs).
 
-    Only the columns that need converting are touched (on PostgreSQL, just the JSON ones).
-    ``data`` stays the JSON text the database returns, under ``data_json`` (``data`` is
-    ``None``): the event decodes it only if it is read (see :meth:`CloudEvent.trusted`).
-
-    A batch's rows mostly share their ``extensions``, ``backends`` and ``delivery``: each
-    distinct raw value is converted once, and rows with equal values share the result, which
-    :func:`_claimed` copies into immutable values.
+    ``data`` stays the database's JSON text, under ``data_json`` (``data`` is ``None``), decoded
+    only if read (:meth:`CloudEvent.trusted`). Each distinct raw value is converted once per
+    claim: rows with equal values, most of a batch, share the result.
     """
     converters = _converters(database)
     converted: dict[tuple[str, Any], Any] = {}
@@ -280,39 +240,25 @@ def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, A
 def _converters(database: str) -> list[tuple[str, Callable[[Any], Any]]]:
     """Return the converting function of each claimed column but ``data`` that has one."""
     connection = connections[database]
-    converters = []
+    converters: list[tuple[str, Callable[[Any], Any]]] = []
     for name in CLAIMED_FIELDS:
-        if name == "data":
-            continue
         field = outbox_field(name)
         column = field.get_col(OutboxEvent._meta.db_table)
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if steps:
-            converters.append((name, _chain(steps, column, connection)))
+        if steps and name != "data":
+            converters.append((name, functools.partial(_convert, steps, column, connection)))
     return converters
 
 
-def _chain(
-    steps: Sequence[Callable[..., Any]], column: Any, connection: Any
-) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        for step in steps:
-            value = step(value, column, connection)
-        return value
-
-    return convert
+def _convert(steps: Sequence[Callable[..., Any]], column: Any, connection: Any, value: Any) -> Any:
+    for step in steps:
+        value = step(value, column, connection)
+    return value
 
 
 @functools.lru_cache(maxsize=16)
 def _loads_timestamps_natively(database: str) -> bool:
-    """Return whether the claim loads ``database``'s times with psycopg's own loader.
-
-    On PostgreSQL with psycopg 3, Django loads every ``timestamptz`` with a Python subclass of
-    psycopg's loader, only to give the result the connection's time zone. The session's
-    ``TimeZone`` is that zone (Django sets it on connecting), so psycopg's loader, C code in
-    psycopg's binary package, returns the same values, with the same ``tzinfo``, and saves
-    5-10 microseconds per row: a sixth of a claim of 500.
-    """
+    """Return whether the claim can load ``database``'s times with psycopg's own loader."""
     if connections[database].vendor != "postgresql":
         return False
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
@@ -343,7 +289,3 @@ def _claimed(row: dict[str, Any], token: uuid.UUID) -> ClaimedEvent:
         max_retries=row["max_retries"],
         expires_at=row["expires_at"],
     )
-
-
-def _publish_order(row: ClaimedEvent) -> uuid.UUID:
-    return row.pk  # ids are time-ordered (UUIDv7): publish order

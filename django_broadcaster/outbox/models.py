@@ -1,8 +1,8 @@
 """The outbox table: one row per event, written by the publisher and leased by workers.
 
-A row is inserted in the publisher's transaction. A worker *claims* due rows for a while (a
-lease, see :mod:`.leases`) and records what became of them (:mod:`.outcomes`). The lease lives
-in columns no index holds, so on PostgreSQL taking and giving back a lease are HOT updates.
+A row is inserted in the publisher's transaction; a worker leases due rows (:mod:`.leases`) and
+records what became of them (:mod:`.outcomes`). The lease lives in columns no index holds, so on
+PostgreSQL taking and giving it back are HOT updates (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -55,37 +55,19 @@ class DestinationEntry(TypedDict, total=False):
     at: str
 
 
-class _Uuid7Clock:
-    """Hand out (millisecond, counter) pairs that only ever increase within this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = (0, 0)
-
-    def tick(self) -> tuple[int, int]:
-        with self._lock:
-            milliseconds = time.time_ns() // 1_000_000
-            last_ms, last_counter = self._last
-            if milliseconds <= last_ms:  # same millisecond, or the clock stepped back
-                milliseconds, counter = last_ms, last_counter + 1
-                if counter >= 1 << 12:
-                    milliseconds, counter = last_ms + 1, 0
-            else:
-                counter = 0
-            self._last = (milliseconds, counter)
-            return self._last
-
-
-_clock = _Uuid7Clock()
+_stamp_lock = threading.Lock()
+_last_stamp = 0  # of the last id made in this process: milliseconds << 12 | a 12-bit counter
 
 
 def new_event_id() -> uuid.UUID:
-    """Return a new time-ordered UUID (version 7, RFC 9562).
+    """Return a new time-ordered UUID (version 7, RFC 9562), greater than the last one made here.
 
-    Ids made by one process increase strictly: new rows land at the end of the primary key's
-    index, and one publisher's events sort in publish order.
+    New rows land at the end of the primary key's index; one publisher's events sort in order.
     """
-    milliseconds, counter = _clock.tick()
+    global _last_stamp
+    with _stamp_lock:  # within a millisecond, or after the clock stepped back, count on
+        _last_stamp = stamp = max(time.time_ns() // 1_000_000 << 12, _last_stamp + 1)
+    milliseconds, counter = divmod(stamp, 1 << 12)
     value = (milliseconds & (2**48 - 1)) << 80 | 0x7 << 76 | counter << 64
     value |= 0b10 << 62 | int.from_bytes(os.urandom(8), "big") >> 2  # variant, 62 random bits
     return uuid.UUID(int=value)
@@ -105,22 +87,18 @@ class _AsEncoded(json.JSONEncoder):
 class EventDataField(models.JSONField):
     """The outbox's ``data``: a ``JSONField`` whose insert can send the publisher's JSON text.
 
-    The publisher encodes the data once to check it, and :func:`keep_encoding` leaves that text
-    on the new row for its insert. Every other write encodes ``data`` as ``JSONField`` does.
+    The publisher encodes the data to check it, and :func:`keep_encoding` leaves that text on the
+    new row, so that its insert does not encode the data again (docs/performance.md).
     """
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        """Return the kept text while the row is inserted with the data it encodes, else the data.
-
-        Django 6.0 asks twice per insert; the first other write drops the text.
-        """
+        """Return the kept text while the row is inserted with the data it encodes, else the data
+        (Django 6.0 asks twice per insert); the first other write drops the text."""
         value = super().pre_save(model_instance, add)
         encoded = model_instance.__dict__.get(_ENCODING)
-        if encoded is None:
-            return value
-        if add and model_instance._state.adding and encoded.value is value:
+        if encoded is not None and add and model_instance._state.adding and encoded.value is value:
             return encoded
-        del model_instance.__dict__[_ENCODING]
+        model_instance.__dict__.pop(_ENCODING, None)
         return value
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
@@ -161,8 +139,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         """Return the due events a worker may take now, oldest first.
 
         An event with a partition key is claimable only while no earlier event of its key is
-        pending (waiting for a retry, or held by a worker): each key's events reach every
-        destination in publish order.
+        pending (waiting for a retry, or held): each key's events reach every destination in order.
         """
         earlier_of_key = self.model.objects.filter(
             Q(created_at__lt=OuterRef("created_at"))
@@ -179,25 +156,22 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
     def in_flight(self, now: datetime) -> OutboxEventQuerySet:
         """Return the events a worker holds right now (claimed, lease not yet over)."""
-        return cast(OutboxEventQuerySet, self.filter(_held(now), status=Status.PENDING))
+        return cast(OutboxEventQuerySet, self.filter(status=Status.PENDING, leased_until__gt=now))
 
     def not_held(self, now: datetime) -> OutboxEventQuerySet:
         """Return these events but those a worker holds at ``now`` (a plain condition, so it
         also works in an UPDATE or DELETE)."""
-        return cast(OutboxEventQuerySet, self.exclude(_held(now)))
+        return cast(OutboxEventQuerySet, self.exclude(leased_until__gt=now))
 
     def retry_now(self) -> int:
         """Make these events due now, failed ones with their retries restored; return the count.
 
-        Published events and events a worker holds are left alone (``outbox_requeue`` and the
-        admin's "retry now" action).
+        Published and held events are left alone (``outbox_requeue``, the admin's "retry now").
         """
         now = timezone.now()
         waiting = self.filter(status__in=[Status.PENDING, Status.FAILED]).not_held(now)
-        requeued = waiting.update(
-            status=Status.PENDING, retry_count=0, scheduled_at=now, **RELEASED
-        )
-        return int(requeued)
+        due_now = {"status": Status.PENDING, "retry_count": 0, "scheduled_at": now, **RELEASED}
+        return int(waiting.update(**due_now))
 
 
 class OutboxEvent(models.Model):
@@ -282,22 +256,11 @@ class OutboxEvent(models.Model):
 RELEASED: Final = {"lease_token": None, "leased_until": None}
 
 
-def _held(now: datetime) -> Q:
-    return Q(leased_until__gt=now)  # the lease has not run out
-
-
 #: The fields of an outbox row that make up its CloudEvent.
 EVENT_FIELDS: Final = (
-    "id",
-    "event_type",
-    "source",
-    "subject",
-    "data_content_type",
-    "data_schema",
-    "data",
-    "extensions",
-    "time",
-)
+    "id", "event_type", "source", "subject", "data_content_type", "data_schema", "data",
+    "extensions", "time",
+)  # fmt: skip
 
 
 def event_from_columns(
@@ -325,11 +288,8 @@ def outbox_field(name: str) -> models.Field[Any, Any]:
 
 def delivered_to(delivery: Mapping[str, DestinationEntry] | None) -> list[str]:
     """Return the destinations that accepted the event, from its ``delivery``."""
-    return [
-        name
-        for name, entry in (delivery or {}).items()
-        if entry.get("state") == DestinationState.DELIVERED
-    ]
+    entries = (delivery or {}).items()
+    return [name for name, entry in entries if entry.get("state") == DestinationState.DELIVERED]
 
 
 def wants_backend(backends: Sequence[str] | None, alias: str) -> bool:

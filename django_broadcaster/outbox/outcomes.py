@@ -1,22 +1,20 @@
 """Recording what a delivery attempt did to each claimed row: every such write of the worker.
 
-:func:`prepare` decides what each row becomes (with :func:`~django_broadcaster.retry.decide`)
-and its new ``delivery`` (each destination's state, attempts, error and time), and
-:meth:`Record.write` writes it: rows delivered everywhere become ``published`` in one UPDATE per
-shared ``delivery``, the others (retried, deferred, failed, expired) one ``bulk_update``.
-:func:`record_handler_success` writes a handler's success inside the handler's own transaction.
-Every write is guarded by the lease token, so a worker whose lease ran out (and whose rows
-another worker took over) changes nothing.
+:func:`prepare` decides what each row becomes (:func:`~django_broadcaster.retry.decide`) and its
+new ``delivery``; :meth:`Record.write` writes that: rows delivered everywhere in one UPDATE per
+shared ``delivery``, the others in one ``bulk_update``. :func:`record_handler_success` writes a
+handler's success in the handler's own transaction. Every write is guarded by the lease token, so
+a worker whose lease ran out (its rows taken over by another) changes nothing.
 """
 
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db import connections, router
 from django.utils import timezone
@@ -36,27 +34,21 @@ from .models import (
     outbox_field,
 )
 
-UNFINISHED_FIELDS = [
-    "status",
-    "scheduled_at",
-    "retry_count",
-    "last_error",
-    "delivery",
-    "lease_token",
-    "leased_until",
-]
+#: A row's ``delivery``: each destination's entry, by name.
+Delivery = Mapping[str, DestinationEntry]
+#: The columns written for a row that did not reach every destination, its lease given back.
+UNFINISHED_FIELDS = ["status", "scheduled_at", "retry_count", "last_error", "delivery", *RELEASED]
 
 
 @dataclass
 class Outcome:
     """What one delivery attempt did for one claimed row.
 
-    ``delivered`` lists every destination that has the event (earlier attempts first);
-    ``errors`` maps each destination that refused it to why (these spend a retry);
-    ``unavailable`` maps each destination that could not be reached to why (``untried``: those
-    not even called, their breaker being open), and ``deferred_until`` says when to try again
-    (an outage spends no retry); ``expired`` says the event's ``expires_at`` had passed, so it
-    went nowhere.
+    ``delivered`` lists every destination that has the event (earlier attempts first); ``errors``
+    maps each destination that refused it to why (these spend a retry); ``unavailable`` maps each
+    destination not reached to why (``untried``: those not even called, their breaker open), and
+    ``deferred_until`` says when to try again (an outage spends no retry); ``expired`` says the
+    event's ``expires_at`` had passed, so it went nowhere.
     """
 
     row: ClaimedEvent
@@ -133,7 +125,7 @@ class Tally:
 class Record:
     """The writes that record one delivered batch, worked out and not yet run."""
 
-    token: uuid.UUID
+    token: UUID
     now: datetime
     complete: list[Outcome]
     unfinished: list[tuple[Outcome, OutboxEvent]]
@@ -146,7 +138,7 @@ class Record:
         Raises ``DatabaseError`` if a write fails; the batch's rows then stay leased, and are
         delivered again when the lease runs out unless the write is tried again before.
         """
-        groups = _group_by_delivery(self.complete, _timestamp(self.now))
+        groups = _group_by_delivery(self.complete, format_timestamp(self.now))
         database = router.db_for_write(OutboxEvent)
         with atomic_unless_one_statement(database, len(groups) + bool(self.unfinished)):
             for delivery, ids in groups:
@@ -158,20 +150,19 @@ class Record:
         return self.tally
 
 
-def record(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings) -> Tally:
+def record(outcomes: Sequence[Outcome], token: UUID, config: BroadcasterSettings) -> Tally:
     """Decide and write what ``outcomes`` (of rows leased under ``token``) make of their rows."""
     return prepare(outcomes, token, config).write()
 
 
-def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSettings) -> Record:
+def prepare(outcomes: Sequence[Outcome], token: UUID, config: BroadcasterSettings) -> Record:
     """Return the writes recording ``outcomes`` (of rows leased under ``token``), not yet run.
 
     What each row becomes (published, retried, deferred, failed or expired) is decided now.
     """
     now = timezone.now()
-    tally = Tally()
     complete = [o for o in outcomes if o.complete]
-    tally.published = len(complete)
+    tally = Tally(published=len(complete))
     unfinished = []
     for outcome in outcomes:
         if not outcome.complete:
@@ -183,24 +174,16 @@ def prepare(outcomes: Sequence[Outcome], token: uuid.UUID, config: BroadcasterSe
 
 
 def mark_published(
-    database: str,
-    token: uuid.UUID,
-    ids: Sequence[uuid.UUID | str],
-    delivery: Mapping[str, DestinationEntry],
-    now: datetime,
+    database: str, token: UUID, ids: Sequence[UUID | str], delivery: Delivery, now: datetime
 ) -> int:
     """Mark the rows ``ids`` still leased under ``token`` published at ``now``; return how many.
 
     ``ids`` are the rows' ids, as UUIDs or as their text (a claimed event's ``id``); each gets
     ``delivery``; the lease is cleared.
     """
-    changes = {
-        "status": Status.PUBLISHED,
-        "published_at": now,
-        "delivery": delivery,
-        "last_error": "",
-        **RELEASED,
-    }
+    changes = dict(
+        status=Status.PUBLISHED, published_at=now, delivery=delivery, last_error="", **RELEASED
+    )
     connection = connections[database]
     if connection.vendor != "postgresql":
         leased = OutboxEvent.objects.using(database).filter(lease_token=token, pk__in=ids)
@@ -220,7 +203,7 @@ def record_handler_success(outcome: Outcome, handler: str) -> None:
     gone, so that the caller's transaction (the handler's writes and follow-up events) rolls back.
     """
     row = outcome.row
-    delivery = outcome.delivery(_timestamp(timezone.now()), reached_now=[handler])
+    delivery = outcome.delivery(format_timestamp(timezone.now()), reached_now=[handler])
     leased = OutboxEvent.objects.filter(pk=row.pk, lease_token=row.lease_token)
     if not leased.update(delivery=delivery):
         raise LeaseLost(f"event {row.pk} is no longer held by this worker")
@@ -241,16 +224,13 @@ def _published_statement(database: str, columns: tuple[str, ...]) -> str:
     )
 
 
-def _group_by_delivery(
-    outcomes: Sequence[Outcome], at: str
-) -> list[tuple[dict[str, DestinationEntry], list[Any]]]:
+def _group_by_delivery(outcomes: Sequence[Outcome], at: str) -> list[tuple[Delivery, list[Any]]]:
     """Group row ids by their new ``delivery``: one UPDATE each.
 
     Rows that shared their ``delivery`` before (the claim shares equal values) and reached the
-    same destinations now share it after: most of a batch is one group. The ids are the events'
-    ids, the rows' ids as text, ready for the UPDATE.
+    same destinations share it after: most of a batch is one group. The ids are the events' ids.
     """
-    groups: dict[tuple[int, tuple[str, ...]], tuple[dict[str, DestinationEntry], list[Any]]] = {}
+    groups: dict[tuple[int, tuple[str, ...]], tuple[Delivery, list[Any]]] = {}
     for outcome in outcomes:
         key = (id(outcome.row.delivery), tuple(outcome.delivered))
         if key not in groups:
@@ -260,25 +240,13 @@ def _group_by_delivery(
 
 
 def _entry(
-    prior: Mapping[str, DestinationEntry],
-    name: str,
-    state: str,
-    at: str,
-    error: str = "",
-    tried: bool = True,
+    prior: Delivery, name: str, state: str, at: str, error: str = "", tried: bool = True
 ) -> DestinationEntry:
-    entry: DestinationEntry = {
-        "state": state,
-        "attempts": prior.get(name, {}).get("attempts", 0) + tried,
-        "at": at,
-    }
+    attempts = prior.get(name, {}).get("attempts", 0) + tried
+    entry: DestinationEntry = {"state": state, "attempts": attempts, "at": at}
     if error:
         entry["error"] = error
     return entry
-
-
-def _timestamp(moment: datetime) -> str:
-    return format_timestamp(moment)
 
 
 def _unfinished_row(
@@ -290,7 +258,7 @@ def _unfinished_row(
         id=claimed.pk,
         status=Status.PENDING,
         retry_count=claimed.retry_count,
-        delivery=outcome.delivery(_timestamp(now)),
+        delivery=outcome.delivery(format_timestamp(now)),
         **RELEASED,
     )
     if outcome.expired:

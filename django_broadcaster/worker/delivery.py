@@ -1,14 +1,7 @@
 """Deliver a batch: each backend's share on its courier's thread, each handler here.
 
-:func:`deliver` sends every backend its share of the batch at once, each through a
-:class:`Courier` (a :class:`Stage` of its own), calls the local handlers meanwhile, then waits
-for each backend's verdict until that backend's deadline, and returns one
-:class:`~django_broadcaster.outbox.outcomes.Outcome` per row. Nothing here writes to the outbox
-but a handler's own transaction, which records the handler's success with its follow-up events.
-
-A backend that has not answered by its deadline is unavailable for the batch in hand: its events
-are deferred and its breaker (:class:`~django_broadcaster.retry.CircuitBreaker`) opens, while the
-call goes on in the background; the backend gets no new call until that one has ended.
+Nothing here writes to the outbox but a handler's own transaction, which records the handler's
+success with its follow-up events.
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,11 +43,10 @@ Rejected = Mapping[str, BaseException]
 class Stage:
     """One step of the worker's pipeline: jobs run in order, on a thread of their own or inline.
 
-    With ``depth`` 1 a job runs on the stage's thread while the caller goes on, and
-    :meth:`submit` first waits for the job before it (a hand-off bounded to one job); with
-    ``depth`` 0 it runs at once on the caller's thread. Either way the stop signals are held back
-    while a job runs, so a write is never cut in two. The thread is a daemon: a job stuck on a
-    frozen server never keeps the process from exiting.
+    With ``depth`` 1 a job runs on the stage's thread while the caller goes on, and :meth:`submit`
+    first waits for the job before it; with ``depth`` 0 it runs at once on the caller's thread.
+    Either way stop signals wait while a job runs, so a write is never cut in two. The thread is a
+    daemon: a job stuck on a frozen server never keeps the process from exiting.
     """
 
     def __init__(self, name: str, depth: int) -> None:
@@ -72,12 +64,11 @@ class Stage:
                 _run(future, job)
             return future
         if self._last is not None:
-            _wait_quietly(self._last)
+            wait([self._last])  # the job before: its result or error is for its own reader
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
             self._thread.start()
-        context = contextvars.copy_context()
-        self._jobs.put((future, lambda: context.run(job)))
+        self._jobs.put((future, functools.partial(contextvars.copy_context().run, job)))
         self._last = future
         return future
 
@@ -102,10 +93,10 @@ class Stage:
 class Verdict:
     """What a backend made of its share of a batch.
 
-    When ``unavailable_until`` is set, the backend took none of the events (or cannot be known to
-    have): they wait until then, for ``reason`` (``tried`` is false when it was not called at
-    all). Otherwise ``rejected`` maps the id of each event the backend refused to why, and
-    ``failed`` is an unexpected error that refused them all.
+    With ``unavailable_until`` set, the backend took none of the events, or cannot be known to
+    have: they wait until then, for ``reason`` (``tried``: whether it was called). Otherwise
+    ``rejected`` maps each refused event's id to why; ``failed`` is an unexpected error that
+    refused them all.
     """
 
     rejected: Rejected = field(default_factory=dict)
@@ -130,39 +121,33 @@ class Call:
 
 
 class Courier:
-    """Carry batches to one backend on a stage of its own, one call at a time, with a breaker.
-
-    Call :meth:`close` when done: it closes the backend, without waiting for a call still running.
-    """
+    """Carry batches to one backend on a stage of its own, one call at a time, with a breaker."""
 
     def __init__(self, backend: BaseBackend, breaker: CircuitBreaker) -> None:
         self.backend, self.breaker = backend, breaker
+        self.alias = backend.alias
         self._stage = Stage(f"broadcaster-{backend.alias}", depth=1)
         self._late: Call | None = None
         self._last_call_ended = timezone.now()
-
-    @property
-    def alias(self) -> str:
-        """Return the backend's alias."""
-        return self.backend.alias
 
     def start(self, events: Sequence[Any]) -> Call:
         """Start sending ``events``, or decide at once that the backend cannot take them now."""
         now = timezone.now()
         self._settle_late_call()
-        if self._late is not None:
-            return _not_called(
-                now, events, "still busy with a late call", self.breaker.busy_until(now)
-            )
-        if self.breaker.is_open(now):
-            return _not_called(now, events, "backend paused", self.breaker.open_until)
-        return Call(now, len(events), future=self._stage.submit(lambda: self._send(events)))
+        if self._late is None and not self.breaker.is_open(now):
+            return Call(now, len(events), future=self._stage.submit(lambda: self._send(events)))
+        if self._late is None:
+            reason, until = "backend paused", self.breaker.open_until
+        else:
+            reason, until = "still busy with a late call", self.breaker.busy_until(now)
+        verdict = Verdict(unavailable_until=until, reason=reason, tried=False)
+        return Call(now, len(events), verdict=verdict)
 
     def finish(self, call: Call) -> Verdict:
         """Wait for ``call`` until the deadline and return the verdict.
 
-        A call still running at the deadline makes the backend unavailable; it goes on in the
-        background and is settled by a later :meth:`start`.
+        A call still running at the deadline makes the backend unavailable (its breaker opens); it
+        goes on in the background, and the backend gets no new call until it has ended.
         """
         if call.verdict is not None:
             return call.verdict
@@ -173,13 +158,9 @@ class Courier:
         except FutureTimeout:
             self._late = call
             seconds = self.breaker.deadline.total_seconds()
-            error = TimeoutError(f"timeout: no answer within {seconds:g} s")
-            until = self.breaker.record_failure(timezone.now(), error)
-            return Verdict(unavailable_until=until, reason=f"unavailable: {error}")
+            return self._unavailable(TimeoutError(f"timeout: no answer within {seconds:g} s"))
         except BackendUnavailable as exc:
-            # A failure can take as long as the backend's timeout: pause from when it ended.
-            until = self.breaker.record_failure(timezone.now(), exc)
-            return Verdict(unavailable_until=until, reason=f"unavailable: {exc}")
+            return self._unavailable(exc)
         except Exception as exc:  # a bug or an unexpected error: every event of the call failed
             logger.exception("Backend %r failed on a batch of %d events", self.alias, call.events)
             return Verdict(failed=exc)
@@ -187,11 +168,16 @@ class Courier:
         return Verdict(rejected=rejected)
 
     def close(self) -> None:
-        """Stop the courier's stage and close the backend (safe to call twice)."""
+        """Stop the stage and close the backend, not waiting for a late call; safe to call twice."""
         self._stage.close()
         if self._late is not None and not _done(self._late):
             logger.warning("Closing backend %r while a late call is still running.", self.alias)
         self.backend.close()
+
+    def _unavailable(self, error: BaseException) -> Verdict:
+        """Return the verdict for an outage, the breaker opened from now, when the failure ended."""
+        until = self.breaker.record_failure(timezone.now(), error)
+        return Verdict(unavailable_until=until, reason=f"unavailable: {error}")
 
     def _send(self, events: Sequence[Any]) -> Rejected:
         try:
@@ -203,10 +189,9 @@ class Courier:
     def _settle_late_call(self) -> None:
         """Let a call that missed its deadline, and has ended since, tell how the backend is."""
         late = self._late
-        if late is None or not _done(late):
+        if late is None or late.future is None or not late.future.done():
             return
         self._late = None
-        assert late.future is not None
         error = late.future.exception()
         if error is None:
             self.breaker.record_slow_call(self._last_call_ended - late.started)
@@ -220,13 +205,9 @@ def couriers_for(
     backends: Mapping[str, BaseBackend], config: BroadcasterSettings
 ) -> dict[str, Courier]:
     """Return a courier for each backend, with a breaker and deadline from ``config``."""
+    delays = (config.breaker_base_delay, config.breaker_max_delay, config.send_deadline)
     return {
-        alias: Courier(
-            backend,
-            CircuitBreaker(
-                alias, config.breaker_base_delay, config.breaker_max_delay, config.send_deadline
-            ),
-        )
+        alias: Courier(backend, CircuitBreaker(alias, *delays))
         for alias, backend in backends.items()
     }
 
@@ -236,9 +217,9 @@ def deliver(
 ) -> list[Outcome]:
     """Deliver ``rows`` to their backends and handlers; return one outcome per row.
 
-    Every backend's share goes out at once, each on its courier's stage, while the handlers run
-    here; then each backend's verdict is awaited (at most until its deadline). Rows whose
-    ``expires_at`` has passed go nowhere and come back marked ``expired``.
+    Every backend's share goes out at once, on its courier's stage, while the handlers run here;
+    then each verdict is awaited until its backend's deadline. Expired rows go nowhere (and come
+    back ``expired``).
     """
     now = timezone.now()
     outcomes = [Outcome(row, list(row.delivered), expired=_expired(row, now)) for row in rows]
@@ -246,7 +227,7 @@ def deliver(
     with delivery_span([outcome.event for outcome in live]):
         calls = []
         for alias, courier in couriers.items():
-            pending = [o for o in live if _needs_backend(o, alias)]
+            pending = [o for o in live if alias not in o.delivered and o.row.wants_backend(alias)]
             if pending:
                 calls.append((courier, courier.start([o.event for o in pending]), pending))
         handlers_for = functools.cache(registry.handlers_for)  # once per event type
@@ -259,10 +240,6 @@ def deliver(
 
 def _expired(row: ClaimedEvent, now: datetime) -> bool:
     return row.expires_at is not None and row.expires_at <= now
-
-
-def _needs_backend(outcome: Outcome, alias: str) -> bool:
-    return alias not in outcome.delivered and outcome.row.wants_backend(alias)
 
 
 def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> None:
@@ -299,11 +276,6 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _not_called(now: datetime, events: Sequence[Any], reason: str, until: datetime | None) -> Call:
-    verdict = Verdict(unavailable_until=until, reason=reason, tried=False)
-    return Call(now, len(events), verdict=verdict)
-
-
 def _done(call: Call) -> bool:
     return call.future is None or call.future.done()
 
@@ -313,12 +285,6 @@ def _run(future: Future[T], job: Callable[[], T]) -> None:
         future.set_result(job())
     except BaseException as exc:  # handed to whoever waits for the future, not lost
         future.set_exception(exc)
-
-
-def _wait_quietly(future: Future[Any]) -> None:
-    """Wait for ``future`` to finish, leaving its result or error to whoever reads it."""
-    with contextlib.suppress(CancelledError):
-        future.exception()
 
 
 @contextlib.contextmanager

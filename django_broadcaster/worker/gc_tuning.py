@@ -1,12 +1,10 @@
 """Keeping Python's cyclic garbage collector out of a dedicated worker process's way.
 
 Every batch the worker claims is a few thousand new container objects (rows, events, outcomes),
-freed a moment later by reference counting. With Python's default thresholds they set off a
-collection of the youngest generation every 700 of them (2,000 from Python 3.13), several per
-batch, and every tenth of those collects the middle generation too; a full collection walks
-every object alive, tens of thousands of them Django's and the backends' own, which never become
-garbage. In a drain of 1 KB events to Redis on Python 3.11 that was 7-10 µs per event, a tenth
-or more of the worker's CPU time.
+freed a moment later by reference counting. With Python's default thresholds they set off
+several collections per batch, and the older generations' collections walk every object alive,
+most of them Django's and the backends' own, which never become garbage: a share of the worker's
+CPU time worth saving (docs/performance.md, "The garbage collector tuning").
 
 :func:`tune_for_worker` moves the objects made at start-up out of the collector's sight
 (``gc.freeze()``) and collects the youngest generation less often. The collector keeps running,

@@ -1,25 +1,19 @@
-"""The worker: a pipeline of three stages, run until stopped.
+"""The worker: a pipeline of three stages, run until stopped (``outbox_worker`` runs one).
 
-Each cycle *claims* a batch of due rows (:func:`~django_broadcaster.outbox.leases.claim`),
-*delivers* it (:func:`~.delivery.deliver`) and *records* the outcomes
-(:mod:`django_broadcaster.outbox.outcomes`). Claiming and recording are :class:`~.delivery.Stage`
-values: on PostgreSQL each runs on a thread and connection of its own, so the next batch is
-claimed while this one is delivered, and this one is recorded while the next is delivered, in
-order. Elsewhere, and inside a caller's transaction (whose rows another connection cannot see),
-their depth is 0 and they run in line: the same code, with nothing overlapped.
-
-The management command ``outbox_worker`` only parses its arguments and runs a :class:`Worker`.
+Each cycle *claims* a batch of due rows (:mod:`django_broadcaster.outbox.leases`), *delivers* it
+(:func:`~.delivery.deliver`) and *records* the outcomes (:mod:`django_broadcaster.outbox.outcomes`).
+On PostgreSQL, claims and records each have a :class:`~.delivery.Stage` (a thread and connection):
+the next batch is claimed, and the last one recorded, while one is delivered. Elsewhere, and in a
+caller's transaction (whose rows other connections cannot see), they run in line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import DatabaseError, close_old_connections, connections, router
 from django.utils import timezone
@@ -34,7 +28,7 @@ from ..outbox.retention import PeriodicCleanup
 from ..registry import EventRegistry, event_registry
 from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
-from .delivery import Stage, couriers_for, deliver, stop_signals_held
+from .delivery import Stage, T, couriers_for, deliver, stop_signals_held
 from .progress import ProgressReport
 from .wakeup import Wakeup
 
@@ -57,11 +51,10 @@ class Worker:
     """Deliver due outbox events until stopped.
 
     ``config`` defaults to ``BROADCASTER``, ``backends`` to the configured ones (opened lazily,
-    closed when :meth:`run` returns) and ``registry`` to the global handler registry. ``burst``
-    makes :meth:`run` return once nothing is due; ``max_iterations`` (0 for no limit) bounds the
-    cycles. With ``progress_interval`` (seconds, 0 for never) it logs its rate and lag that
-    often. ``overlap`` forces the claim and record stages onto threads (``True``) or in line
-    (``False``); by default they overlap where they can (see the module docstring).
+    closed when :meth:`run` returns), ``registry`` to the global one. ``burst`` makes :meth:`run`
+    return once nothing is due; ``max_iterations`` (0: no limit) bounds the cycles;
+    ``progress_interval`` (seconds, 0: never) sets how often it logs rate and lag; ``overlap``
+    puts claims and records on threads (``True``) or in line (``False``) whatever the database.
     """
 
     def __init__(
@@ -101,10 +94,9 @@ class Worker:
 
     def run(self) -> WorkerStats:
         """Run cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
+        backends = sorted(self.backends) or "none"
         logger.info(
-            "Outbox worker started: backends %s, batch size %d.",
-            sorted(self.backends) or "none",
-            self.config.batch_size,
+            "Outbox worker started: backends %s, batch size %d.", backends, self.config.batch_size
         )
         iterations = 0
         try:
@@ -126,11 +118,8 @@ class Worker:
         return self.stats
 
     def run_once(self) -> Tally:
-        """Claim one batch, deliver it and record the outcomes; return what they were.
-
-        A full batch has the next one claimed meanwhile, for the next call (:meth:`close` gives
-        it back if none comes).
-        """
+        """Claim one batch, deliver it and record the outcomes; return what they were. A full batch
+        has the next one claimed for the next call (:meth:`close` gives it back)."""
         tally = self._step()
         self.flush()
         return tally
@@ -138,9 +127,8 @@ class Worker:
     def flush(self) -> None:
         """Wait until every batch handed to the record stage is written.
 
-        Raises ``DatabaseError`` if a write failed; the record is kept and written first by the
-        next call (its rows stay leased to this worker meanwhile), so that a database restart
-        does not make the worker send its events again.
+        Raises ``DatabaseError`` if a write failed; the record is kept, its rows still leased, and
+        written first by the next call, so that a database restart does not resend its events.
         """
         if self._unwritten is None:
             return
@@ -159,24 +147,21 @@ class Worker:
         self.wakeup.interrupt()
 
     def close(self) -> None:
-        """Give back the batch claimed ahead, write the last record, close everything.
-
-        Closes the backends, the LISTEN connection and the stages' threads; safe to call twice.
-        """
+        """Give back the batch claimed ahead, write the last record, and close the backends, the
+        LISTEN connection and the stages' threads; safe to call twice."""
         ahead = self._settle_ahead()
         try:
-            if ahead is not None and ahead.rows:
+            if ahead is not None:
                 logger.info("Released %d events claimed ahead.", release(ahead))
             self.flush()
         except DatabaseError as exc:  # the leases end on their own; do not hide why we stopped
             logger.warning("Could not finish the last batch (%s); its events go out again.", exc)
         self._signals.cancel_timer()
         self.wakeup.close()
-        if self._stages is not None:
-            for stage in self._stages:
-                if stage.depth:
-                    stage.submit(connections.close_all)
-                stage.close(wait_s=CLOSE_WAIT_S)
+        for stage in self._stages or ():
+            if stage.depth:
+                stage.submit(connections.close_all)
+            stage.close(wait_s=CLOSE_WAIT_S)
         for courier in self.couriers.values():
             try:
                 courier.close()
@@ -186,18 +171,13 @@ class Worker:
     def install_signal_handlers(self) -> None:
         """Make SIGTERM and SIGINT stop gracefully (call from the main thread).
 
-        The batch in hand is finished and recorded. If that takes longer than
-        ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or a second signal comes, the worker stops at once
-        and makes the unrecorded events of the batch due again, so none stays claimed.
+        The batch in hand is finished and recorded. After ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or at
+        a second signal, the worker stops at once and makes the batch's unrecorded events due again.
         """
         self._signals.install(self.config.shutdown_timeout, "batch")
 
     def _step(self) -> Tally:
-        """Claim a batch, deliver it and hand its outcomes to the record stage; return them.
-
-        A full batch has the next one claimed meanwhile. The record stage writes the outcomes
-        now when it runs in line, else while the next batch is delivered (:meth:`flush` waits).
-        """
+        """Claim a batch, deliver it and hand its outcomes to the record stage; return them."""
         claims, records = self._pipeline()
         batch = self._take(claims)
         if not batch.rows and self._unwritten is not None:
@@ -234,14 +214,12 @@ class Worker:
         return self._stages
 
     def _claim(self) -> Claim:
-        with _reconnecting():
-            batch = claim(self.config.batch_size, self.config.lease_duration)
+        batch = _reconnecting(lambda: claim(self.config.batch_size, self.config.lease_duration))
         self._rest_if_done(len(batch.rows), self._pipeline()[0])
         return batch
 
     def _write(self, record: Record, rows: int) -> Tally:
-        with _reconnecting():
-            tally = record.write()
+        tally = _reconnecting(record.write)
         self._rest_if_done(rows, self._pipeline()[1])
         return tally
 
@@ -251,26 +229,22 @@ class Worker:
             connections.close_all()
 
     def _take(self, claims: Stage) -> Claim:
-        """Return the batch claimed ahead if it has rows; otherwise claim one now.
-
-        Stop signals wait meanwhile, so that no batch is leased without the loop knowing it.
-        """
+        """Return the batch claimed ahead if it has rows, else claim one now, stop signals held
+        (so that no batch is leased without the loop knowing it)."""
         with stop_signals_held():
-            ahead = self._settle_ahead()
-            if ahead is not None and ahead.rows:
-                return ahead
-            return claims.submit(self._claim).result()
+            return self._settle_ahead() or claims.submit(self._claim).result()
 
     def _settle_ahead(self) -> Claim | None:
-        """Wait for the batch claimed ahead and return it; log (not raise) a failed claim."""
+        """Wait for the batch claimed ahead; return it if it has rows (a failure is only logged)."""
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return None
         try:
-            return ahead.result()
+            batch = ahead.result()
         except DatabaseError as exc:
             logger.warning("Claiming the next batch early failed (%s).", exc)
             return None
+        return batch if batch.rows else None
 
     def _release(self, batch: Claim) -> None:
         """Make the rows of ``batch``, cut off mid-delivery, due again (no retry spent)."""
@@ -279,12 +253,9 @@ class Worker:
         logger.warning("Released %d claimed events.", release(batch))
 
     def _cycle(self) -> int | None:
-        """Run one cycle; return the rows handled, or ``None`` after a database error.
-
-        Database errors are waited out (the database may be restarting), except inside a
-        transaction the worker does not own (a test's), and in burst mode after
-        ``BURST_DATABASE_ATTEMPTS`` failures in a row: there they are raised.
-        """
+        """Run one cycle; return the rows handled, or ``None`` after a database error, which is
+        waited out (the database may be restarting) but raised in a caller's transaction (a
+        test's) and in burst mode after ``BURST_DATABASE_ATTEMPTS`` in a row."""
         in_callers_transaction = any(c.in_atomic_block for c in connections.all())
         if not in_callers_transaction and not self._draining:
             close_old_connections()  # between drains only: it may mean reconnecting
@@ -295,9 +266,8 @@ class Worker:
                 self.cleanup.run_if_due(timezone.now())
         except DatabaseError as exc:
             self._draining = False
-            if in_callers_transaction or (
-                self.burst and self._database_failures + 1 >= BURST_DATABASE_ATTEMPTS
-            ):
+            given_up = self.burst and self._database_failures + 1 >= BURST_DATABASE_ATTEMPTS
+            if in_callers_transaction or given_up:
                 raise
             self._wait_for_database(exc)
             return None
@@ -307,22 +277,17 @@ class Worker:
 
     def _wait_for_database(self, error: DatabaseError) -> None:
         self._database_failures += 1
-        delay = backoff_delay(
-            self._database_failures, self.config.breaker_base_delay, self.config.breaker_max_delay
-        )
-        logger.warning(
-            "Database error (%s); retrying in %.1f s.", error, delay / timedelta(seconds=1)
-        )
+        base, cap = self.config.breaker_base_delay, self.config.breaker_max_delay
+        delay = backoff_delay(self._database_failures, base, cap).total_seconds()
+        logger.warning("Database error (%s); retrying in %.1f s.", error, delay)
         _close_broken_connections()
-        self._stopping.wait(delay.total_seconds())
+        self._stopping.wait(delay)
 
 
-@contextlib.contextmanager
-def _reconnecting() -> Iterator[None]:
-    """Close this thread's broken database connections when the block fails, so the next try
-    reconnects (the database may have restarted)."""
+def _reconnecting(job: Callable[[], T]) -> T:
+    """Run ``job``; if it fails, close this thread's broken connections: the next try reconnects."""
     try:
-        yield
+        return job()
     except DatabaseError:
         _close_broken_connections()
         raise

@@ -2,10 +2,10 @@
 
 :class:`KafkaBackend` uses kafka-python (the ``kafka`` extra), pure Python and the default.
 :class:`~.confluent.ConfluentKafkaBackend` uses confluent-kafka (the ``confluent`` extra),
-librdkafka's C producer: several times faster per message, for outboxes that drain thousands of
-events per second. Both send the same messages (:mod:`.messages`, the CloudEvents Kafka binding)
-and treat errors the same way (:mod:`.base`); only their ``producer_options`` differ, being each
-client's own settings.
+librdkafka's C producer, which spends a fraction of the CPU per message, for outboxes that drain
+thousands of events per second (docs/performance.md). Both send the same messages (:mod:`.messages`,
+the CloudEvents Kafka binding) and treat errors the same way (:mod:`.base`); only their
+``producer_options`` differ, being each client's own settings.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ logger = logging.getLogger(__name__)
 RESERVED_PRODUCER_OPTIONS: Final = frozenset(
     {"bootstrap_servers", "key_serializer", "value_serializer"}
 )
-#: A batch of up to this many bytes per partition and request. kafka-python's 16 KiB holds about
-#: ten 1 KB events and wakes its sender thread for each new batch, a socket write every ten
-#: sends; 1 MiB (the default ``max_request_size``) lets a whole worker batch go in one request.
+#: A batch of up to this many bytes per partition and request: 1 MiB (the default
+#: ``max_request_size``) lets a whole worker batch go in one request, where kafka-python's 16 KiB
+#: woke its sender thread every few events (docs/performance.md).
 BATCH_SIZE: Final = 1024 * 1024
 
 

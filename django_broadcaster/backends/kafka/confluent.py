@@ -1,4 +1,4 @@
-"""A Kafka backend on confluent-kafka, librdkafka's producer: several times faster per message.
+"""A Kafka backend on confluent-kafka, librdkafka's producer, whose work is done in C.
 
 Messages and the error policy are those of :class:`~.base.BaseKafkaBackend`: only an error about
 the message (too large, invalid, a bad timestamp) refuses the event; a delivery timeout, a

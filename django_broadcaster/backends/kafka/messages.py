@@ -1,8 +1,8 @@
 """Build Kafka messages from CloudEvents, following the CloudEvents Kafka protocol binding 1.0.
 
 Both producers (kafka-python and confluent-kafka) send what these functions return. They write
-the binding directly rather than through the cloudevents SDK's Kafka binding, which departs from
-the spec in SDK 2.2.0 and costs more than the rest of a send:
+the binding directly rather than through the cloudevents SDK's Kafka binding, which is slower
+(docs/performance.md) and departs from the spec in SDK 2.2.0:
 
 * structured mode: the SDK's ``content-type`` is ``application/cloudevents+json``; the binding
   asks for ``application/cloudevents+json; charset=UTF-8``.
@@ -108,8 +108,8 @@ def _binary_value(event: CloudEvent) -> bytes | None:
 def _json(data: Any) -> bytes:
     """Return ``data`` as compact JSON, or raise ``InvalidEvent``.
 
-    Publishing checked the data strictly (:func:`~django_broadcaster.events.encode_data`), so
-    this only encodes it, as the structured mode's writer does.
+    Publishing checked the data strictly (:func:`~django_broadcaster.publishers.encoded_copy`),
+    so this only encodes it, as the structured mode's writer does.
     """
     try:
         return json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode()

@@ -21,9 +21,9 @@ class BatchPartitioner(DefaultPartitioner):  # type: ignore[misc]  # kafka-pytho
     keyless events is one record batch, on one partition, and the batches take the partitions
     in turn.
 
-    kafka-python's own partitioners sort the topic's partitions for every message, a fifth of
-    the cost of ``send()``; this one looks up a dict. It keeps no lock: a producer that several
-    threads share may send a few keyless messages to the partition just left, which is harmless.
+    kafka-python's own partitioners sort the topic's partitions for every message; this one looks
+    up a dict (docs/performance.md). It keeps no lock: a producer that several threads share may
+    send a few keyless messages to the partition just left, which is harmless.
     """
 
     def __init__(self) -> None:

@@ -132,8 +132,9 @@ class Worker:
         """
         if self._unwritten is None:
             return
-        if self._writing is None:
-            self._writing = self._pipeline()[1].submit(self._unwritten.write)
+        if self._writing is None:  # it failed: write it again, on the same stage
+            unwritten = self._unwritten
+            self._writing = self._pipeline()[1].submit(lambda: _reconnecting(unwritten.write))
         try:
             self._writing.result()
         except DatabaseError:

@@ -1,4 +1,4 @@
-"""Local handlers: functions the worker calls with each delivered event.
+"""Local handlers: functions the worker calls with each delivered event, and calling them.
 
 Register with ``@event_registry.register("order.created")`` (stack the decorator to cover several
 types), with a typed event class (``@event_registry.register(OrderCreated)``, see
@@ -12,11 +12,15 @@ at start-up, so that is the place for them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Final, TypeVar
+
+from django.db import transaction
 
 from .events import CloudEvent
 from .signals import event_created, event_published  # noqa: F401  (0.1.1 had them here)
+from .stopping import StopNow
 from .typed import event_type_of
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class EventRegistry:
         self._by_type: dict[str, list[Handler]] = {}
         self._for_all: list[Handler] = []
         self._names: list[tuple[Handler, str]] = []
+        self._found: dict[str, dict[str, Handler]] = {}  # handlers_for() until a change
 
     def register(self, event_type: str | type | None = None) -> Callable[[H], H]:
         """Return a decorator that registers a handler for ``event_type``, or for every event.
@@ -65,6 +70,7 @@ class EventRegistry:
             )
             if handler not in handlers:
                 handlers.append(handler)
+                self._found.clear()
                 logger.debug("Registered %s for %s", self._name_of(handler), event_type or "*")
             return handler
 
@@ -75,11 +81,41 @@ class EventRegistry:
         handlers = self._for_all if event_type is None else self._by_type.get(event_type, [])
         if handler in handlers:
             handlers.remove(handler)
+            self._found.clear()
 
     def handlers_for(self, event_type: str) -> dict[str, Handler]:
         """Return the handlers of ``event_type`` by destination name: its own, then catch-alls."""
-        handlers = [*self._by_type.get(event_type, ()), *self._for_all]
-        return {self._name_of(handler): handler for handler in handlers}
+        if event_type not in self._found:
+            handlers = [*self._by_type.get(event_type, ()), *self._for_all]
+            self._found[event_type] = {self._name_of(handler): handler for handler in handlers}
+        return self._found[event_type]
+
+    def call_handlers(
+        self,
+        event: CloudEvent,
+        *,
+        skip: Collection[str] = (),
+        inside: Callable[[str], AbstractContextManager[object]] = lambda name: nullcontext(),
+    ) -> Iterator[tuple[str, BaseException | None]]:
+        """Call each handler of ``event`` but those in ``skip``; yield its name and its error.
+
+        Each runs in a transaction of its own, with ``inside(name)`` entered around the call, so
+        a failing handler rolls back only its own writes. Any exception a handler raises is its
+        failure (``SystemExit`` and ``KeyboardInterrupt`` too); only the worker's own
+        :class:`~django_broadcaster.stopping.StopNow` goes on up.
+        """
+        for name, handler in self.handlers_for(event.event_type).items():
+            if name in skip:
+                continue
+            try:
+                with transaction.atomic(), inside(name):
+                    handler(event)
+            except StopNow:
+                raise
+            except BaseException as exc:  # the handler's, whatever it is
+                yield name, exc
+            else:
+                yield name, None
 
     def destinations(self) -> Mapping[str, frozenset[str] | None]:
         """Return each handler's destination name and the event types it gets (``None``: all)."""
@@ -98,6 +134,7 @@ class EventRegistry:
         self._by_type.clear()
         self._for_all.clear()
         self._names.clear()
+        self._found.clear()
 
     def _name_of(self, handler: Handler) -> str:
         for known, name in self._names:

@@ -144,10 +144,15 @@ def decide(
     if not rejected:
         return Decision("deferred", retry_count, unavailable_until or now)
     spent = retry_count + 1
-    if spent > max_retries:
+    if is_last_attempt(retry_count, max_retries):
         return Decision("failed", spent, None)
     retry_at = now + backoff_delay(spent, base, cap)
     return Decision("retried", spent, max(retry_at, unavailable_until or retry_at))
+
+
+def is_last_attempt(retry_count: int, max_retries: int) -> bool:
+    """Return whether a rejection now, after ``retry_count`` retries, makes the event fail."""
+    return retry_count + 1 > max_retries
 
 
 @dataclass(frozen=True)

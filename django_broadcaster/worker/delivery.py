@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import transaction
 from django.utils import timezone
 
 from ..backends.base import BaseBackend
@@ -29,8 +28,8 @@ from ..exceptions import BackendUnavailable
 from ..outbox.leases import ClaimedEvent
 from ..outbox.outcomes import Outcome, record_handler_success
 from ..publishers import published_so_far
-from ..registry import EventRegistry, Handler
-from ..retry import CircuitBreaker
+from ..registry import EventRegistry
+from ..retry import CircuitBreaker, is_last_attempt
 from ..stopping import MAIN_THREAD_SIGNALS
 from ..telemetry import delivery_span
 
@@ -80,8 +79,7 @@ class Stage:
             thread.join(wait_s)
 
     def _serve(self) -> None:
-        # The kernel hands a process's signal to any thread that does not block it, and only the
-        # main thread runs Python's handlers: a stop signal landing here would wake no one.
+        # Only the main thread runs Python's signal handlers: one landing here would wake no one.
         signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
         while (item := self._jobs.get()) is not None:
             future, job = item
@@ -93,10 +91,9 @@ class Stage:
 class Verdict:
     """What a backend made of its share of a batch.
 
-    With ``unavailable_until`` set, the backend took none of the events, or cannot be known to
-    have: they wait until then, for ``reason`` (``tried``: whether it was called). Otherwise
-    ``rejected`` maps each refused event's id to why; ``failed`` is an unexpected error that
-    refused them all.
+    With ``unavailable_until`` set, the backend took none of the events (or may not have): they
+    wait until then, for ``reason`` (``tried``: whether it was called). Otherwise ``rejected``
+    maps each refused event's id to why; ``failed`` is an unexpected error refusing them all.
     """
 
     rejected: Rejected = field(default_factory=dict)
@@ -124,8 +121,7 @@ class Courier:
     """Carry batches to one backend on a stage of its own, one call at a time, with a breaker."""
 
     def __init__(self, backend: BaseBackend, breaker: CircuitBreaker) -> None:
-        self.backend, self.breaker = backend, breaker
-        self.alias = backend.alias
+        self.backend, self.breaker, self.alias = backend, breaker, backend.alias
         self._stage = Stage(f"broadcaster-{backend.alias}", depth=1)
         self._late: Call | None = None
         self._last_call_ended = timezone.now()
@@ -230,9 +226,12 @@ def deliver(
             pending = [o for o in live if alias not in o.delivered and o.row.wants_backend(alias)]
             if pending:
                 calls.append((courier, courier.start([o.event for o in pending]), pending))
-        handlers_for = functools.cache(registry.handlers_for)  # once per event type
         for outcome in live:
-            _call_handlers(outcome, handlers_for(outcome.event.event_type))
+            inside = functools.partial(_followups_recorded, outcome)
+            for name, error in registry.call_handlers(
+                outcome.event, skip=[*outcome.delivered], inside=inside
+            ):
+                _note_handler(outcome, name, error)
         for courier, call, pending in calls:
             _apply_verdict(courier.alias, courier.finish(call), pending)
     return outcomes
@@ -255,21 +254,25 @@ def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> Non
             outcome.errors[alias] = _describe(error)
 
 
-def _call_handlers(outcome: Outcome, handlers: Mapping[str, Handler]) -> None:
-    for name, handler in handlers.items():
-        if name in outcome.delivered:
-            continue
-        published_before = published_so_far()
-        try:
-            with transaction.atomic():
-                handler(outcome.event)
-                if published_so_far() != published_before:  # follow-ups commit with the record
-                    record_handler_success(outcome, name)
-        except Exception as exc:
-            logger.warning("Handler %s failed on event %s: %s", name, outcome.event.id, exc)
-            outcome.errors[name] = _describe(exc)
-        else:
-            outcome.delivered.append(name)
+@contextlib.contextmanager
+def _followups_recorded(outcome: Outcome, handler: str) -> Iterator[None]:
+    """Record the handler's success in its transaction if it published follow-up events."""
+    published_before = published_so_far()
+    yield
+    if published_so_far() != published_before:
+        record_handler_success(outcome, handler)
+
+
+def _note_handler(outcome: Outcome, handler: str, error: BaseException | None) -> None:
+    if error is None:
+        outcome.delivered.append(handler)
+        return
+    outcome.errors[handler] = why = _describe(error)
+    last = is_last_attempt(outcome.row.retry_count, outcome.row.max_retries)
+    level, when = (logging.ERROR, "; no retry left") if last else (logging.WARNING, "")
+    logger.log(
+        level, "Handler %s failed on %s%s: %s", handler, outcome.event.id, when, why, exc_info=error
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -18,7 +18,8 @@ from typing import ClassVar
 from django.db import close_old_connections
 
 from ..conf import get_settings
-from ..registry import EventRegistry, event_registry
+from ..exceptions import BroadcasterImproperlyConfigured
+from ..registry import EventRegistry, consumer_registry, event_registry
 from ..retry import RetryPolicy, backoff_delay
 from ..stopping import GracefulStop, StopNow
 from .processing import Disposition, Message, Processor
@@ -49,12 +50,35 @@ class ConsumerStats:
         )
 
 
+def default_registry() -> EventRegistry:
+    """Return :data:`~django_broadcaster.registry.consumer_registry`, the consumers' handlers.
+
+    Raises :class:`~django_broadcaster.exceptions.BroadcasterImproperlyConfigured` when it is
+    empty while ``event_registry`` is not: 0.2.0's consumers read ``event_registry``, and a
+    project upgraded without moving its consumer handlers would otherwise acknowledge every
+    event as ignored.
+    """
+    local = event_registry.destinations()
+    if consumer_registry.destinations() or not local:
+        return consumer_registry
+    raise BroadcasterImproperlyConfigured(
+        f"No consumer handlers: consumer_registry is empty, and event_registry's {len(local)} "
+        "handlers are local handlers, which the outbox worker runs for the events this project "
+        "publishes. Register the handlers of received events with "
+        "@consumer_registry.register(...) (from django_broadcaster.registry); to run "
+        "event_registry's handlers on received events as 0.2.0 did, and twice for events this "
+        "project publishes, pass it explicitly (--registry "
+        "django_broadcaster.registry.event_registry, or registry=event_registry)."
+    )
+
+
 class BaseConsumer:
     """Process messages from a broker until stopped; see the module docstring for the order.
 
     ``burst`` makes :meth:`run` return once :meth:`is_idle` says nothing more is coming.
-    ``registry`` supplies the handlers; ``policy`` bounds retries; ``using`` is the database
-    alias of the inbox (the router's choice by default).
+    ``registry`` supplies the handlers (by default ``consumer_registry``: see
+    :func:`default_registry`); ``policy`` bounds retries; ``using`` is the database alias of the
+    inbox (the router's choice by default).
     """
 
     #: Errors meaning the broker cannot be reached now: the loop waits and tries again.
@@ -74,7 +98,10 @@ class BaseConsumer:
         self._broker_failures = 0
         self._signals = GracefulStop(self._stopping, self.stop)
         self.processor = Processor(
-            registry or event_registry, policy or RetryPolicy(), self._stopping, using
+            default_registry() if registry is None else registry,
+            policy or RetryPolicy(),
+            self._stopping,
+            using,
         )
 
     def open(self) -> None:

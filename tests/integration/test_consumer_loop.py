@@ -13,9 +13,10 @@ from django_broadcaster.consumers.decoding import decode_structured
 from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
 from django_broadcaster.consumers.processing import Message, RetryPolicy
 from django_broadcaster.events import CloudEvent
+from django_broadcaster.exceptions import BroadcasterImproperlyConfigured
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import EventRegistry
+from django_broadcaster.registry import EventRegistry, consumer_registry, event_registry
 from tests.factories import published_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -188,3 +189,21 @@ def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
 
     assert handled() == [bad.id]
     assert InboxEntry.objects.get().status == InboxStatus.PROCESSED
+
+
+def test_consumers_read_consumer_registry_not_the_local_handlers(global_handlers: Any) -> None:
+    global_handlers(event_registry, TYPE, lambda event: 1 / 0)  # a local handler: never here
+    global_handlers(consumer_registry, TYPE, side_effect)
+    event = published_event()
+    assert ListConsumer([message(event)]).run().processed == 1
+    assert handled() == [event.id]
+
+
+def test_a_consumer_with_handlers_only_on_event_registry_refuses_to_start(
+    global_handlers: Any,
+) -> None:
+    global_handlers(event_registry, TYPE, side_effect)  # where 0.2.0 consumers found them
+    with pytest.raises(BroadcasterImproperlyConfigured, match=r"@consumer_registry\.register"):
+        ListConsumer([])
+    event = published_event()  # the explicit opt-in to 0.2.0's behaviour
+    assert ListConsumer([message(event)], registry=event_registry).run().processed == 1

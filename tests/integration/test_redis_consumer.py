@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from django_broadcaster.backends import RedisStreamBackend
 from django_broadcaster.consumers.decoding import decode_structured
@@ -16,7 +17,8 @@ from django_broadcaster.consumers.redis import RedisStreamConsumer
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import EventRegistry
+from django_broadcaster.registry import EventRegistry, consumer_registry, event_registry
+from django_broadcaster.worker import Worker
 from tests.factories import published_event
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -167,3 +169,22 @@ def test_an_existing_group_is_joined_not_recreated(redis_client: Any, unique_nam
     first.open()
     first.open()
     assert [group["name"] for group in redis_client.xinfo_groups(unique_name)] == [GROUP.encode()]
+
+
+def test_a_project_consuming_its_own_stream_runs_each_handler_once(
+    redis_url: str, redis_client: Any, unique_name: str, global_handlers: Any
+) -> None:
+    calls: list[tuple[str, str]] = []
+    global_handlers(event_registry, TYPE, lambda event: calls.append(("local", event.id)))
+    global_handlers(consumer_registry, TYPE, lambda event: calls.append(("consumer", event.id)))
+    backend = {
+        "BACKEND": "django_broadcaster.backends.RedisStreamBackend",
+        "OPTIONS": {"url": redis_url, "stream_name": unique_name},
+    }
+    with override_settings(BROADCASTER={"BACKENDS": {"redis": backend}}):
+        row = publisher.publish_event(TYPE, "https://shop.example.com/orders", {"order": 1})
+        Worker(burst=True).run()  # the local handler, and the stream
+    block = timedelta(seconds=0.2)
+    RedisStreamConsumer(redis_client, unique_name, GROUP, "c1", burst=True, block=block).run()
+
+    assert sorted(calls) == [("consumer", str(row.id)), ("local", str(row.id))]

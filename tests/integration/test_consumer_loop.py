@@ -42,7 +42,9 @@ class ListConsumer(BaseConsumer):
         assert not connection.in_atomic_block
         for message in messages:
             if message.event is not None and message.event.event_type == TYPE:
-                assert InboxEntry.objects.filter(event_id=message.event.id).exists()
+                of_event = InboxEntry.objects.of(message.event)
+                at_position = InboxEntry.objects.filter(event_id=message.position)
+                assert of_event.exists() or at_position.exists()
         self.acked += [message.position for message in messages]
         del self.pending[: len(messages)]
 
@@ -125,6 +127,47 @@ def test_an_outage_never_makes_a_dead_letter(monkeypatch: pytest.MonkeyPatch) ->
     stats = consumer_of([message(event)], fails_five_times).run()
     assert (stats.processed, stats.dead_lettered) == (1, 0)
     assert handled() == [event.id]
+
+
+def test_events_with_over_long_keys_are_handled_and_do_not_hold_up_the_next() -> None:
+    def poison(event: CloudEvent) -> None:
+        if event.data == "poison":
+            raise ValueError("cannot handle this")
+        side_effect(event)
+
+    fine = published_event(id="f" * 300, source="urn:" + "s" * 300)
+    bad = published_event(id="b" * 300, data="poison")
+    good = published_event()
+    consumer = consumer_of([message(fine), message(bad), message(good), message(fine)], poison)
+    stats = consumer.run()
+    assert (stats.processed, stats.dead_lettered, stats.duplicates) == (2, 1, 1)
+    assert handled() == sorted([fine.id, good.id])
+    letter = InboxEntry.objects.failed().get()
+    assert decode_structured(letter.payload) == bad
+
+
+def test_a_dead_letter_the_database_refuses_is_kept_under_its_position(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import DataError
+
+    from django_broadcaster.consumers import processing
+
+    def refuses_event_keys(**fields: Any) -> bool:
+        if fields["source"] != "test:list":
+            raise DataError("value too long for type character varying(255)")
+        return inbox_record_failure(**fields)
+
+    inbox_record_failure = processing.record_failure
+    monkeypatch.setattr(processing, "record_failure", refuses_event_keys)
+    bad, good = published_event(), published_event()
+    consumer = consumer_of([message(bad, "1-0"), message(good, "2-0")], lambda event: 1 / 0)
+    assert consumer.run().dead_lettered == 2
+    assert consumer.acked == ["1-0", "2-0"]
+    letter = InboxEntry.objects.get(event_id="1-0")
+    assert (letter.source, letter.event_type) == ("test:list", bad.event_type)
+    assert "ZeroDivisionError" in letter.error and "DataError: value too long" in letter.error
+    assert decode_structured(letter.payload) == bad
 
 
 def test_an_undecodable_message_is_a_dead_letter_at_once() -> None:

@@ -22,6 +22,8 @@ JSON_FORMAT: Final = JSONFormat()
 #: Compact, and UTF-8 rather than ``\u`` escapes. Built once: ``json.dumps()`` with options
 #: builds an encoder on every call.
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: Every non-ASCII character as a ``\u`` escape, lone surrogates included (UTF-8 has none).
+_ASCII_ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 def to_sdk_event(event: CloudEvent) -> SDKCloudEvent:
@@ -34,14 +36,16 @@ def to_sdk_event(event: CloudEvent) -> SDKCloudEvent:
     return SDKCloudEvent(event.attributes(), event.data)
 
 
-def to_structured_json(event: CloudEvent) -> bytes:
+def to_structured_json(event: CloudEvent, *, ascii_only: bool = False) -> bytes:
     """Return ``event`` in the CloudEvents JSON format (structured mode), as UTF-8 bytes.
 
     Attributes and extensions are members; ``time`` is RFC 3339 in UTC; ``data`` is embedded as a
     JSON value (for an event read from the outbox, the stored JSON text of it), or as
-    ``data_base64`` when it is bytes. Raises :class:`InvalidEvent` if ``event`` has no ``id``
-    yet. Written directly rather than through the SDK, which costs twice as much on the worker's
-    hot path; the tests decode its output with the SDK.
+    ``data_base64`` when it is bytes. ``ascii_only`` writes every other character as a JSON
+    escape, which also works for data holding a lone surrogate: UTF-8 cannot encode one, and
+    ``UnicodeEncodeError`` is raised without it. Raises :class:`InvalidEvent` if ``event`` has
+    no ``id`` yet. Written directly rather than through the SDK, which costs twice as much on
+    the worker's hot path; the tests decode its output with the SDK.
     """
     if event.id is None:
         raise InvalidEvent("The event has no id: only published events can be converted.")
@@ -54,7 +58,7 @@ def to_structured_json(event: CloudEvent) -> bytes:
             document["data_base64"] = base64.b64encode(event.data).decode()
         elif event.data is not None:
             document["data"] = event.data
-    text = _ENCODER.encode(document)
+    text = (_ASCII_ENCODER if ascii_only else _ENCODER).encode(document)
     # Read from the outbox: its own JSON text of the data is spliced in, not encoded again.
     return (text if stored is None else f'{text[:-1]},"data":{stored}}}').encode()
 

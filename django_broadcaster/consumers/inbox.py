@@ -158,14 +158,16 @@ def record_failure(
     """Insert a failed entry (a dead letter); return ``False`` if the inbox has that key already.
 
     ``payload`` keeps the event (or the message as received) so it can be inspected or replayed.
+    Characters no database stores as text (lone surrogates; NUL, which PostgreSQL refuses) are
+    kept in ``error`` and ``payload`` as backslash escapes, JSON's own for a surrogate.
     """
     entry = InboxEntry(
         source=stored_key(source),
         event_id=stored_key(event_id),
         event_type=stored_key(event_type),
         status=InboxStatus.FAILED,
-        error=error,
-        payload=payload,
+        error=_storable(error),
+        payload=_storable(payload),
     )
     return _insert(entry, using)
 
@@ -181,6 +183,11 @@ def stored_key(value: str) -> str:
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     marker = f"#sha256:{digest}"
     return value[: KEY_LENGTH - len(marker)] + marker
+
+
+def _storable(text: str) -> str:
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _insert(entry: InboxEntry, using: str | None) -> bool:

@@ -126,7 +126,7 @@ class Processor:
         self, message: Message, event: CloudEvent, error: Exception
     ) -> Disposition | None:
         """Record ``event`` as failed; return ``None`` if the database would not take it now."""
-        payload = to_structured_json(event).decode()
+        payload = _payload(event)
         try:
             recorded = record_failure(
                 source=event.source,
@@ -184,6 +184,14 @@ def _all(handlers: Mapping[str, Handler]) -> Handler:
             handler(event)
 
     return call_all
+
+
+def _payload(event: CloudEvent) -> str:
+    """Return ``event`` as CloudEvents JSON, for its dead letter."""
+    try:
+        return to_structured_json(event).decode()
+    except UnicodeEncodeError:  # a lone surrogate in the data: keep it as a JSON escape
+        return to_structured_json(event, ascii_only=True).decode()
 
 
 def _describe(error: Exception) -> str:

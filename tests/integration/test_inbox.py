@@ -125,6 +125,15 @@ def test_over_long_keys_are_stored_in_a_form_that_fits_and_duplicates_are_still_
 
 
 @pytest.mark.django_db
+def test_a_dead_letter_keeps_text_the_database_cannot_store_as_escapes() -> None:
+    assert inbox.record_failure(
+        source="s", event_id="1", error="ValueError: \ud800 and \x00", payload='"\udfff"'
+    )
+    letter = InboxEntry.objects.get()
+    assert (letter.error, letter.payload) == ("ValueError: \\ud800 and \\x00", '"\\udfff"')
+
+
+@pytest.mark.django_db
 def test_purge_deletes_old_processed_entries_only() -> None:
     old, recent, failed = published_event(), published_event(), published_event()
     for event in (old, recent):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
 from django_broadcaster.consumers.processing import Message, RetryPolicy
 from django_broadcaster.consumers.redis import RedisStreamConsumer
 from django_broadcaster.events import CloudEvent
+from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry, consumer_registry, event_registry
@@ -133,6 +135,31 @@ def test_a_poison_event_is_a_dead_letter_and_acknowledged(
     assert decode_structured(letter.payload) == bad
     assert pending(redis_client, unique_name) == 0
     assert consumer(redis_client, unique_name).run().processed == 0  # never redelivered
+
+
+def test_a_failing_event_with_a_lone_surrogate_in_its_data_is_a_dead_letter(
+    send: Any, redis_client: Any, unique_name: str
+) -> None:
+    document = json.loads(to_structured_json(published_event()))
+    document["data"] = "poison \ud800"  # valid JSON: written as the escape \ud800
+    redis_client.xadd(unique_name, {"cloud_event": json.dumps(document)})
+    good = published_event()
+    send([good])
+
+    def reject(event: CloudEvent) -> None:
+        if "\ud800" in str(event.data):
+            raise ValueError(event.data)
+
+    instance = consumer(redis_client, unique_name)
+    instance.processor.registry.register(TYPE)(reject)
+    stats = instance.run()
+
+    assert (stats.dead_lettered, stats.processed) == (1, 1)
+    letter = InboxEntry.objects.get(status=InboxStatus.FAILED)
+    assert decode_structured(letter.payload).data == "poison \ud800"
+    assert letter.error == "ValueError: poison \\ud800"
+    assert handled() == [good.id]
+    assert pending(redis_client, unique_name) == 0
 
 
 def test_an_undecodable_entry_is_a_dead_letter_keyed_by_its_position(

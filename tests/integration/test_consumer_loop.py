@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
 
+from django_broadcaster.backends.kafka import binary_message
 from django_broadcaster.consumers.base import BaseConsumer
 from django_broadcaster.consumers.decoding import decode_structured
 from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
@@ -211,18 +213,27 @@ def test_stopping_during_a_retry_wait_abandons_the_message_unacknowledged() -> N
     assert not InboxEntry.objects.exists()
 
 
-def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
+def test_dead_letters_can_be_replayed_as_the_docs_show() -> None:
     from django.db import transaction
 
     from django_broadcaster.consumers import inbox
+    from django_broadcaster.consumers.decoding import UndecodableMessage, decode_dead_letter
 
-    bad = published_event()
+    bad, keyless = published_event(), published_event()
     consumer_of([message(bad)], lambda event: 1 / 0).run()
+    kafka = binary_message(keyless)  # 0.2.0 refused its empty key and kept the message
+    kept = {"key": "", "headers": [[n, v.decode()] for n, v in kafka.headers]}
+    kept["value"] = kafka.value.decode() if kafka.value else None
+    inbox.record_failure(source="kafka:orders", event_id="0:7", payload=json.dumps(kept))
+    inbox.record_failure(source="redis:orders", event_id="1-0", error="trimmed")
     registry = EventRegistry()
     registry.register(TYPE)(side_effect)
 
-    for entry in InboxEntry.objects.failed().exclude(event_type=""):  # docs/consumers.md
-        event = decode_structured(entry.payload)
+    for entry in InboxEntry.objects.failed():  # docs/consumers.md
+        try:
+            event = decode_dead_letter(entry)
+        except UndecodableMessage:
+            continue  # not an event: read entry.payload and entry.error
         with transaction.atomic():
             entry.delete()
             with inbox.receive(event) as fresh:
@@ -230,8 +241,8 @@ def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
                     for handler in registry.handlers_for(event.event_type).values():
                         handler(event)
 
-    assert handled() == [bad.id]
-    assert InboxEntry.objects.get().status == InboxStatus.PROCESSED
+    assert handled() == sorted([bad.id, keyless.id])
+    assert list(InboxEntry.objects.failed().values_list("event_id", flat=True)) == ["1-0"]
 
 
 def test_consumers_read_consumer_registry_not_the_local_handlers(global_handlers: Any) -> None:

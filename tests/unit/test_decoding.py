@@ -87,6 +87,15 @@ def test_a_text_key_becomes_the_partition_key_unless_the_event_has_one() -> None
     assert decode_kafka_record(keyed.headers, b"other", keyed.value).partition_key == "own"
 
 
+@pytest.mark.parametrize("key", [b"", b"k\x00", b"\x01", b"\x7f", b"\xc2\x85"])
+@pytest.mark.parametrize("build", [binary_message, structured_message])
+def test_a_key_that_cannot_be_a_partition_key_is_left_out(build: Any, key: bytes) -> None:
+    event = published_event()
+    message = build(event)
+    decoded = decode_kafka_record(message.headers, key, message.value)
+    assert decoded.partition_key is None and decoded.id == event.id
+
+
 def structured(**changes: Any) -> bytes:
     document = json.loads(to_structured_json(published_event()))
     document.update(changes)
@@ -127,3 +136,20 @@ def test_a_binary_kafka_message_without_an_id_is_undecodable() -> None:
 def test_a_kafka_message_without_headers_is_undecodable() -> None:
     with pytest.raises(UndecodableMessage):
         decode_kafka_record([], None, b'{"a": 1}')
+
+
+def test_a_dead_letter_gives_back_its_event_or_the_message_it_kept() -> None:
+    from django_broadcaster.consumers.decoding import decode_dead_letter
+    from django_broadcaster.consumers.inbox import InboxEntry
+
+    event = published_event()
+    structured_json = to_structured_json(event).decode()
+    letter = InboxEntry(source="s", event_type=event.event_type, payload=structured_json)
+    assert decode_dead_letter(letter) == event
+    entry = {"cloud_event": structured_json, "event_id": str(event.id)}
+    assert decode_dead_letter(InboxEntry(source="redis:s", payload=json.dumps(entry))) == event
+    entry["cloud_event"] = structured_json.replace(str(event.id), "\ufffd")
+    with pytest.raises(UndecodableMessage, match="not kept whole"):
+        decode_dead_letter(InboxEntry(source="redis:s", payload=json.dumps(entry)))
+    with pytest.raises(UndecodableMessage):
+        decode_dead_letter(InboxEntry(source="redis:s", error="trimmed"))

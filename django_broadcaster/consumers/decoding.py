@@ -1,8 +1,10 @@
 """Messages from the brokers back into :class:`~django_broadcaster.events.CloudEvent` values.
 
-The cloudevents SDK parses (``JSONFormat.read`` and the Kafka binding), but the attributes go
-straight into this package's own ``CloudEvent``, which validates them: the SDK's v1 event would
-make up an ``id`` and a ``time`` for a message that has none, and a made-up id defeats the inbox.
+Structured JSON is read by :func:`~django_broadcaster.formats.read_structured_json`, binary
+Kafka messages by the cloudevents SDK's binding with the strict
+:data:`~django_broadcaster.formats.JSON_FORMAT`; either way the attributes go straight into this
+package's own ``CloudEvent``, which validates them: the SDK's v1 event would make up an ``id``
+and a ``time`` for a message that has none, and a made-up id defeats the inbox.
 
 Any failure to decode raises :class:`UndecodableMessage`: decoding is deterministic, so such a
 message is a dead letter at once, never retried. :func:`decode_dead_letter` reads the event back
@@ -27,7 +29,7 @@ from ..events import (
     require_string,
 )
 from ..exceptions import BroadcasterError, InvalidEvent
-from ..formats import JSON_FORMAT
+from ..formats import JSON_FORMAT, read_structured_json
 
 if TYPE_CHECKING:
     from .inbox import InboxEntry
@@ -68,7 +70,7 @@ def cloud_event_from_attributes(attributes: Mapping[str, Any], data: Any) -> Clo
 def decode_structured(value: bytes | str) -> CloudEvent:
     """Return the event in ``value``, CloudEvents JSON; raise :class:`UndecodableMessage`."""
     with _decoding("CloudEvents JSON"):
-        return _ours(JSON_FORMAT.read(_FACTORY, value))
+        return cloud_event_from_attributes(*read_structured_json(value))
 
 
 def decode_stream_entry(fields: Mapping[bytes, bytes]) -> CloudEvent:

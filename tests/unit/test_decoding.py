@@ -114,11 +114,42 @@ def structured(**changes: Any) -> bytes:
         (structured(specversion="0.3"), "specversion must be 1.0"),
         (structured(source="not a uri"), "source must be a URI-reference"),
         (structured(time="yesterday"), "not CloudEvents JSON"),
+        (structured(data=float("nan")), "NaN"),  # json.dumps writes NaN; JSON has no such value
+        (structured(data=[float("inf")]), "Infinity"),
+        (structured(data={"a": -float("inf")}), "-Infinity"),
+        (structured(data="x").replace(b'"x"', b"1e400"), "too large"),
+        (structured(data="x", data_base64="eA=="), "both data and data_base64"),
     ],
 )
 def test_an_unusable_event_is_undecodable(value: bytes, problem: str) -> None:
     with pytest.raises(UndecodableMessage, match=problem):
         decode_structured(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"{not json", "not a CloudEvents Kafka message: JSONDecodeError"),
+        (b"NaN", "NaN"),
+        (b'{"total": Infinity}', "Infinity"),
+        (b"[1e999]", "too large"),
+        (b"\xff", "UnicodeDecodeError"),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["application/json", "text/json", "application/x+json"])
+def test_binary_kafka_data_labelled_json_must_be_json(
+    value: bytes, problem: str, content_type: str
+) -> None:
+    message = binary_message(published_event(datacontenttype=content_type))
+    headers = [(n, v) for n, v in message.headers if n != "content-type"]
+    with pytest.raises(UndecodableMessage, match=problem):
+        decode_kafka_record([*headers, ("content-type", content_type.encode())], None, value)
+
+
+def test_binary_kafka_data_of_another_type_is_text_or_bytes() -> None:
+    message = binary_message(published_event(datacontenttype="text/plain", data="x"))
+    assert decode_kafka_record(message.headers, None, b"{not json").data == "{not json"
+    assert decode_kafka_record(message.headers, None, b"\xff").data == b"\xff"
 
 
 def test_a_stream_entry_without_the_event_field_is_undecodable() -> None:

@@ -20,7 +20,13 @@ from typing import Any, Final
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SDKCloudEvent
 
-from .events import DEFAULT_DATACONTENTTYPE, CloudEvent, format_timestamp, parse_timestamp
+from .events import (
+    DEFAULT_DATACONTENTTYPE,
+    CloudEvent,
+    format_timestamp,
+    is_json_content_type,
+    parse_timestamp,
+)
 from .exceptions import InvalidEvent
 
 
@@ -60,7 +66,8 @@ def to_structured_json(event: CloudEvent, *, ascii_only: bool = False) -> bytes:
 
     Attributes and extensions are members; ``time`` is RFC 3339 in UTC; ``data`` is embedded as a
     JSON value (for an event read from the outbox, the stored JSON text of it), or as
-    ``data_base64`` when it is bytes. ``ascii_only`` writes every other character as a JSON
+    ``data_base64`` when it is bytes; data of a content type that is not JSON is written as a
+    string (see :func:`text_unless_json`). ``ascii_only`` writes every other character as a JSON
     escape, which also works for data holding a lone surrogate: UTF-8 cannot encode one, and
     ``UnicodeEncodeError`` is raised without it. Raises :class:`InvalidEvent` if ``event`` has
     no ``id`` yet. Written directly rather than through the SDK, which costs twice as much on
@@ -72,11 +79,15 @@ def to_structured_json(event: CloudEvent, *, ascii_only: bool = False) -> bytes:
     if event.time is not None:
         document["time"] = format_timestamp(event.time)
     stored = stored_data_json(event)
+    content_type = event.datacontenttype
+    if content_type != DEFAULT_DATACONTENTTYPE and not is_json_content_type(content_type):
+        stored = None  # the data is text: written as a JSON string below
     if stored is None:
-        if isinstance(event.data, bytes):
-            document["data_base64"] = base64.b64encode(event.data).decode()
-        elif event.data is not None:
-            document["data"] = event.data
+        data = text_unless_json(event.data, content_type)
+        if isinstance(data, bytes):
+            document["data_base64"] = base64.b64encode(data).decode()
+        elif data is not None:
+            document["data"] = data
     text = (_ASCII_ENCODER if ascii_only else _ENCODER).encode(document)
     # Read from the outbox: its own JSON text of the data is spliced in, not encoded again.
     return (text if stored is None else f'{text[:-1]},"data":{stored}}}').encode()
@@ -100,7 +111,21 @@ def read_structured_json(value: bytes | str) -> tuple[dict[str, Any], Any]:
         data = base64.b64decode(encoded, validate=True)
     if "time" in attributes:
         attributes["time"] = parse_timestamp(attributes["time"])
-    return attributes, data
+    return attributes, text_unless_json(data, attributes.get("datacontenttype", ""))
+
+
+def text_unless_json(data: Any, content_type: str) -> Any:
+    """Return ``data``, or its compact JSON text when ``content_type`` (if any) does not declare
+    JSON and ``data`` is neither text, bytes nor ``None``.
+
+    The JSON format carries data of such a type only as a string (CloudEvents JSON format,
+    3.1), so every transport hands it over as that text. Only outbox rows written before
+    :class:`~django_broadcaster.events.CloudEvent` refused such data, and 0.2.0's messages, hold
+    it.
+    """
+    if data is None or isinstance(data, str | bytes) or not content_type:
+        return data
+    return data if is_json_content_type(content_type) else _ENCODER.encode(data)
 
 
 def parse_json(text: bytes | str) -> Any:
@@ -112,12 +137,6 @@ def parse_json(text: bytes | str) -> Any:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-
-
-def is_json_content_type(content_type: str) -> bool:
-    """Return whether ``content_type`` declares JSON: ``*/json`` or ``*/*+json``, any parameters."""
-    subtype = content_type.partition(";")[0].strip().lower().partition("/")[2]
-    return subtype == "json" or subtype.endswith("+json")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -184,3 +184,22 @@ def test_a_dead_letter_gives_back_its_event_or_the_message_it_kept() -> None:
         decode_dead_letter(InboxEntry(source="redis:s", payload=json.dumps(entry)))
     with pytest.raises(UndecodableMessage):
         decode_dead_letter(InboxEntry(source="redis:s", error="trimmed"))
+
+
+def test_data_of_a_type_that_is_not_json_means_the_same_text_on_every_transport() -> None:
+    # A row written before publishing refused such data, as the worker reads it back.
+    columns = {"event_type": "order.note", "source": "shop", "id": "e-1"}
+    row = CloudEvent.trusted('{"a":[1,"\\u00fc"]}', datacontenttype="text/plain", **columns)
+    binary, structured_kafka = binary_message(row), structured_message(row)
+    received = [
+        decode_stream_entry(as_stream_entry(row)).data,
+        decode_kafka_record(binary.headers, binary.key, binary.value).data,
+        decode_kafka_record(structured_kafka.headers, None, structured_kafka.value).data,
+    ]
+    assert received == ['{"a":[1,"\u00fc"]}'] * 3
+    # What 0.2.0 wrote to a stream: the value itself, as if the type declared JSON.
+    document = json.loads(
+        to_structured_json(published_event(datacontenttype="text/plain", data=""))
+    )
+    document["data"] = {"a": [1, "\u00fc"]}
+    assert decode_structured(json.dumps(document)).data == received[0]

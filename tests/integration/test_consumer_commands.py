@@ -214,3 +214,17 @@ def test_a_consumer_command_refuses_handlers_left_on_event_registry(
         call_command("consume_redis", *args, "--registry", "django_broadcaster.registry.Handler")
     with pytest.raises(CommandError, match="cannot import"):
         call_command("consume_redis", *args, "--registry", "no.such.registry")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consume_redis_waits_for_a_redis_that_is_down_at_start() -> None:
+    from tests.faults.services import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with start_consumer(
+        "consume_redis", "--stream", "s", "--group", GROUP, "--url", url
+    ) as consumer:
+        consumer.wait_for_line("Broker unavailable", 30)
+        assert consumer.stop(timeout=30) == 0, consumer.output()
+    assert "Traceback" not in consumer.output()
+    assert len(consumer.lines("Broker unavailable")) == 1

@@ -138,7 +138,7 @@ class CloudEvent:
         return {name: value for name, value in attributes.items() if value is not None}
 
 
-# Each attribute's default, for CloudEvent.trusted (None stands in for the required ones').
+# Each attribute's default, for CloudEvent.trusted (None stands in for the required ones).
 _DEFAULTS: Final = {f.name: None if f.default is MISSING else f.default for f in fields(CloudEvent)}
 _DEFAULTS["extensions"] = {}
 

@@ -115,13 +115,13 @@ def read_structured_json(value: bytes | str) -> tuple[dict[str, Any], Any]:
 
 
 def text_unless_json(data: Any, content_type: str) -> Any:
-    """Return ``data``, or its compact JSON text when ``content_type`` (if any) does not declare
-    JSON and ``data`` is neither text, bytes nor ``None``.
+    """Return ``data`` as every transport hands it over under ``content_type``.
 
-    The JSON format carries data of such a type only as a string (CloudEvents JSON format,
-    3.1), so every transport hands it over as that text. Only outbox rows written before
-    :class:`~django_broadcaster.events.CloudEvent` refused such data, and 0.2.0's messages, hold
-    it.
+    That is ``data`` itself, unless ``content_type`` (given, and not JSON) says it is text while
+    ``data`` is neither text, bytes nor ``None``: then its compact JSON text, since the JSON
+    format carries data of such a type only as a string (CloudEvents JSON format, 3.1). Only
+    outbox rows written before :class:`~django_broadcaster.events.CloudEvent` refused such data,
+    and 0.2.0's messages, hold it.
     """
     if data is None or isinstance(data, str | bytes) or not content_type:
         return data

@@ -39,10 +39,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         topic = options["topic"]
-        servers = _servers(options["bootstrap_servers"] or _configured_servers())
+        listed = _listed(options["bootstrap_servers"] or _configured_servers())
+        servers = {server.lower() for server in listed}
         consumer = build(
             KafkaTopicConsumer,
-            sorted(servers),
+            listed,
             topic,
             options["group"],
             consumer_options=_parsed(options["consumer_option"]),
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             return (
                 isinstance(backend, BaseKafkaBackend)
                 and backend.topic == topic
-                and not servers.isdisjoint(_servers(backend.bootstrap_servers))
+                and not servers.isdisjoint(s.lower() for s in _listed(backend.bootstrap_servers))
             )
 
         run(self, consumer, f"the Kafka topic {topic!r}", writes_there, options["verbosity"])
@@ -66,10 +67,10 @@ def _configured_servers() -> str | list[str]:
     return servers if isinstance(servers, str) else list(servers)
 
 
-def _servers(servers: str | Sequence[str]) -> set[str]:
-    """Return the ``host:port`` of each broker, lower case: written as a string or a list."""
+def _listed(servers: str | Sequence[str]) -> list[str]:
+    """Return each broker's ``host:port``, from a comma-separated string or a list."""
     listed = servers.split(",") if isinstance(servers, str) else servers
-    return {server.strip().lower() for server in listed if server.strip()}
+    return [server.strip() for server in listed if server.strip()]
 
 
 def _parsed(pairs: list[str]) -> dict[str, Any]:

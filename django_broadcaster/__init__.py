@@ -2,9 +2,11 @@
 
 Publish with :data:`publisher` inside your transaction, run ``python manage.py outbox_worker``,
 and the events reach every configured backend and the local handlers registered with
-:data:`event_registry`. The names in ``__all__`` are the public API; each is importable from
-here and from the module that defines it. They load on first use, so that importing the package
-(as ``INSTALLED_APPS`` does) imports no model before Django is ready.
+:data:`event_registry`; ``consume_redis`` and ``consume_kafka`` call those registered with
+:data:`consumer_registry` with the events they read. The names in ``__all__`` are the public
+API; each is importable from here and from the module that defines it. They load on first use,
+so that importing the package (as ``INSTALLED_APPS`` does) imports no model before Django is
+ready.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _HOMES = {
     "Publisher": "publishers",
     "CloudEvent": "events",
     "event_registry": "registry",
+    "consumer_registry": "registry",
     "EventRegistry": "registry",
     "from_cloud_event": "typed",
     "OutboxEvent": "outbox.models",
@@ -47,6 +50,7 @@ __all__ = [
     "BroadcasterError",
     "BroadcasterImproperlyConfigured",
     "CloudEvent",
+    "consumer_registry",
     "DeliveryError",
     "event_created",
     "event_failed",
@@ -80,7 +84,7 @@ if TYPE_CHECKING:
     )
     from .outbox.models import OutboxEvent, Status
     from .publishers import Publisher, publisher
-    from .registry import EventRegistry, event_registry
+    from .registry import EventRegistry, consumer_registry, event_registry
     from .retry import RetryPolicy
     from .signals import event_created, event_failed, event_published
     from .typed import from_cloud_event

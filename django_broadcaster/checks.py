@@ -7,12 +7,15 @@
 - ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
 - ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE``.
+- ``django_broadcaster.W003``: a consumer command reads a stream or topic that a configured
+  backend writes, so the project consumes its own events. Only the command knows what it reads:
+  it prints this warning when it starts (see :func:`own_events_warnings`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -31,8 +34,12 @@ from .conf import (
     time_zone_errors,
 )
 
+if TYPE_CHECKING:
+    from .backends.base import BaseBackend
+
 HINT = "See the settings reference in the django-broadcaster documentation."
 ZONE_HINT = "Set USE_TZ = True (Django's default since 5.0)."
+OWN_EVENTS = "django_broadcaster.W003"
 #: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth.
 LEASE_OVER_DEADLINE = 4
 
@@ -103,4 +110,38 @@ def _legacy_setting_warnings() -> list[CheckMessage]:
             hint=hint,
             id="django_broadcaster.W001",
         )
+    ]
+
+
+def own_events_warnings(
+    reads: str, writes_there: Callable[[BaseBackend], bool]
+) -> list[CheckMessage]:
+    """Return a ``django_broadcaster.W003`` warning per configured backend that writes there.
+
+    ``reads`` names what the consumer reads, for the message ("the Redis stream 'orders'");
+    ``writes_there(backend)`` says whether a backend writes it. A backend that cannot be built
+    is skipped (``E003`` reports it). Returns ``[]`` when ``SILENCED_SYSTEM_CHECKS`` lists W003.
+    """
+    from .backends import create_backend
+
+    if OWN_EVENTS in settings.SILENCED_SYSTEM_CHECKS:
+        return []
+    writers = []
+    for alias, config in get_settings().backends.items():
+        try:
+            backend = create_backend(config)
+        except ImproperlyConfigured:
+            continue
+        if writes_there(backend):
+            writers.append(alias)
+    return [
+        Warning(
+            f"This consumer reads {reads}, which the backend {alias!r} writes: the project "
+            "consumes the events it publishes.",
+            hint="The outbox worker already runs the local handlers (event_registry) of those "
+            "events; keep in consumer_registry only the work to do on receipt. If that is "
+            f"intended, add {OWN_EVENTS!r} to SILENCED_SYSTEM_CHECKS.",
+            id=OWN_EVENTS,
+        )
+        for alias in writers
     ]

@@ -42,7 +42,7 @@ class CloudEvent:
     event is published (the id is the outbox row's id). Building an instance validates every
     attribute and raises :class:`~django_broadcaster.exceptions.InvalidEvent` naming the first
     attribute that breaks the spec. ``data`` must be JSON-serializable (checked at publish time,
-    where the payload size limit is known too).
+    where the payload size limit is known too), and text unless ``datacontenttype`` declares JSON.
     """
 
     event_type: str
@@ -69,6 +69,7 @@ class CloudEvent:
             if value is not None:
                 require_string(name, value)
         require_string("datacontenttype", self.datacontenttype)
+        require_data_fits(self.data, self.datacontenttype)
         if self.dataschema is not None and not is_absolute_uri(self.dataschema):
             raise InvalidEvent(f"dataschema must be an absolute URI, got {self.dataschema!r}.")
         if self.time is not None:
@@ -137,17 +138,9 @@ class CloudEvent:
         return {name: value for name, value in attributes.items() if value is not None}
 
 
-# Each attribute's default, for CloudEvent.trusted (required ones have none: None stands in).
-_DEFAULTS: Final[dict[str, Any]] = {
-    f.name: (
-        f.default
-        if f.default is not MISSING
-        else f.default_factory()
-        if f.default_factory is not MISSING
-        else None
-    )
-    for f in fields(CloudEvent)
-}
+# Each attribute's default, for CloudEvent.trusted (None stands in for the required ones).
+_DEFAULTS: Final = {f.name: None if f.default is MISSING else f.default for f in fields(CloudEvent)}
+_DEFAULTS["extensions"] = {}
 
 # Without a class-level default, an unset ``data`` reaches __getattr__; __init__ has the default.
 del CloudEvent.data
@@ -168,8 +161,7 @@ class Extensions(Mapping[str, ExtensionValue]):
     def __getitem__(self, name: str) -> ExtensionValue:
         return self._values[name]
 
-    # Mapping's own get(), `in`, keys() and items() go through __getitem__ and its KeyError; the
-    # worker calls them for every event, so they read the dict.
+    # The worker calls these for every event: Mapping's go through __getitem__ and KeyError.
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the extension ``name``, or ``default`` when the event has none by that name."""
@@ -200,10 +192,7 @@ class Extensions(Mapping[str, ExtensionValue]):
 
 
 def format_timestamp(value: datetime, name: str = "timestamp") -> str:
-    """Return ``value`` (timezone-aware) as an RFC 3339 timestamp in UTC, e.g. ``...T12:00:00Z``.
-
-    Raises :class:`InvalidEvent` for a naive datetime.
-    """
+    """Return aware ``value`` in RFC 3339, in UTC (``...T12:00:00Z``); refuse a naive one."""
     if require_aware(name, value):  # not at UTC's offset
         value = value.astimezone(timezone.utc)
     return value.isoformat()[:-6] + "Z"  # in UTC, isoformat() ends with "+00:00"
@@ -255,6 +244,22 @@ def require_uri_reference(name: str, value: object) -> None:
             f"{name} must be a URI-reference such as 'order-service' or "
             f"'https://example.com/orders', got {value!r}."
         )
+
+
+def require_data_fits(data: object, content_type: str) -> None:
+    """Raise :class:`InvalidEvent` unless ``data`` is text, bytes, ``None`` or declared JSON."""
+    fits = data is None or isinstance(data, str | bytes) or content_type == DEFAULT_DATACONTENTTYPE
+    if not fits and not is_json_content_type(content_type):
+        raise InvalidEvent(
+            f"datacontenttype {content_type!r} does not declare JSON, so data must be text "
+            f"(or bytes), got {type(data).__name__}: pass its text, or publish it as JSON."
+        )
+
+
+def is_json_content_type(content_type: str) -> bool:
+    """Return whether ``content_type`` declares JSON: ``*/json`` or ``*/*+json``, any parameters."""
+    subtype = content_type.partition(";")[0].strip().lower().partition("/")[2]
+    return subtype == "json" or subtype.endswith("+json")
 
 
 def is_absolute_uri(value: str) -> bool:

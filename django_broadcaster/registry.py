@@ -1,12 +1,19 @@
-"""Local handlers: functions the worker calls with each delivered event, and calling them.
+"""Handlers: functions called with an event, by the outbox worker or by a consumer.
+
+Two registries keep the two roles apart, so one event never runs one handler twice:
+
+- :data:`event_registry` holds **local handlers**: the outbox worker calls them with each event
+  this project publishes, as a destination of its own next to the backends;
+- :data:`consumer_registry` holds **consumer handlers**: ``consume_redis`` and ``consume_kafka``
+  call them with each event read from a broker, through the inbox.
 
 Register with ``@event_registry.register("order.created")`` (stack the decorator to cover several
 types), with a typed event class (``@event_registry.register(OrderCreated)``, see
-:mod:`django_broadcaster.typed`) or with ``@event_registry.register()`` for every event. The
-worker calls each matching handler with the immutable
-:class:`~django_broadcaster.events.CloudEvent`; each handler is a destination of its own, tracked
-apart from the others and from the backends. Each installed app's ``handlers`` module is imported
-at start-up, so that is the place for them.
+:mod:`django_broadcaster.typed`) or with ``@event_registry.register()`` for every event; the same
+for ``consumer_registry``. Each matching handler gets the immutable
+:class:`~django_broadcaster.events.CloudEvent`; in the worker each local handler is a destination
+of its own, tracked apart from the others and from the backends. Each installed app's
+``handlers`` module is imported at start-up, so that is the place for both kinds.
 """
 
 from __future__ import annotations
@@ -153,5 +160,8 @@ class EventRegistry:
 #: 0.1.1's name of :class:`EventRegistry`.
 EventHandlerRegistry = EventRegistry
 
-#: The registry the worker reads.
+#: The registry the outbox worker reads: local handlers of the events this project publishes.
 event_registry = EventRegistry()
+
+#: The registry the consumers read: handlers of the events received from a broker.
+consumer_registry = EventRegistry()

@@ -157,6 +157,23 @@ def redis_client(redis_url: str, unique_name: str) -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture
+def global_handlers() -> Iterator[Any]:
+    """Return ``register(registry, event_type, handler)`` for the package's global registries.
+
+    What it registers is unregistered afterwards, so other tests see the registries as before.
+    """
+    registered: list[tuple[Any, str, Any]] = []
+
+    def register(registry: Any, event_type: str, handler: Any) -> None:
+        registry.register(event_type)(handler)
+        registered.append((registry, event_type, handler))
+
+    yield register
+    for registry, event_type, handler in registered:
+        registry.unregister(handler, event_type)
+
+
 @pytest.fixture(autouse=True)
 def _clear_locmem_outbox() -> None:
     """Empty ``django_broadcaster.backends.locmem.outbox`` before each test."""

@@ -5,12 +5,17 @@ handled it has committed, so a crash in between redelivers it, and the inbox ski
 reverse order could lose an event; this one only costs a duplicate, which the inbox absorbs.
 A subclass talks to its broker through :meth:`BaseConsumer.open`, :meth:`~BaseConsumer.fetch`,
 :meth:`~BaseConsumer.acknowledge`, :meth:`~BaseConsumer.is_idle` and :meth:`~BaseConsumer.close`.
+
+When the broker cannot be reached (``open()`` or ``fetch()`` raise one of the subclass's
+``broker_errors``), at start or later, the loop waits and tries again, with a capped backoff. It
+logs a warning when the broker goes, and one line when it is back: not one per attempt.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
@@ -18,7 +23,8 @@ from typing import ClassVar
 from django.db import close_old_connections
 
 from ..conf import get_settings
-from ..registry import EventRegistry, event_registry
+from ..exceptions import BroadcasterImproperlyConfigured
+from ..registry import EventRegistry, consumer_registry, event_registry
 from ..retry import RetryPolicy, backoff_delay
 from ..stopping import GracefulStop, StopNow
 from .processing import Disposition, Message, Processor
@@ -49,12 +55,35 @@ class ConsumerStats:
         )
 
 
+def default_registry() -> EventRegistry:
+    """Return :data:`~django_broadcaster.registry.consumer_registry`, the consumers' handlers.
+
+    Raises :class:`~django_broadcaster.exceptions.BroadcasterImproperlyConfigured` when it is
+    empty while ``event_registry`` is not: 0.2.0's consumers read ``event_registry``, and a
+    project upgraded without moving its consumer handlers would otherwise acknowledge every
+    event as ignored.
+    """
+    local = event_registry.destinations()
+    if consumer_registry.destinations() or not local:
+        return consumer_registry
+    raise BroadcasterImproperlyConfigured(
+        f"No consumer handlers: consumer_registry is empty, and event_registry's {len(local)} "
+        "handlers are local handlers, which the outbox worker runs for the events this project "
+        "publishes. Register the handlers of received events with "
+        "@consumer_registry.register(...) (from django_broadcaster.registry); to run "
+        "event_registry's handlers on received events as 0.2.0 did, and twice for events this "
+        "project publishes, pass it explicitly (--registry "
+        "django_broadcaster.registry.event_registry, or registry=event_registry)."
+    )
+
+
 class BaseConsumer:
     """Process messages from a broker until stopped; see the module docstring for the order.
 
     ``burst`` makes :meth:`run` return once :meth:`is_idle` says nothing more is coming.
-    ``registry`` supplies the handlers; ``policy`` bounds retries; ``using`` is the database
-    alias of the inbox (the router's choice by default).
+    ``registry`` supplies the handlers (by default ``consumer_registry``: see
+    :func:`default_registry`); ``policy`` bounds retries; ``using`` is the database alias of the
+    inbox (the router's choice by default).
     """
 
     #: Errors meaning the broker cannot be reached now: the loop waits and tries again.
@@ -72,13 +101,18 @@ class BaseConsumer:
         self.stats = ConsumerStats()
         self._stopping = threading.Event()
         self._broker_failures = 0
+        self._broker_lost_at = 0.0  # time.monotonic() of the first failure in a row
+        self._opened = False
         self._signals = GracefulStop(self._stopping, self.stop)
         self.processor = Processor(
-            registry or event_registry, policy or RetryPolicy(), self._stopping, using
+            default_registry() if registry is None else registry,
+            policy or RetryPolicy(),
+            self._stopping,
+            using,
         )
 
     def open(self) -> None:
-        """Connect to the broker; called by :meth:`run`."""
+        """Connect to the broker; called by :meth:`run` until it does not raise a broker error."""
         raise NotImplementedError(f"{type(self).__name__} must implement open().")
 
     def fetch(self) -> list[Message]:
@@ -100,7 +134,6 @@ class BaseConsumer:
         """Process messages until stopped, or until idle in burst mode; return the totals."""
         logger.info("Consumer started: %r.", self)
         try:
-            self.open()
             while not self._stopping.is_set() and self._cycle():
                 pass
         except StopNow:
@@ -129,11 +162,14 @@ class BaseConsumer:
         """Fetch and process one batch; return ``False`` when the loop should end."""
         close_old_connections()
         try:
+            if not self._opened:
+                self.open()
+                self._opened = True
             messages = self.fetch()
         except self.broker_errors as exc:
             self._wait_for_broker(exc)
             return True
-        self._broker_failures = 0
+        self._broker_is_back()
         if not messages:
             return not (self.burst and self.is_idle())
         self._process(messages)
@@ -162,5 +198,17 @@ class BaseConsumer:
     def _wait_for_broker(self, error: Exception) -> None:
         self._broker_failures += 1
         delay = backoff_delay(self._broker_failures, *BROKER_BACKOFF).total_seconds()
-        logger.warning("Broker unavailable (%s); retrying in %.1f s.", error, delay)
+        if self._broker_failures == 1:
+            self._broker_lost_at = time.monotonic()
+            logger.warning(
+                "Broker unavailable (%s): waiting for it, trying again at most every %.0f s.",
+                *(error, BROKER_BACKOFF[1].total_seconds()),
+            )
+        logger.debug("Broker still unavailable (%s); next try in %.1f s.", error, delay)
         self._stopping.wait(delay)
+
+    def _broker_is_back(self) -> None:
+        if self._broker_failures:
+            down = time.monotonic() - self._broker_lost_at
+            logger.warning("Broker reachable again, after %.0f s unavailable.", down)
+            self._broker_failures = 0

@@ -1,25 +1,38 @@
 """Messages from the brokers back into :class:`~django_broadcaster.events.CloudEvent` values.
 
-The cloudevents SDK parses (``JSONFormat.read`` and the Kafka binding), but the attributes go
-straight into this package's own ``CloudEvent``, which validates them: the SDK's v1 event would
-make up an ``id`` and a ``time`` for a message that has none, and a made-up id defeats the inbox.
+Structured JSON is read by :func:`~django_broadcaster.formats.read_structured_json`, binary
+Kafka messages by the cloudevents SDK's binding with the strict
+:data:`~django_broadcaster.formats.JSON_FORMAT`; either way the attributes go straight into this
+package's own ``CloudEvent``, which validates them: the SDK's v1 event would make up an ``id``
+and a ``time`` for a message that has none, and a made-up id defeats the inbox.
 
 Any failure to decode raises :class:`UndecodableMessage`: decoding is deterministic, so such a
-message is a dead letter at once, never retried.
+message is a dead letter at once, never retried. :func:`decode_dead_letter` reads the event back
+from a dead letter, to replay it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cloudevents.core.bindings import kafka as kafka_binding
 
-from ..events import CORE_ATTRIBUTES, DEFAULT_DATACONTENTTYPE, SPECVERSION, CloudEvent
-from ..exceptions import BroadcasterError
-from ..formats import JSON_FORMAT
+from ..events import (
+    CORE_ATTRIBUTES,
+    DEFAULT_DATACONTENTTYPE,
+    SPECVERSION,
+    CloudEvent,
+    require_string,
+)
+from ..exceptions import BroadcasterError, InvalidEvent
+from ..formats import JSON_FORMAT, read_structured_json
+
+if TYPE_CHECKING:
+    from .inbox import InboxEntry
 
 #: The stream field that holds the event, in the CloudEvents JSON format (see backends.redis).
 STREAM_FIELD: Final = b"cloud_event"
@@ -57,7 +70,7 @@ def cloud_event_from_attributes(attributes: Mapping[str, Any], data: Any) -> Clo
 def decode_structured(value: bytes | str) -> CloudEvent:
     """Return the event in ``value``, CloudEvents JSON; raise :class:`UndecodableMessage`."""
     with _decoding("CloudEvents JSON"):
-        return _ours(JSON_FORMAT.read(_FACTORY, value))
+        return cloud_event_from_attributes(*read_structured_json(value))
 
 
 def decode_stream_entry(fields: Mapping[bytes, bytes]) -> CloudEvent:
@@ -90,6 +103,24 @@ def decode_kafka_record(
         return _with_key(_ours(event), key)
 
 
+def decode_dead_letter(entry: InboxEntry) -> CloudEvent:
+    """Return the event that the dead letter ``entry`` keeps, to replay it.
+
+    An entry with an ``event_type`` keeps the event as CloudEvents JSON. One without keeps the
+    message as it was read (a Redis entry's fields; a Kafka message's key, headers and value), and
+    it is decoded again: a consumer of an earlier version may have refused a message that reads
+    now. Raises :class:`UndecodableMessage` when it still does not, or when the message was not
+    kept whole (it held bytes that are not UTF-8, stored as U+FFFD).
+    """
+    if entry.event_type:
+        return decode_structured(entry.payload)
+    with _decoding("a message kept by a consumer"):
+        kept = json.loads(entry.payload)
+        if entry.source.startswith("kafka:"):
+            return _kept_kafka_message(kept)
+        return decode_stream_entry({name.encode(): _whole(text) for name, text in kept.items()})
+
+
 #: The SDK types an event factory as returning its own event class, but any callable taking
 #: ``(attributes, data)`` works: the format and the binding return what it returns.
 _FACTORY: Any = cloud_event_from_attributes
@@ -105,9 +136,26 @@ def _with_key(event: CloudEvent, key: bytes | None) -> CloudEvent:
         return event
     try:
         partition_key = key.decode()
-    except UnicodeDecodeError:
-        return event  # a key that is not text is the producer's business, not an attribute
+        require_string("partitionkey", partition_key)
+    except (UnicodeDecodeError, InvalidEvent):
+        # Empty, not text, or with control characters: a valid Kafka key, but not a valid
+        # attribute. The producer's business, which must not cost the event.
+        return event
     return replace(event, extensions={**event.extensions, "partitionkey": partition_key})
+
+
+def _kept_kafka_message(kept: dict[str, Any]) -> CloudEvent:
+    key = kept["key"]
+    key = None if key is None or "\ufffd" in key else key.encode()  # such a key was no text
+    headers = [(name, _whole(value)) for name, value in kept["headers"]]
+    return decode_kafka_record(headers, key, _whole(kept["value"]))
+
+
+def _whole(text: str | None) -> Any:
+    """Return ``text`` as the bytes it was read from; refuse it if they were not all UTF-8."""
+    if text is not None and "\ufffd" in text:
+        raise UndecodableMessage("the message was not kept whole: it held bytes that are not UTF-8")
+    return None if text is None else text.encode()
 
 
 @contextmanager

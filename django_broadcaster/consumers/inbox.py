@@ -15,10 +15,15 @@ database (an e-mail, an HTTP call) is not covered and can still happen twice.
 
 An event whose handlers kept failing is kept as a ``failed`` entry with its payload and error
 (a dead letter), which also stops it from being handled when it is delivered again.
+
+CloudEvents sets no length on ``id``, ``source`` or ``type``; the columns hold 255 characters.
+A longer value is stored as its start and a SHA-256 of all of it (:func:`stored_key`), so the
+same event always finds its row and two events that differ only past the start do not collide.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,6 +34,9 @@ from django.utils import timezone
 
 from ..events import CloudEvent
 from ..exceptions import InvalidEvent
+
+#: The length of the ``source``, ``event_id`` and ``event_type`` columns.
+KEY_LENGTH: Final = 255
 
 
 class InboxStatus:
@@ -46,6 +54,11 @@ class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
         """Return the dead letters: events given up on, oldest first."""
         return cast(InboxEntryQuerySet, self.filter(status=InboxStatus.FAILED).order_by("pk"))
 
+    def of(self, event: CloudEvent) -> InboxEntryQuerySet:
+        """Return the entry of ``event``, by its ``source`` and ``id`` as stored (one or none)."""
+        entries = self.filter(source=stored_key(event.source), event_id=stored_key(str(event.id)))
+        return cast(InboxEntryQuerySet, entries)
+
     def purge(self, older_than: timedelta) -> int:
         """Delete processed entries received more than ``older_than`` ago; return the count.
 
@@ -60,9 +73,9 @@ class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
 class InboxEntry(models.Model):
     """One event a consumer received, by ``source`` and ``event_id`` (unique together)."""
 
-    source = models.CharField(max_length=255)
-    event_id = models.CharField(max_length=255)
-    event_type = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=KEY_LENGTH)
+    event_id = models.CharField(max_length=KEY_LENGTH)
+    event_type = models.CharField(max_length=KEY_LENGTH, blank=True)
     status = models.CharField(
         max_length=20, choices=InboxStatus.choices, default=InboxStatus.PROCESSED
     )
@@ -125,7 +138,11 @@ def record(event: CloudEvent, *, using: str | None = None) -> bool:
     """
     if event.id is None:
         raise InvalidEvent("The event has no id: the inbox needs source and id to spot duplicates.")
-    entry = InboxEntry(source=event.source, event_id=event.id, event_type=event.event_type)
+    entry = InboxEntry(
+        source=stored_key(event.source),
+        event_id=stored_key(event.id),
+        event_type=stored_key(event.event_type),
+    )
     return _insert(entry, using)
 
 
@@ -141,16 +158,36 @@ def record_failure(
     """Insert a failed entry (a dead letter); return ``False`` if the inbox has that key already.
 
     ``payload`` keeps the event (or the message as received) so it can be inspected or replayed.
+    Characters no database stores as text (lone surrogates; NUL, which PostgreSQL refuses) are
+    kept in ``error`` and ``payload`` as backslash escapes, JSON's own for a surrogate.
     """
     entry = InboxEntry(
-        source=source,
-        event_id=event_id,
-        event_type=event_type,
+        source=stored_key(source),
+        event_id=stored_key(event_id),
+        event_type=stored_key(event_type),
         status=InboxStatus.FAILED,
-        error=error,
-        payload=payload,
+        error=_storable(error),
+        payload=_storable(payload),
     )
     return _insert(entry, using)
+
+
+def stored_key(value: str) -> str:
+    """Return ``value`` as the inbox stores it: itself, or if too long, its start and a hash.
+
+    The result has at most :data:`KEY_LENGTH` characters; the same value always gives the same
+    result.
+    """
+    if len(value) <= KEY_LENGTH:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    marker = f"#sha256:{digest}"
+    return value[: KEY_LENGTH - len(marker)] + marker
+
+
+def _storable(text: str) -> str:
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _insert(entry: InboxEntry, using: str | None) -> bool:

@@ -8,12 +8,17 @@ whichever they use (see :func:`~.decoding.decode_kafka_record`).
 
 Kafka cannot leave one message unacknowledged and go on: a message whose handlers fail holds
 its partition while it is retried (see :mod:`.processing`), then becomes a dead letter.
+
+kafka-python reconnects on its own and says so only on its own loggers, so the consumer tells
+the loop when the broker is gone (see :mod:`.base`): no bootstrap server takes a connection at
+start, or polls keep finding no group coordinator.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -26,7 +31,7 @@ from .processing import Message
 
 try:
     from kafka import ConsumerRebalanceListener, KafkaConsumer
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaConnectionError, KafkaError
     from kafka.structs import OffsetAndMetadata, TopicPartition
 except ImportError as exc:  # the extra is not installed: building the consumer says how to fix it
     _MISSING: ImportError | None = exc
@@ -34,6 +39,9 @@ else:
     _MISSING = None
 
 logger = logging.getLogger(__name__)
+
+#: Empty polls in a row without a group coordinator after which the broker counts as gone.
+POLLS_WITHOUT_COORDINATOR = 2
 
 #: Set by the consumer itself, so ``consumer_options`` must not set them.
 RESERVED_CONSUMER_OPTIONS: Final = frozenset(
@@ -81,9 +89,16 @@ class KafkaTopicConsumer(BaseConsumer):
         self._opened_at = 0.0
         self._listener = _AssignmentClock()
         self._assigned_all_poll = False
+        self._polls_without_coordinator = 0
 
     def open(self) -> None:
-        """Build the Kafka consumer and subscribe to the topic (it joins the group on poll)."""
+        """Build the Kafka consumer and subscribe to the topic (it joins the group on poll).
+
+        Raises ``KafkaConnectionError`` at once when no bootstrap server takes a connection:
+        ``KafkaConsumer()`` would wait ``bootstrap_timeout_ms`` (30 s), then raise and leave its
+        IO thread running.
+        """
+        _require_reachable(self.bootstrap_servers)
         self._consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group,
@@ -94,14 +109,20 @@ class KafkaTopicConsumer(BaseConsumer):
         self._opened_at = time.monotonic()
 
     def fetch(self) -> list[Message]:
-        """Poll up to ``batch_size`` messages, waiting up to ``poll_timeout``."""
+        """Poll up to ``batch_size`` messages, waiting up to ``poll_timeout``.
+
+        Raises ``KafkaConnectionError`` when polls keep finding no group coordinator.
+        """
         started = time.monotonic()
         batches = self._consumer.poll(
             timeout_ms=int(self.poll_timeout.total_seconds() * 1000), max_records=self.batch_size
         )
         assigned_at = self._listener.assigned_at
         self._assigned_all_poll = assigned_at is not None and assigned_at < started
-        return [self._message(record) for records in batches.values() for record in records]
+        messages = [self._message(record) for records in batches.values() for record in records]
+        if not messages:
+            self._check_coordinator()
+        return messages
 
     def acknowledge(self, messages: list[Message]) -> None:
         """Commit, per partition, the offset after the last of ``messages``."""
@@ -132,6 +153,14 @@ class KafkaTopicConsumer(BaseConsumer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} topic={self.topic!r} group={self.group!r}>"
+
+    def _check_coordinator(self) -> None:
+        # kafka-python's coordinator is not public API: without it, nothing is detected.
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        lost = coordinator is not None and coordinator.coordinator_unknown()
+        self._polls_without_coordinator = self._polls_without_coordinator + 1 if lost else 0
+        if self._polls_without_coordinator >= POLLS_WITHOUT_COORDINATOR:
+            raise KafkaConnectionError(f"no group coordinator answers at {self.bootstrap_servers}")
 
     def _message(self, record: Any) -> Message:
         position = f"{record.partition}:{record.offset}"
@@ -164,6 +193,19 @@ def _checked(options: Mapping[str, Any]) -> dict[str, Any]:
     if unknown := sorted(set(options) - set(KafkaConsumer.DEFAULT_CONFIG)):
         raise BroadcasterImproperlyConfigured(f"consumer_options has unknown keys {unknown}.")
     return dict(options)
+
+
+def _require_reachable(servers: str | Sequence[str]) -> None:
+    """Return once one of ``servers`` takes a TCP connection; else raise KafkaConnectionError."""
+    for server in servers.split(",") if isinstance(servers, str) else servers:
+        host, colon, port = server.strip().rpartition(":")
+        try:
+            address = (host.strip("[]"), int(port)) if colon else (port, 9092)
+            socket.create_connection(address, timeout=5).close()
+        except (OSError, ValueError):
+            continue
+        return
+    raise KafkaConnectionError(f"no broker takes connections at {servers}")
 
 
 def _text(record: Any) -> str:

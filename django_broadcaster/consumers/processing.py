@@ -13,6 +13,11 @@ The rules, for every transport:
 * A message that cannot be decoded is a dead letter at once, keyed by where it was read
   (``redis:<stream>`` or ``kafka:<topic>`` and its position), since it has no usable id.
 * An event no handler wants is acknowledged without an inbox entry.
+
+A database error about the data itself (``DataError``, ``IntegrityError``) is not an outage: it
+would fail the same way forever, and hold up every message behind this one. A dead letter the
+database refuses under the event's key is kept under the message's position instead; one it
+refuses even there is logged with its payload, and the message acknowledged.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, DataError, IntegrityError, connections
 
 from ..events import CloudEvent
 from ..formats import to_structured_json
@@ -33,6 +38,9 @@ from ..retry import RetryPolicy
 from .inbox import process_once, record_failure
 
 logger = logging.getLogger(__name__)
+
+#: Database errors caused by what is written, not by the database: retrying cannot help.
+DATA_ERRORS = (DataError, IntegrityError)
 
 
 class Disposition(enum.Enum):
@@ -81,11 +89,13 @@ class Processor:
         """Handle ``message`` and return its outcome. Never raises for a handler's error."""
         event = message.event
         if event is None:
-            return self._until_done(lambda attempt: self._dead_letter_undecodable(message))
+            return self._until_done(
+                lambda attempt: self._dead_letter_at(message, message.problem, message.raw)
+            )
         handlers = self.registry.handlers_for(event.event_type)
         if not handlers:
             return Disposition.IGNORED
-        return self._until_done(lambda attempt: self._attempt(event, handlers, attempt))
+        return self._until_done(lambda attempt: self._attempt(message, event, handlers, attempt))
 
     def _until_done(self, step: Callable[[int], Disposition | None]) -> Disposition:
         """Call ``step(attempt)`` until it returns an outcome, backing off in between."""
@@ -97,7 +107,7 @@ class Processor:
         return outcome
 
     def _attempt(
-        self, event: CloudEvent, handlers: Mapping[str, Handler], attempt: int
+        self, message: Message, event: CloudEvent, handlers: Mapping[str, Handler], attempt: int
     ) -> Disposition | None:
         """Run the handlers once; return the outcome, or ``None`` to try again later."""
         try:
@@ -109,20 +119,26 @@ class Processor:
                 exc_info=True,
             )
             _discard_broken_connections()
-            return self._dead_letter(event, exc) if self.policy.gives_up(attempt) else None
+            return self._dead_letter(message, event, exc) if self.policy.gives_up(attempt) else None
         return Disposition.PROCESSED if fresh else Disposition.DUPLICATE
 
-    def _dead_letter(self, event: CloudEvent, error: Exception) -> Disposition | None:
-        """Record ``event`` as failed; return ``None`` if the database would not take it."""
+    def _dead_letter(
+        self, message: Message, event: CloudEvent, error: Exception
+    ) -> Disposition | None:
+        """Record ``event`` as failed; return ``None`` if the database would not take it now."""
+        payload = _payload(event)
         try:
             recorded = record_failure(
                 source=event.source,
                 event_id=str(event.id),
                 event_type=event.event_type,
                 error=_describe(error),
-                payload=to_structured_json(event).decode(),
+                payload=payload,
                 using=self.using,
             )
+        except DATA_ERRORS as exc:
+            problem = f"{_describe(error)}; refused under its own key: {_describe(exc)}"
+            return self._dead_letter_at(message, problem, payload, event.event_type)
         except DatabaseError as exc:
             logger.warning("Cannot record event %s as failed (%s); will retry it.", event.id, exc)
             _discard_broken_connections()
@@ -132,23 +148,31 @@ class Processor:
         logger.error("Gave up on event %s (%s): %s", event.id, event.event_type, error)
         return Disposition.DEAD_LETTERED
 
-    def _dead_letter_undecodable(self, message: Message) -> Disposition | None:
-        """Record ``message`` as failed; return ``None`` if the database would not take it."""
+    def _dead_letter_at(
+        self, message: Message, problem: str, payload: str, event_type: str = ""
+    ) -> Disposition | None:
+        """Record ``message`` as failed under its position; ``None`` if the database is down."""
         try:
             record_failure(
                 source=message.origin,
                 event_id=message.position,
-                error=message.problem,
-                payload=message.raw,
+                event_type=event_type,
+                error=problem,
+                payload=payload,
                 using=self.using,
             )
+        except DATA_ERRORS as exc:
+            logger.critical(
+                "Dropped the message at %s %s: the database refuses even its dead letter (%s). "
+                "It failed with %s; payload: %s",
+                *(message.origin, message.position, exc, problem, payload),
+            )
+            return Disposition.DEAD_LETTERED
         except DatabaseError as exc:
-            logger.warning("Cannot record an undecodable message (%s); will retry.", exc)
+            logger.warning("Cannot record a dead letter (%s); will retry.", exc)
             _discard_broken_connections()
             return None
-        logger.error(
-            "Undecodable message at %s %s: %s", message.origin, message.position, message.problem
-        )
+        logger.error("Dead letter at %s %s: %s", message.origin, message.position, problem)
         return Disposition.DEAD_LETTERED
 
 
@@ -160,6 +184,14 @@ def _all(handlers: Mapping[str, Handler]) -> Handler:
             handler(event)
 
     return call_all
+
+
+def _payload(event: CloudEvent) -> str:
+    """Return ``event`` as CloudEvents JSON, for its dead letter."""
+    try:
+        return to_structured_json(event).decode()
+    except UnicodeEncodeError:  # a lone surrogate in the data: keep it as a JSON escape
+        return to_structured_json(event, ascii_only=True).decode()
 
 
 def _describe(error: Exception) -> str:

@@ -10,21 +10,19 @@ import time
 
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import event_registry
+from django_broadcaster.registry import consumer_registry
 
-ORDER_TYPE = "tests.consumer.order"
-POISON_TYPE = "tests.consumer.poison"
-HANDLED_TYPE = "tests.consumer.handled"
+from . import HANDLED_TYPE, ORDER_TYPE, POISON_TYPE
 
 
-@event_registry.register(ORDER_TYPE)
+@consumer_registry.register(ORDER_TYPE)
 def record_order(event: CloudEvent) -> None:
     """Write the side effect, after the configured delay."""
     time.sleep(float(os.environ.get("CONSUMER_TEST_DELAY_S", "0")))
     publisher.publish_event(HANDLED_TYPE, "tests/consumer", {"event": event.id})
 
 
-@event_registry.register(POISON_TYPE)
+@consumer_registry.register(POISON_TYPE)
 def always_fail(event: CloudEvent) -> None:
     """Fail every time, like a handler with a bug."""
     raise RuntimeError(f"cannot handle {event.id}")

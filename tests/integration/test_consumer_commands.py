@@ -8,6 +8,7 @@ handle every event exactly once: as many side effects as distinct events, none m
 from __future__ import annotations
 
 import json
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -18,9 +19,10 @@ from django_broadcaster.backends import KafkaBackend, RedisStreamBackend
 from django_broadcaster.backends.base import BaseBackend
 from django_broadcaster.consumers.inbox import InboxEntry
 from django_broadcaster.models import OutboxEvent
+from django_broadcaster.registry import consumer_registry, event_registry
 from harness.polling import poll
 from harness.process import Process
-from tests.consumer_app.handlers import HANDLED_TYPE, ORDER_TYPE
+from tests.consumer_app import HANDLED_TYPE, ORDER_TYPE
 from tests.factories import published_event
 from tests.workers import start_command
 
@@ -152,3 +154,77 @@ def test_the_kafka_command_takes_the_brokers_of_either_kafka_backend() -> None:
     # The brokers are found, so the command gets as far as its own options.
     with pytest.raises(CommandError, match="KEY=VALUE"):
         call_command("consume_kafka", "--topic", "t", "--group", "g", "--consumer-option", "oops")
+
+
+def warnings_of(command: str, *args: str) -> str:
+    """Run ``command`` in burst mode and return what it wrote on stderr."""
+    stderr = StringIO()
+    call_command(command, "--group", GROUP, "--burst", *args, stderr=stderr, stdout=StringIO())
+    return stderr.getvalue()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_consuming_a_stream_a_backend_writes_is_warned_of_at_start(
+    redis_url: str, redis_client: Any, unique_name: str, global_handlers: Any
+) -> None:
+    global_handlers(consumer_registry, ORDER_TYPE, lambda event: None)
+    backend = {
+        "BACKEND": "django_broadcaster.backends.RedisStreamBackend",
+        "OPTIONS": {"url": redis_url, "stream_name": unique_name},
+    }
+    other_database = redis_url.rsplit("/", 1)[0] + "/1"
+    with override_settings(BROADCASTER={"BACKENDS": {"events": backend}}):
+        assert "(django_broadcaster.W003)" in warnings_of("consume_redis", "--stream", unique_name)
+        same = warnings_of("consume_redis", "--stream", unique_name, "--url", redis_url)
+        assert "the Redis stream" in same and "the backend 'events' writes" in same
+        assert "W003" not in warnings_of("consume_redis", "--stream", f"{unique_name}-b")
+        elsewhere = warnings_of("consume_redis", "--stream", unique_name, "--url", other_database)
+        assert "W003" not in elsewhere
+        with override_settings(SILENCED_SYSTEM_CHECKS=["django_broadcaster.W003"]):
+            assert "W003" not in warnings_of("consume_redis", "--stream", unique_name)
+    type(redis_client).from_url(other_database).delete(unique_name)
+
+
+@pytest.mark.kafka
+@pytest.mark.django_db(transaction=True)
+def test_consuming_a_topic_a_backend_writes_is_warned_of_at_start(
+    kafka_bootstrap_servers: str, unique_name: str, global_handlers: Any
+) -> None:
+    global_handlers(consumer_registry, ORDER_TYPE, lambda event: None)
+    backend = {
+        "BACKEND": "django_broadcaster.backends.KafkaBackend",
+        "OPTIONS": {"bootstrap_servers": kafka_bootstrap_servers, "topic": unique_name},
+    }
+    quick = ["--consumer-option", "session_timeout_ms=6000"]
+    with override_settings(BROADCASTER={"BACKENDS": {"events": backend}}):
+        warned = warnings_of("consume_kafka", "--topic", unique_name, *quick)
+    assert "(django_broadcaster.W003)" in warned and f"topic {unique_name!r}" in warned
+
+
+@pytest.mark.django_db
+def test_a_consumer_command_refuses_handlers_left_on_event_registry(
+    global_handlers: Any,
+) -> None:
+    global_handlers(event_registry, ORDER_TYPE, lambda event: None)
+    args = ["--stream", "s", "--group", "g", "--url", "redis://127.0.0.1:1/0"]
+    with pytest.raises(CommandError, match=r"Register the handlers .* @consumer_registry"):
+        call_command("consume_redis", *args)
+    with pytest.raises(CommandError, match="not an EventRegistry"):
+        call_command("consume_redis", *args, "--registry", "django_broadcaster.registry.Handler")
+    with pytest.raises(CommandError, match="cannot import"):
+        call_command("consume_redis", *args, "--registry", "no.such.registry")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consume_redis_waits_for_a_redis_that_is_down_at_start() -> None:
+    from tests.faults.services import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with start_consumer(
+        "consume_redis", "--stream", "s", "--group", GROUP, "--url", url
+    ) as consumer:
+        consumer.wait_for_line("Broker unavailable", 30)
+        assert consumer.stop(timeout=30) == 0, consumer.output()
+    assert "Traceback" not in consumer.output()
+    assert len(consumer.lines("Broker unavailable")) == 1

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
 
+from django_broadcaster.backends.kafka import binary_message
 from django_broadcaster.consumers.base import BaseConsumer
 from django_broadcaster.consumers.decoding import decode_structured
 from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
 from django_broadcaster.consumers.processing import Message, RetryPolicy
 from django_broadcaster.events import CloudEvent
+from django_broadcaster.exceptions import BroadcasterImproperlyConfigured
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import EventRegistry
+from django_broadcaster.registry import EventRegistry, consumer_registry, event_registry
 from tests.factories import published_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +44,9 @@ class ListConsumer(BaseConsumer):
         assert not connection.in_atomic_block
         for message in messages:
             if message.event is not None and message.event.event_type == TYPE:
-                assert InboxEntry.objects.filter(event_id=message.event.id).exists()
+                of_event = InboxEntry.objects.of(message.event)
+                at_position = InboxEntry.objects.filter(event_id=message.position)
+                assert of_event.exists() or at_position.exists()
         self.acked += [message.position for message in messages]
         del self.pending[: len(messages)]
 
@@ -126,6 +131,47 @@ def test_an_outage_never_makes_a_dead_letter(monkeypatch: pytest.MonkeyPatch) ->
     assert handled() == [event.id]
 
 
+def test_events_with_over_long_keys_are_handled_and_do_not_hold_up_the_next() -> None:
+    def poison(event: CloudEvent) -> None:
+        if event.data == "poison":
+            raise ValueError("cannot handle this")
+        side_effect(event)
+
+    fine = published_event(id="f" * 300, source="urn:" + "s" * 300)
+    bad = published_event(id="b" * 300, data="poison")
+    good = published_event()
+    consumer = consumer_of([message(fine), message(bad), message(good), message(fine)], poison)
+    stats = consumer.run()
+    assert (stats.processed, stats.dead_lettered, stats.duplicates) == (2, 1, 1)
+    assert handled() == sorted([fine.id, good.id])
+    letter = InboxEntry.objects.failed().get()
+    assert decode_structured(letter.payload) == bad
+
+
+def test_a_dead_letter_the_database_refuses_is_kept_under_its_position(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import DataError
+
+    from django_broadcaster.consumers import processing
+
+    def refuses_event_keys(**fields: Any) -> bool:
+        if fields["source"] != "test:list":
+            raise DataError("value too long for type character varying(255)")
+        return inbox_record_failure(**fields)
+
+    inbox_record_failure = processing.record_failure
+    monkeypatch.setattr(processing, "record_failure", refuses_event_keys)
+    bad, good = published_event(), published_event()
+    consumer = consumer_of([message(bad, "1-0"), message(good, "2-0")], lambda event: 1 / 0)
+    assert consumer.run().dead_lettered == 2
+    assert consumer.acked == ["1-0", "2-0"]
+    letter = InboxEntry.objects.get(event_id="1-0")
+    assert (letter.source, letter.event_type) == ("test:list", bad.event_type)
+    assert "ZeroDivisionError" in letter.error and "DataError: value too long" in letter.error
+    assert decode_structured(letter.payload) == bad
+
+
 def test_an_undecodable_message_is_a_dead_letter_at_once() -> None:
     raw = message(None, "7", problem="not CloudEvents JSON", raw="{oops")
     consumer = consumer_of([raw])
@@ -167,18 +213,27 @@ def test_stopping_during_a_retry_wait_abandons_the_message_unacknowledged() -> N
     assert not InboxEntry.objects.exists()
 
 
-def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
+def test_dead_letters_can_be_replayed_as_the_docs_show() -> None:
     from django.db import transaction
 
     from django_broadcaster.consumers import inbox
+    from django_broadcaster.consumers.decoding import UndecodableMessage, decode_dead_letter
 
-    bad = published_event()
+    bad, keyless = published_event(), published_event()
     consumer_of([message(bad)], lambda event: 1 / 0).run()
+    kafka = binary_message(keyless)  # 0.2.0 refused its empty key and kept the message
+    kept = {"key": "", "headers": [[n, v.decode()] for n, v in kafka.headers]}
+    kept["value"] = kafka.value.decode() if kafka.value else None
+    inbox.record_failure(source="kafka:orders", event_id="0:7", payload=json.dumps(kept))
+    inbox.record_failure(source="redis:orders", event_id="1-0", error="trimmed")
     registry = EventRegistry()
     registry.register(TYPE)(side_effect)
 
-    for entry in InboxEntry.objects.failed().exclude(event_type=""):  # docs/consumers.md
-        event = decode_structured(entry.payload)
+    for entry in InboxEntry.objects.failed():  # docs/consumers.md
+        try:
+            event = decode_dead_letter(entry)
+        except UndecodableMessage:
+            continue  # not an event: read entry.payload and entry.error
         with transaction.atomic():
             entry.delete()
             with inbox.receive(event) as fresh:
@@ -186,5 +241,23 @@ def test_a_dead_letter_can_be_replayed_as_the_docs_show() -> None:
                     for handler in registry.handlers_for(event.event_type).values():
                         handler(event)
 
-    assert handled() == [bad.id]
-    assert InboxEntry.objects.get().status == InboxStatus.PROCESSED
+    assert handled() == sorted([bad.id, keyless.id])
+    assert list(InboxEntry.objects.failed().values_list("event_id", flat=True)) == ["1-0"]
+
+
+def test_consumers_read_consumer_registry_not_the_local_handlers(global_handlers: Any) -> None:
+    global_handlers(event_registry, TYPE, lambda event: 1 / 0)  # a local handler: never here
+    global_handlers(consumer_registry, TYPE, side_effect)
+    event = published_event()
+    assert ListConsumer([message(event)]).run().processed == 1
+    assert handled() == [event.id]
+
+
+def test_a_consumer_with_handlers_only_on_event_registry_refuses_to_start(
+    global_handlers: Any,
+) -> None:
+    global_handlers(event_registry, TYPE, side_effect)  # where 0.2.0 consumers found them
+    with pytest.raises(BroadcasterImproperlyConfigured, match=r"@consumer_registry\.register"):
+        ListConsumer([])
+    event = published_event()  # the explicit opt-in to 0.2.0's behaviour
+    assert ListConsumer([message(event)], registry=event_registry).run().processed == 1

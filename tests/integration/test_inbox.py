@@ -105,6 +105,34 @@ def test_a_dead_letter_keeps_the_event_out() -> None:
     assert list(InboxEntry.objects.failed().values_list("error", flat=True)) == ["E: x"]
 
 
+def long_event(**overrides: str) -> CloudEvent:
+    """Return an event whose id, source and type are all 300 characters long."""
+    keys = {"id": "i" * 300, "source": "urn:" + "s" * 296, "event_type": "t" * 300}
+    return published_event(**{**keys, **overrides})
+
+
+@pytest.mark.django_db
+def test_over_long_keys_are_stored_in_a_form_that_fits_and_duplicates_are_still_spotted() -> None:
+    event = long_event()
+    assert inbox.process_once(event, side_effect) is True
+    assert inbox.process_once(long_event(), side_effect) is False
+    assert inbox.process_once(long_event(id="i" * 299 + "j"), side_effect) is True
+    assert side_effects() == 2
+    entry = InboxEntry.objects.of(event).get()
+    assert max(len(entry.source), len(entry.event_id), len(entry.event_type)) <= 255
+    assert entry.event_id.startswith("iii") and entry.event_type.startswith("ttt")
+    assert inbox.record_failure(source=event.source, event_id="e" * 300, event_type="t" * 300)
+
+
+@pytest.mark.django_db
+def test_a_dead_letter_keeps_text_the_database_cannot_store_as_escapes() -> None:
+    assert inbox.record_failure(
+        source="s", event_id="1", error="ValueError: \ud800 and \x00", payload='"\udfff"'
+    )
+    letter = InboxEntry.objects.get()
+    assert (letter.error, letter.payload) == ("ValueError: \\ud800 and \\x00", '"\\udfff"')
+
+
 @pytest.mark.django_db
 def test_purge_deletes_old_processed_entries_only() -> None:
     old, recent, failed = published_event(), published_event(), published_event()

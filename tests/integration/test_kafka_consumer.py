@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from django_broadcaster.backends import KafkaBackend
+from django_broadcaster.backends.kafka import binary_message
 from django_broadcaster.consumers.decoding import decode_structured
 from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
 from django_broadcaster.consumers.kafka import KafkaTopicConsumer
@@ -133,6 +134,25 @@ def test_an_undecodable_message_is_a_dead_letter_keyed_by_its_offset(
     letter = InboxEntry.objects.get()
     assert (letter.source, letter.event_id) == (f"kafka:{unique_name}", "0:0")
     assert '"value": "not an event"' in letter.payload
+
+
+def test_events_whose_key_is_empty_or_holds_a_nul_are_handled(
+    kafka_bootstrap_servers: str, unique_name: str
+) -> None:
+    from kafka import KafkaProducer
+
+    events = [published_event(), published_event()]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    for event, key in zip(events, [b"", b"order\x0042"], strict=True):
+        message = binary_message(event)
+        producer.send(unique_name, key=key, value=message.value, headers=message.headers)
+    producer.flush(timeout=10)
+    producer.close()
+
+    stats = consumer(kafka_bootstrap_servers, unique_name).run()
+
+    assert (stats.processed, stats.dead_lettered) == (2, 0)
+    assert handled() == sorted(str(e.id) for e in events)
 
 
 def test_options_the_consumer_sets_itself_are_refused() -> None:

@@ -137,3 +137,11 @@ def test_event_created_is_sent_for_each_row() -> None:
     finally:
         event_created.disconnect(receiver)
     assert received == [row]
+
+
+def test_data_that_is_not_text_is_refused_for_a_content_type_that_is_not_json() -> None:
+    with pytest.raises(InvalidEvent, match="does not declare JSON, so data must be text"):
+        publisher.publish_event("order.note", "shop", {"a": 1}, datacontenttype="text/plain")
+    row = publisher.publish_event("order.note", "shop", '{"a": 1}', datacontenttype="text/plain")
+    assert row.as_cloud_event().data == '{"a": 1}'
+    assert not OutboxEvent.objects.exclude(pk=row.pk).exists()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from django_broadcaster.backends import RedisStreamBackend
 from django_broadcaster.consumers.decoding import decode_structured
@@ -14,9 +16,11 @@ from django_broadcaster.consumers.inbox import InboxEntry, InboxStatus
 from django_broadcaster.consumers.processing import Message, RetryPolicy
 from django_broadcaster.consumers.redis import RedisStreamConsumer
 from django_broadcaster.events import CloudEvent
+from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import EventRegistry
+from django_broadcaster.registry import EventRegistry, consumer_registry, event_registry
+from django_broadcaster.worker import Worker
 from tests.factories import published_event
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -133,6 +137,31 @@ def test_a_poison_event_is_a_dead_letter_and_acknowledged(
     assert consumer(redis_client, unique_name).run().processed == 0  # never redelivered
 
 
+def test_a_failing_event_with_a_lone_surrogate_in_its_data_is_a_dead_letter(
+    send: Any, redis_client: Any, unique_name: str
+) -> None:
+    document = json.loads(to_structured_json(published_event()))
+    document["data"] = "poison \ud800"  # valid JSON: written as the escape \ud800
+    redis_client.xadd(unique_name, {"cloud_event": json.dumps(document)})
+    good = published_event()
+    send([good])
+
+    def reject(event: CloudEvent) -> None:
+        if "\ud800" in str(event.data):
+            raise ValueError(event.data)
+
+    instance = consumer(redis_client, unique_name)
+    instance.processor.registry.register(TYPE)(reject)
+    stats = instance.run()
+
+    assert (stats.dead_lettered, stats.processed) == (1, 1)
+    letter = InboxEntry.objects.get(status=InboxStatus.FAILED)
+    assert decode_structured(letter.payload).data == "poison \ud800"
+    assert letter.error == "ValueError: poison \\ud800"
+    assert handled() == [good.id]
+    assert pending(redis_client, unique_name) == 0
+
+
 def test_an_undecodable_entry_is_a_dead_letter_keyed_by_its_position(
     send: Any, redis_client: Any, unique_name: str
 ) -> None:
@@ -167,3 +196,22 @@ def test_an_existing_group_is_joined_not_recreated(redis_client: Any, unique_nam
     first.open()
     first.open()
     assert [group["name"] for group in redis_client.xinfo_groups(unique_name)] == [GROUP.encode()]
+
+
+def test_a_project_consuming_its_own_stream_runs_each_handler_once(
+    redis_url: str, redis_client: Any, unique_name: str, global_handlers: Any
+) -> None:
+    calls: list[tuple[str, str]] = []
+    global_handlers(event_registry, TYPE, lambda event: calls.append(("local", event.id)))
+    global_handlers(consumer_registry, TYPE, lambda event: calls.append(("consumer", event.id)))
+    backend = {
+        "BACKEND": "django_broadcaster.backends.RedisStreamBackend",
+        "OPTIONS": {"url": redis_url, "stream_name": unique_name},
+    }
+    with override_settings(BROADCASTER={"BACKENDS": {"redis": backend}}):
+        row = publisher.publish_event(TYPE, "https://shop.example.com/orders", {"order": 1})
+        Worker(burst=True).run()  # the local handler, and the stream
+    block = timedelta(seconds=0.2)
+    RedisStreamConsumer(redis_client, unique_name, GROUP, "c1", burst=True, block=block).run()
+
+    assert sorted(calls) == [("consumer", str(row.id)), ("local", str(row.id))]

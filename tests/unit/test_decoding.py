@@ -87,6 +87,15 @@ def test_a_text_key_becomes_the_partition_key_unless_the_event_has_one() -> None
     assert decode_kafka_record(keyed.headers, b"other", keyed.value).partition_key == "own"
 
 
+@pytest.mark.parametrize("key", [b"", b"k\x00", b"\x01", b"\x7f", b"\xc2\x85"])
+@pytest.mark.parametrize("build", [binary_message, structured_message])
+def test_a_key_that_cannot_be_a_partition_key_is_left_out(build: Any, key: bytes) -> None:
+    event = published_event()
+    message = build(event)
+    decoded = decode_kafka_record(message.headers, key, message.value)
+    assert decoded.partition_key is None and decoded.id == event.id
+
+
 def structured(**changes: Any) -> bytes:
     document = json.loads(to_structured_json(published_event()))
     document.update(changes)
@@ -105,11 +114,42 @@ def structured(**changes: Any) -> bytes:
         (structured(specversion="0.3"), "specversion must be 1.0"),
         (structured(source="not a uri"), "source must be a URI-reference"),
         (structured(time="yesterday"), "not CloudEvents JSON"),
+        (structured(data=float("nan")), "NaN"),  # json.dumps writes NaN; JSON has no such value
+        (structured(data=[float("inf")]), "Infinity"),
+        (structured(data={"a": -float("inf")}), "-Infinity"),
+        (structured(data="x").replace(b'"x"', b"1e400"), "too large"),
+        (structured(data="x", data_base64="eA=="), "both data and data_base64"),
     ],
 )
 def test_an_unusable_event_is_undecodable(value: bytes, problem: str) -> None:
     with pytest.raises(UndecodableMessage, match=problem):
         decode_structured(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"{not json", "not a CloudEvents Kafka message: JSONDecodeError"),
+        (b"NaN", "NaN"),
+        (b'{"total": Infinity}', "Infinity"),
+        (b"[1e999]", "too large"),
+        (b"\xff", "UnicodeDecodeError"),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["application/json", "text/json", "application/x+json"])
+def test_binary_kafka_data_labelled_json_must_be_json(
+    value: bytes, problem: str, content_type: str
+) -> None:
+    message = binary_message(published_event(datacontenttype=content_type))
+    headers = [(n, v) for n, v in message.headers if n != "content-type"]
+    with pytest.raises(UndecodableMessage, match=problem):
+        decode_kafka_record([*headers, ("content-type", content_type.encode())], None, value)
+
+
+def test_binary_kafka_data_of_another_type_is_text_or_bytes() -> None:
+    message = binary_message(published_event(datacontenttype="text/plain", data="x"))
+    assert decode_kafka_record(message.headers, None, b"{not json").data == "{not json"
+    assert decode_kafka_record(message.headers, None, b"\xff").data == b"\xff"
 
 
 def test_a_stream_entry_without_the_event_field_is_undecodable() -> None:
@@ -127,3 +167,39 @@ def test_a_binary_kafka_message_without_an_id_is_undecodable() -> None:
 def test_a_kafka_message_without_headers_is_undecodable() -> None:
     with pytest.raises(UndecodableMessage):
         decode_kafka_record([], None, b'{"a": 1}')
+
+
+def test_a_dead_letter_gives_back_its_event_or_the_message_it_kept() -> None:
+    from django_broadcaster.consumers.decoding import decode_dead_letter
+    from django_broadcaster.consumers.inbox import InboxEntry
+
+    event = published_event()
+    structured_json = to_structured_json(event).decode()
+    letter = InboxEntry(source="s", event_type=event.event_type, payload=structured_json)
+    assert decode_dead_letter(letter) == event
+    entry = {"cloud_event": structured_json, "event_id": str(event.id)}
+    assert decode_dead_letter(InboxEntry(source="redis:s", payload=json.dumps(entry))) == event
+    entry["cloud_event"] = structured_json.replace(str(event.id), "\ufffd")
+    with pytest.raises(UndecodableMessage, match="not kept whole"):
+        decode_dead_letter(InboxEntry(source="redis:s", payload=json.dumps(entry)))
+    with pytest.raises(UndecodableMessage):
+        decode_dead_letter(InboxEntry(source="redis:s", error="trimmed"))
+
+
+def test_data_of_a_type_that_is_not_json_means_the_same_text_on_every_transport() -> None:
+    # A row written before publishing refused such data, as the worker reads it back.
+    columns = {"event_type": "order.note", "source": "shop", "id": "e-1"}
+    row = CloudEvent.trusted('{"a":[1,"\\u00fc"]}', datacontenttype="text/plain", **columns)
+    binary, structured_kafka = binary_message(row), structured_message(row)
+    received = [
+        decode_stream_entry(as_stream_entry(row)).data,
+        decode_kafka_record(binary.headers, binary.key, binary.value).data,
+        decode_kafka_record(structured_kafka.headers, None, structured_kafka.value).data,
+    ]
+    assert received == ['{"a":[1,"\u00fc"]}'] * 3
+    # What 0.2.0 wrote to a stream: the value itself, as if the type declared JSON.
+    document = json.loads(
+        to_structured_json(published_event(datacontenttype="text/plain", data=""))
+    )
+    document["data"] = {"a": [1, "\u00fc"]}
+    assert decode_structured(json.dumps(document)).data == received[0]

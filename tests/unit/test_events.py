@@ -262,3 +262,13 @@ def test_timestamps_are_written_in_utc_with_a_z(value: datetime, text: str) -> N
 def test_a_timestamp_without_a_time_zone_is_refused(value: object) -> None:
     with pytest.raises(InvalidEvent, match="expires_at must be"):
         format_timestamp(value, "expires_at")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("data", [{"a": 1}, [1], 7, True])
+def test_data_that_is_not_text_needs_a_json_content_type(data: object) -> None:
+    with pytest.raises(InvalidEvent, match="does not declare JSON, so data must be text"):
+        make(data=data, datacontenttype="text/plain")
+    for content_type in ("application/json", "text/json; charset=utf-8", "application/x+JSON"):
+        assert make(data=data, datacontenttype=content_type).data == data
+    for text in ("<order/>", b"\x00\x01", None):
+        assert make(data=text, datacontenttype="application/xml").data == text

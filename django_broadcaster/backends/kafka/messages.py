@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ...events import CloudEvent, format_timestamp
+from ...events import DEFAULT_DATACONTENTTYPE, CloudEvent, format_timestamp, is_json_content_type
 from ...exceptions import InvalidEvent
-from ...formats import JSON_FORMAT, stored_data_json, to_structured_json
+from ...formats import JSON_FORMAT, stored_data_json, text_unless_json, to_structured_json
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
@@ -94,15 +94,15 @@ def _header_text(value: Any) -> str:
 
 
 def _binary_value(event: CloudEvent) -> bytes | None:
-    stored = stored_data_json(event)
-    is_json = JSON_FORMAT.JSON_CONTENT_TYPE_PATTERN.match(event.datacontenttype)
+    stored, content_type = stored_data_json(event), event.datacontenttype
+    is_json = content_type == DEFAULT_DATACONTENTTYPE or is_json_content_type(content_type)
     if stored is not None and is_json:
         return stored.encode()
     if event.data is None:
         return None
     if is_json:
         return _json(event.data)
-    return JSON_FORMAT.write_data(event.data, event.datacontenttype)
+    return JSON_FORMAT.write_data(text_unless_json(event.data, content_type), content_type)
 
 
 def _json(data: Any) -> bytes:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
+from ...backends.base import BaseBackend
+from ...checks import own_events_warnings
 from ...conf import get_settings
 from ...consumers.base import BaseConsumer
+from ...exceptions import BroadcasterImproperlyConfigured
+from ...registry import EventRegistry
 from ...retry import RetryPolicy
 from ..arguments import seconds
 from ..log_output import log_to_stderr
 
 
 def add_common_arguments(parser: CommandParser) -> None:
-    """Add ``--group``, ``--batch-size``, ``--max-attempts``, ``--retry-delay`` and ``--burst``."""
+    """Add the options both commands take: ``--group``, ``--registry``, ``--burst`` and more."""
     parser.add_argument("--group", required=True, help="The consumer group to join.")
+    parser.add_argument(
+        "--registry",
+        metavar="DOTTED_PATH",
+        help="The EventRegistry whose handlers get the events "
+        "(default: django_broadcaster.registry.consumer_registry).",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=100, metavar="N", help="Messages per fetch (100)."
     )
@@ -46,13 +56,26 @@ def add_common_arguments(parser: CommandParser) -> None:
 def common_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Return the keyword arguments of :class:`BaseConsumer` and ``batch_size``; check them.
 
-    Raises ``CommandError`` for a value out of range.
+    Raises ``CommandError`` for a value out of range or a ``--registry`` that is not one.
     """
     if options["batch_size"] < 1 or options["max_attempts"] < 1:
         raise CommandError("--batch-size and --max-attempts must be at least 1.")
     delay = timedelta(seconds=options["retry_delay"])
     policy = RetryPolicy(options["max_attempts"], delay, max(delay, timedelta(seconds=30)))
-    return {"batch_size": options["batch_size"], "policy": policy, "burst": options["burst"]}
+    return {
+        "batch_size": options["batch_size"],
+        "policy": policy,
+        "burst": options["burst"],
+        "registry": _registry(options["registry"]),
+    }
+
+
+def build(consumer_class: Callable[..., BaseConsumer], *args: Any, **kwargs: Any) -> BaseConsumer:
+    """Return ``consumer_class(*args, **kwargs)``; raise ``CommandError`` if misconfigured."""
+    try:
+        return consumer_class(*args, **kwargs)
+    except BroadcasterImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def backend_options(backend_class: type, name: str) -> Mapping[str, Any]:
@@ -75,10 +98,34 @@ def backend_options(backend_class: type, name: str) -> Mapping[str, Any]:
     return found[0]
 
 
-def run(consumer: BaseConsumer, stdout: OutputWrapper, verbosity: int) -> None:
-    """Run ``consumer`` until stopped by a signal (or idle in burst mode); print the totals."""
+def run(
+    command: BaseCommand,
+    consumer: BaseConsumer,
+    reads: str,
+    writes_there: Callable[[BaseBackend], bool],
+    verbosity: int,
+) -> None:
+    """Run ``consumer`` until stopped by a signal (or idle in burst mode); print the totals.
+
+    First print the warnings of :func:`~django_broadcaster.checks.own_events_warnings` for what
+    the consumer ``reads`` and the backends that, says ``writes_there``, write it.
+    """
+    for warning in own_events_warnings(reads, writes_there):
+        command.stderr.write(str(warning), command.style.WARNING)
     log_to_stderr(verbosity)
     consumer.install_signal_handlers()
     stats = consumer.run()
     if verbosity:
-        stdout.write(f"{str(stats).capitalize()}.")
+        command.stdout.write(f"{str(stats).capitalize()}.")
+
+
+def _registry(path: str | None) -> EventRegistry | None:
+    if path is None:
+        return None
+    try:
+        registry = import_string(path)
+    except ImportError as exc:
+        raise CommandError(f"--registry: cannot import {path!r} ({exc}).") from exc
+    if not isinstance(registry, EventRegistry):
+        raise CommandError(f"--registry: {path!r} is not an EventRegistry.")
+    return registry

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...backends.base import BaseBackend
 from ...backends.kafka.base import BaseKafkaBackend
 from ...consumers.kafka import KafkaTopicConsumer
-from ...exceptions import BroadcasterImproperlyConfigured
-from ._consuming import add_common_arguments, backend_options, common_options, run
+from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
 
 class Command(BaseCommand):
     help = (
-        "Read a Kafka topic in a consumer group and call the registered handlers once per "
-        "event, recording each in the inbox; offsets are committed after each transaction. "
+        "Read a Kafka topic in a consumer group and call the handlers of consumer_registry once "
+        "per event, recording each in the inbox; offsets are committed after each transaction. "
         "SIGTERM or SIGINT finishes the message in hand; a second signal stops at once."
     )
 
@@ -37,18 +38,26 @@ class Command(BaseCommand):
         add_common_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        servers = options["bootstrap_servers"] or _configured_servers()
-        try:
-            consumer = KafkaTopicConsumer(
-                servers.split(",") if isinstance(servers, str) else servers,
-                options["topic"],
-                options["group"],
-                consumer_options=_parsed(options["consumer_option"]),
-                **common_options(options),
+        topic = options["topic"]
+        listed = _listed(options["bootstrap_servers"] or _configured_servers())
+        servers = {server.lower() for server in listed}
+        consumer = build(
+            KafkaTopicConsumer,
+            listed,
+            topic,
+            options["group"],
+            consumer_options=_parsed(options["consumer_option"]),
+            **common_options(options),
+        )
+
+        def writes_there(backend: BaseBackend) -> bool:
+            return (
+                isinstance(backend, BaseKafkaBackend)
+                and backend.topic == topic
+                and not servers.isdisjoint(s.lower() for s in _listed(backend.bootstrap_servers))
             )
-        except BroadcasterImproperlyConfigured as exc:
-            raise CommandError(str(exc)) from exc
-        run(consumer, self.stdout, options["verbosity"])
+
+        run(self, consumer, f"the Kafka topic {topic!r}", writes_there, options["verbosity"])
 
 
 def _configured_servers() -> str | list[str]:
@@ -56,6 +65,12 @@ def _configured_servers() -> str | list[str]:
     if not servers:
         raise CommandError("Give --bootstrap-servers: the Kafka backend names no brokers.")
     return servers if isinstance(servers, str) else list(servers)
+
+
+def _listed(servers: str | Sequence[str]) -> list[str]:
+    """Return each broker's ``host:port``, from a comma-separated string or a list."""
+    listed = servers.split(",") if isinstance(servers, str) else servers
+    return [server.strip() for server in listed if server.strip()]
 
 
 def _parsed(pairs: list[str]) -> dict[str, Any]:

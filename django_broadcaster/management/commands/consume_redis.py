@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ...backends.base import BaseBackend
 from ...backends.redis import RedisStreamBackend
 from ...consumers.redis import RedisStreamConsumer
 from ..arguments import seconds
-from ._consuming import add_common_arguments, backend_options, common_options, run
+from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
 
 class Command(BaseCommand):
     help = (
-        "Read a Redis stream in a consumer group and call the registered handlers once per "
-        "event, recording each in the inbox. SIGTERM or SIGINT finishes the message in hand; "
+        "Read a Redis stream in a consumer group and call the handlers of consumer_registry once "
+        "per event, recording each in the inbox. SIGTERM or SIGINT finishes the message in hand; "
         "a second signal stops at once."
     )
 
@@ -41,17 +43,28 @@ class Command(BaseCommand):
         add_common_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        stream, common = options["stream"], common_options(options)
         client = _client(options["url"])
-        consumer = RedisStreamConsumer(
-            client,
-            options["stream"],
-            options["group"],
-            options["consumer"],
-            claim_idle=timedelta(seconds=options["claim_idle"]),
-            **common_options(options),
-        )
         try:
-            run(consumer, self.stdout, options["verbosity"])
+            consumer = build(
+                RedisStreamConsumer,
+                client,
+                stream,
+                options["group"],
+                options["consumer"],
+                claim_idle=timedelta(seconds=options["claim_idle"]),
+                **common,
+            )
+            server = _location(client.connection_pool.connection_kwargs)
+
+            def writes_there(backend: BaseBackend) -> bool:
+                return (
+                    isinstance(backend, RedisStreamBackend)
+                    and backend.stream_name == stream
+                    and _backend_location(backend) == server
+                )
+
+            run(self, consumer, f"the Redis stream {stream!r}", writes_there, options["verbosity"])
         finally:
             client.close()
 
@@ -69,3 +82,19 @@ def _client(url: str | None) -> Any:
         return redis.Redis.from_url(options["url"], **client_options)
     address = {key: options[key] for key in ("host", "port", "db", "password") if key in options}
     return redis.Redis(**address, **client_options)
+
+
+def _backend_location(backend: RedisStreamBackend) -> tuple[str, int, int]:
+    from redis.connection import parse_url
+
+    if backend.url:
+        return _location(parse_url(backend.url))  # type: ignore[no-untyped-call]
+    return _location({"host": backend.host, "port": backend.port, "db": backend.db})
+
+
+def _location(address: Mapping[str, Any]) -> tuple[str, int, int]:
+    """Return the server and database of a redis-py address: ``(host or socket, port, db)``."""
+    if address.get("path"):
+        return (str(address["path"]), 0, int(address.get("db") or 0))
+    host = str(address.get("host") or "localhost").lower()
+    return (host, int(address.get("port") or 6379), int(address.get("db") or 0))

@@ -35,6 +35,7 @@ from ..events import CloudEvent
 from ..formats import to_structured_json
 from ..registry import EventRegistry, Handler
 from ..retry import RetryPolicy
+from ..stopping import StopNow
 from .inbox import process_once, record_failure
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ class Processor:
         """Run the handlers once; return the outcome, or ``None`` to try again later."""
         try:
             fresh = process_once(event, _all(handlers), using=self.using)
-        except Exception as exc:
+        except StopNow:
+            raise
+        except BaseException as exc:  # a handler's, whatever it raised: SystemExit included
             logger.warning(
                 "Event %s (%s) failed, attempt %d of %d: %s",
                 *(event.id, event.event_type, attempt, self.policy.max_attempts, exc),
@@ -123,7 +126,7 @@ class Processor:
         return Disposition.PROCESSED if fresh else Disposition.DUPLICATE
 
     def _dead_letter(
-        self, message: Message, event: CloudEvent, error: Exception
+        self, message: Message, event: CloudEvent, error: BaseException
     ) -> Disposition | None:
         """Record ``event`` as failed; return ``None`` if the database would not take it now."""
         payload = _payload(event)
@@ -194,7 +197,7 @@ def _payload(event: CloudEvent) -> str:
         return to_structured_json(event, ascii_only=True).decode()
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 

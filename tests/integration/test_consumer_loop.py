@@ -261,3 +261,23 @@ def test_a_consumer_with_handlers_only_on_event_registry_refuses_to_start(
         ListConsumer([])
     event = published_event()  # the explicit opt-in to 0.2.0's behaviour
     assert ListConsumer([message(event)], registry=event_registry).run().processed == 1
+
+
+@pytest.mark.parametrize("raised", [SystemExit(0), KeyboardInterrupt()], ids=["exit", "interrupt"])
+def test_a_handler_raising_a_base_exception_is_a_dead_letter_not_a_crash(
+    raised: BaseException,
+) -> None:
+    # 0.2.0 let it out of consume_redis: every restart met it again, and the entries behind it
+    # were never handled.
+    bad, good = published_event(), published_event()
+
+    def handler(event: CloudEvent) -> None:
+        if event.id == bad.id:
+            raise raised
+        side_effect(event)
+
+    stats = consumer_of([message(bad), message(good)], handler).run()
+    assert (stats.dead_lettered, stats.processed) == (1, 1)
+    assert handled() == [str(good.id)]
+    entry = InboxEntry.objects.get(status=InboxStatus.FAILED)
+    assert entry.error.startswith(type(raised).__name__)

@@ -80,11 +80,11 @@ class KafkaTopicConsumer(BaseConsumer):
     ) -> None:
         if _MISSING is not None:
             raise missing_library(type(self).__name__, "kafka-python", "kafka") from _MISSING
+        self.consumer_options = _checked(consumer_options or {})  # its own settings' errors first
         super().__init__(**options)
         self.bootstrap_servers, self.topic, self.group = bootstrap_servers, topic, group
         self.batch_size, self.poll_timeout = batch_size, poll_timeout
         self.assignment_timeout = assignment_timeout
-        self.consumer_options = _checked(consumer_options or {})
         self._consumer: Any = None
         self._opened_at = 0.0
         self._listener = _AssignmentClock()

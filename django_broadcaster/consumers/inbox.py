@@ -113,7 +113,7 @@ def receive(event: CloudEvent, *, using: str | None = None) -> Iterator[bool]:
     """
     database = using or router.db_for_write(InboxEntry)
     with transaction.atomic(using=database):
-        yield record(event, using=database)
+        yield mark_received(event, using=database)
 
 
 def process_once(
@@ -130,7 +130,7 @@ def process_once(
     return fresh
 
 
-def record(event: CloudEvent, *, using: str | None = None) -> bool:
+def mark_received(event: CloudEvent, *, using: str | None = None) -> bool:
     """Insert the processed entry of ``event``; return ``False`` if the inbox has it already.
 
     Call it in a transaction, with the event's work: :func:`receive` does. Raises
@@ -146,7 +146,7 @@ def record(event: CloudEvent, *, using: str | None = None) -> bool:
     return _insert(entry, using)
 
 
-def record_failure(
+def keep_dead_letter(
     *,
     source: str,
     event_id: str,

@@ -36,7 +36,7 @@ from ..formats import to_structured_json
 from ..registry import EventRegistry, Handler
 from ..retry import RetryPolicy
 from ..stopping import StopNow
-from .inbox import process_once, record_failure
+from .inbox import keep_dead_letter, process_once
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Processor:
         """Record ``event`` as failed; return ``None`` if the database would not take it now."""
         payload = _payload(event)
         try:
-            recorded = record_failure(
+            recorded = keep_dead_letter(
                 source=event.source,
                 event_id=str(event.id),
                 event_type=event.event_type,
@@ -156,7 +156,7 @@ class Processor:
     ) -> Disposition | None:
         """Record ``message`` as failed under its position; ``None`` if the database is down."""
         try:
-            record_failure(
+            keep_dead_letter(
                 source=message.origin,
                 event_id=message.position,
                 event_type=event_type,

@@ -1,11 +1,10 @@
 """The worker: a pipeline of three stages, run until stopped (``outbox_worker`` runs one).
 
-Each cycle *claims* a batch of due rows (:mod:`django_broadcaster.outbox.leases`), *delivers* it
-(:func:`~.delivery.deliver`) and *records* the outcomes (:mod:`django_broadcaster.outbox.outcomes`).
-On PostgreSQL, claims and records each have a :class:`~.delivery.Stage` (a thread and connection):
-the next batch is claimed, and the last one recorded, while one is delivered. Elsewhere, and in a
-caller's transaction (whose rows other connections cannot see), they run in line.
-"""
+Each cycle claims due rows (:mod:`django_broadcaster.outbox.leases`), delivers them
+(:func:`~.delivery.deliver`) and records the outcomes (:mod:`django_broadcaster.outbox.outcomes`).
+Draining full batches on PostgreSQL, it claims the next and records the last on a thread each (a
+:class:`~.delivery.Stage`) during the delivery; short batches, other databases and a caller's
+transaction (its rows unseen by other connections) run them in line."""
 
 from __future__ import annotations
 
@@ -78,6 +77,7 @@ class Worker:
         self.wakeup = Wakeup.from_settings(self.config)
         self._overlap = overlap
         self._stages: tuple[Stage, Stage] | None = None  # claims, records: made on first use
+        self._in_line, self._resting = Stage("broadcaster-in-line", 0), True
         self._ahead: Future[Claim] | None = None  # the next batch, claimed during this one
         self._unwritten: Record | None = None  # handed to the record stage, not yet written
         self._writing: Future[Tally] | None = None
@@ -132,9 +132,9 @@ class Worker:
         """
         if self._unwritten is None:
             return
-        if self._writing is None:  # it failed: write it again, on the same stage
+        if self._writing is None:  # it failed: write it again
             unwritten = self._unwritten
-            self._writing = self._pipeline()[1].submit(lambda: _reconnecting(unwritten.write))
+            self._writing = self._in_line.submit(lambda: _reconnecting(unwritten.write))
         try:
             self._writing.result()
         except DatabaseError:
@@ -180,15 +180,17 @@ class Worker:
     def _step(self) -> Tally:
         """Claim a batch, deliver it and hand its outcomes to the record stage; return them."""
         claims, records = self._pipeline()
-        batch = self._take(claims)
+        batch = self._take()
         if not batch.rows and self._unwritten is not None:
             self.flush()  # the record may make the next events of its rows' keys claimable
-            batch = self._take(claims)
+            batch = self._take()
         if not batch.rows:
             self.flush()  # nothing due: let the last record land before going idle
+            self._rest(claims, records)
             return Tally()
-        if len(batch.rows) >= self.config.batch_size and not self._stopping.is_set():
-            self._ahead = claims.submit(self._claim)
+        full = len(batch.rows) >= self.config.batch_size
+        if full and not self._stopping.is_set():
+            self._ahead, self._resting = claims.submit(self._claim), False
         try:
             outcomes = deliver(batch.rows, self.couriers, self.registry)
         except StopNow:
@@ -201,7 +203,10 @@ class Worker:
         logger.debug("Batch of %d: %s", len(batch.rows), record.tally)
         self.flush()
         self._unwritten = record
-        self._writing = records.submit(lambda: self._write(record, len(batch.rows)))
+        # A short batch ends the drain: with no next batch to overlap, it is written in line.
+        stage = records if full else self._in_line
+        self._writing = stage.submit(lambda: _reconnecting(record.write))
+        self._resting = self._resting and stage is self._in_line
         return record.tally
 
     def _pipeline(self) -> tuple[Stage, Stage]:
@@ -215,25 +220,21 @@ class Worker:
         return self._stages
 
     def _claim(self) -> Claim:
-        batch = _reconnecting(lambda: claim(self.config.batch_size, self.config.lease_duration))
-        self._rest_if_done(len(batch.rows), self._pipeline()[0])
-        return batch
+        return _reconnecting(lambda: claim(self.config.batch_size, self.config.lease_duration))
 
-    def _write(self, record: Record, rows: int) -> Tally:
-        tally = _reconnecting(record.write)
-        self._rest_if_done(rows, self._pipeline()[1])
-        return tally
+    def _rest(self, *stages: Stage) -> None:
+        """Close the stage threads' database connections when a drain that used them ends."""
+        if not self._resting:
+            for stage in stages:
+                if stage.depth:
+                    stage.submit(connections.close_all)
+            self._resting = True
 
-    def _rest_if_done(self, rows: int, stage: Stage) -> None:
-        """Close a stage thread's database connection once a short batch ends the drain."""
-        if stage.depth and rows < self.config.batch_size:
-            connections.close_all()
-
-    def _take(self, claims: Stage) -> Claim:
-        """Return the batch claimed ahead if it has rows, else claim one now, stop signals held
-        (so that no batch is leased without the loop knowing it)."""
+    def _take(self) -> Claim:
+        """Return the batch claimed ahead if it has rows, else claim one now in line, stop signals
+        held (so that no batch is leased without the loop knowing it)."""
         with stop_signals_held():
-            return self._settle_ahead() or claims.submit(self._claim).result()
+            return self._settle_ahead() or self._in_line.submit(self._claim).result()
 
     def _settle_ahead(self) -> Claim | None:
         """Wait for the batch claimed ahead; return it if it has rows (a failure is only logged)."""

@@ -116,7 +116,7 @@ def test_an_outage_never_makes_a_dead_letter(monkeypatch: pytest.MonkeyPatch) ->
     def database_down(**kwargs: Any) -> bool:
         raise OperationalError("the database is down")
 
-    monkeypatch.setattr("django_broadcaster.consumers.processing.record_failure", database_down)
+    monkeypatch.setattr("django_broadcaster.consumers.processing.keep_dead_letter", database_down)
     attempts: list[int] = []
 
     def fails_five_times(event: CloudEvent) -> None:
@@ -160,8 +160,8 @@ def test_a_dead_letter_the_database_refuses_is_kept_under_its_position(
             raise DataError("value too long for type character varying(255)")
         return inbox_record_failure(**fields)
 
-    inbox_record_failure = processing.record_failure
-    monkeypatch.setattr(processing, "record_failure", refuses_event_keys)
+    inbox_record_failure = processing.keep_dead_letter
+    monkeypatch.setattr(processing, "keep_dead_letter", refuses_event_keys)
     bad, good = published_event(), published_event()
     consumer = consumer_of([message(bad, "1-0"), message(good, "2-0")], lambda event: 1 / 0)
     assert consumer.run().dead_lettered == 2
@@ -224,8 +224,8 @@ def test_dead_letters_can_be_replayed_as_the_docs_show() -> None:
     kafka = binary_message(keyless)  # 0.2.0 refused its empty key and kept the message
     kept = {"key": "", "headers": [[n, v.decode()] for n, v in kafka.headers]}
     kept["value"] = kafka.value.decode() if kafka.value else None
-    inbox.record_failure(source="kafka:orders", event_id="0:7", payload=json.dumps(kept))
-    inbox.record_failure(source="redis:orders", event_id="1-0", error="trimmed")
+    inbox.keep_dead_letter(source="kafka:orders", event_id="0:7", payload=json.dumps(kept))
+    inbox.keep_dead_letter(source="redis:orders", event_id="1-0", error="trimmed")
     registry = EventRegistry()
     registry.register(TYPE)(side_effect)
 

@@ -97,10 +97,10 @@ def test_an_event_without_an_id_is_refused() -> None:
 @pytest.mark.django_db
 def test_a_dead_letter_keeps_the_event_out() -> None:
     event = published_event()
-    assert inbox.record_failure(
+    assert inbox.keep_dead_letter(
         source=event.source, event_id=str(event.id), error="E: x", payload="{}"
     )
-    assert not inbox.record_failure(source=event.source, event_id=str(event.id))
+    assert not inbox.keep_dead_letter(source=event.source, event_id=str(event.id))
     assert inbox.process_once(event, side_effect) is False
     assert list(InboxEntry.objects.failed().values_list("error", flat=True)) == ["E: x"]
 
@@ -121,12 +121,12 @@ def test_over_long_keys_are_stored_in_a_form_that_fits_and_duplicates_are_still_
     entry = InboxEntry.objects.of(event).get()
     assert max(len(entry.source), len(entry.event_id), len(entry.event_type)) <= 255
     assert entry.event_id.startswith("iii") and entry.event_type.startswith("ttt")
-    assert inbox.record_failure(source=event.source, event_id="e" * 300, event_type="t" * 300)
+    assert inbox.keep_dead_letter(source=event.source, event_id="e" * 300, event_type="t" * 300)
 
 
 @pytest.mark.django_db
 def test_a_dead_letter_keeps_text_the_database_cannot_store_as_escapes() -> None:
-    assert inbox.record_failure(
+    assert inbox.keep_dead_letter(
         source="s", event_id="1", error="ValueError: \ud800 and \x00", payload='"\udfff"'
     )
     letter = InboxEntry.objects.get()
@@ -138,7 +138,7 @@ def test_purge_deletes_old_processed_entries_only() -> None:
     old, recent, failed = published_event(), published_event(), published_event()
     for event in (old, recent):
         inbox.process_once(event, side_effect)
-    inbox.record_failure(source=failed.source, event_id=str(failed.id))
+    inbox.keep_dead_letter(source=failed.source, event_id=str(failed.id))
     InboxEntry.objects.exclude(event_id=recent.id).update(
         received_at=timezone.now() - timedelta(days=8)
     )

@@ -10,6 +10,7 @@ a worker whose lease ran out (its rows taken over by another) changes nothing.
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -230,13 +231,10 @@ def _group_by_delivery(outcomes: Sequence[Outcome], at: str) -> list[tuple[Deliv
     Rows that shared their ``delivery`` before (the claim shares equal values) and reached the
     same destinations share it after: most of a batch is one group. The ids are the events' ids.
     """
-    groups: dict[tuple[int, tuple[str, ...]], tuple[Delivery, list[Any]]] = {}
+    groups: defaultdict[tuple[int, tuple[str, ...]], list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        key = (id(outcome.row.delivery), tuple(outcome.delivered))
-        if key not in groups:
-            groups[key] = (outcome.delivery(at), [])
-        groups[key][1].append(outcome.event.id)
-    return list(groups.values())
+        groups[id(outcome.row.delivery), tuple(outcome.delivered)].append(outcome)
+    return [(group[0].delivery(at), [o.event.id for o in group]) for group in groups.values()]
 
 
 def _entry(

@@ -42,10 +42,9 @@ Rejected = Mapping[str, BaseException]
 class Stage:
     """One step of the worker's pipeline: jobs run in order, on a thread of their own or inline.
 
-    With ``depth`` 1 a job runs on the stage's thread while the caller goes on, and :meth:`submit`
-    first waits for the job before it; with ``depth`` 0 it runs at once on the caller's thread.
-    Either way stop signals wait while a job runs, so a write is never cut in two. The thread is a
-    daemon: a job stuck on a frozen server never keeps the process from exiting.
+    With ``depth`` 1 or more a job runs on the stage's (daemon) thread while the caller goes on;
+    :meth:`submit` first waits while ``depth`` jobs are unfinished. With 0 it runs at once, inline.
+    Either way stop signals wait while a job runs, so a write is never cut in two.
     """
 
     def __init__(self, name: str, depth: int) -> None:
@@ -53,7 +52,7 @@ class Stage:
         self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
         self._jobs = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._last: Future[Any] | None = None
+        self._queued: list[Future[Any]] = []
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
         """Run ``job`` (see the class) and return its future, which holds any error it raised."""
@@ -62,13 +61,14 @@ class Stage:
             with stop_signals_held():
                 _run(future, job)
             return future
-        if self._last is not None:
-            wait([self._last])  # the job before: its result or error is for its own reader
+        self._queued = [queued for queued in self._queued if not queued.done()]
+        if len(self._queued) >= self.depth:  # bounded: the oldest job must end first
+            wait(self._queued[:1])  # its result or error is for its own reader
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
             self._thread.start()
         self._jobs.put((future, functools.partial(contextvars.copy_context().run, job)))
-        self._last = future
+        self._queued.append(future)
         return future
 
     def close(self, wait_s: float = 0.0) -> None:
@@ -226,7 +226,7 @@ def deliver(
             pending = [o for o in live if alias not in o.delivered and o.row.wants_backend(alias)]
             if pending:
                 calls.append((courier, courier.start([o.event for o in pending]), pending))
-        for outcome in live:
+        for outcome in (o for o in live if registry.handlers_for(o.event.event_type)):
             inside = functools.partial(_followups_recorded, outcome)
             for name, error in registry.call_handlers(
                 outcome.event, skip=[*outcome.delivered], inside=inside

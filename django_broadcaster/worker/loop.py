@@ -2,9 +2,9 @@
 
 Each cycle claims due rows (:mod:`django_broadcaster.outbox.leases`), delivers them
 (:func:`~.delivery.deliver`) and records the outcomes (:mod:`django_broadcaster.outbox.outcomes`).
-Draining full batches on PostgreSQL, it claims the next and records the last on a thread each (a
-:class:`~.delivery.Stage`) during the delivery; short batches, other databases and a caller's
-transaction (its rows unseen by other connections) run them in line."""
+Draining full batches on PostgreSQL, it claims the next and records the last during the delivery,
+on one database thread (a :class:`~.delivery.Stage`); short batches, other databases and a
+caller's transaction (its rows unseen by other connections) run them in line."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Worker:
     closed when :meth:`run` returns), ``registry`` to the global one. ``burst`` makes :meth:`run`
     return once nothing is due; ``max_iterations`` (0: no limit) bounds the cycles;
     ``progress_interval`` (seconds, 0: never) sets how often it logs rate and lag; ``overlap``
-    puts claims and records on threads (``True``) or in line (``False``) whatever the database.
+    puts claims and records on a thread (``True``) or in line (``False``) whatever the database.
     """
 
     def __init__(
@@ -76,7 +76,7 @@ class Worker:
         self.cleanup = PeriodicCleanup(self.config.cleanup_after, self.config.cleanup_interval)
         self.wakeup = Wakeup.from_settings(self.config)
         self._overlap = overlap
-        self._stages: tuple[Stage, Stage] | None = None  # claims, records: made on first use
+        self._database: Stage | None = None  # claims ahead and records: made on first use
         self._in_line, self._resting = Stage("broadcaster-in-line", 0), True
         self._ahead: Future[Claim] | None = None  # the next batch, claimed during this one
         self._unwritten: Record | None = None  # handed to the record stage, not yet written
@@ -159,10 +159,10 @@ class Worker:
             logger.warning("Could not finish the last batch (%s); its events go out again.", exc)
         self._signals.cancel_timer()
         self.wakeup.close()
-        for stage in self._stages or ():
-            if stage.depth:
-                stage.submit(connections.close_all)
-            stage.close(wait_s=CLOSE_WAIT_S)
+        if self._database is not None:
+            self._resting = False
+            self._rest(self._database)
+            self._database.close(wait_s=CLOSE_WAIT_S)
         for courier in self.couriers.values():
             try:
                 courier.close()
@@ -179,18 +179,18 @@ class Worker:
 
     def _step(self) -> Tally:
         """Claim a batch, deliver it and hand its outcomes to the record stage; return them."""
-        claims, records = self._pipeline()
+        database = self._pipeline()
         batch = self._take()
         if not batch.rows and self._unwritten is not None:
             self.flush()  # the record may make the next events of its rows' keys claimable
             batch = self._take()
         if not batch.rows:
             self.flush()  # nothing due: let the last record land before going idle
-            self._rest(claims, records)
+            self._rest(database)
             return Tally()
         full = len(batch.rows) >= self.config.batch_size
         if full and not self._stopping.is_set():
-            self._ahead, self._resting = claims.submit(self._claim), False
+            self._ahead, self._resting = database.submit(self._claim), False
         try:
             outcomes = deliver(batch.rows, self.couriers, self.registry)
         except StopNow:
@@ -204,31 +204,30 @@ class Worker:
         self.flush()
         self._unwritten = record
         # A short batch ends the drain: with no next batch to overlap, it is written in line.
-        stage = records if full else self._in_line
+        stage = database if full else self._in_line
         self._writing = stage.submit(lambda: _reconnecting(record.write))
         self._resting = self._resting and stage is self._in_line
         return record.tally
 
-    def _pipeline(self) -> tuple[Stage, Stage]:
-        if self._stages is None:
+    def _pipeline(self) -> Stage:
+        """Return the database stage: one thread for claims and records (two threads cost more
+        CPU per event than they gained, docs/performance.md), two jobs deep, or in line."""
+        if self._database is None:
             overlap = self._overlap
             if overlap is None:
                 connection = connections[router.db_for_write(OutboxEvent)]
                 overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
-            depth = int(overlap)
-            self._stages = (Stage("broadcaster-claims", depth), Stage("broadcaster-records", depth))
-        return self._stages
+            self._database = Stage("broadcaster-database", 2 * overlap)
+        return self._database
 
     def _claim(self) -> Claim:
         return _reconnecting(lambda: claim(self.config.batch_size, self.config.lease_duration))
 
-    def _rest(self, *stages: Stage) -> None:
-        """Close the stage threads' database connections when a drain that used them ends."""
-        if not self._resting:
-            for stage in stages:
-                if stage.depth:
-                    stage.submit(connections.close_all)
-            self._resting = True
+    def _rest(self, database: Stage) -> None:
+        """Close the database thread's connection when a drain that used it ends."""
+        if not self._resting and database.depth:
+            database.submit(connections.close_all)
+        self._resting = True
 
     def _take(self) -> Claim:
         """Return the batch claimed ahead if it has rows, else claim one now in line, stop signals

@@ -211,11 +211,11 @@ def test_the_stages_overlap_where_another_connection_sees_the_rows(
     worker = make_worker(2, backends={})
     worker.run_once()
     postgresql = connection.vendor == "postgresql"
-    assert [stage.depth for stage in worker._pipeline()] == [int(postgresql)] * 2
+    assert worker._pipeline().depth == 2 * postgresql
     with transaction.atomic():
         inside = make_worker(2, backends={})
         inside.run_once()
-        assert [stage.depth for stage in inside._pipeline()] == [0, 0]
+        assert inside._pipeline().depth == 0
 
 
 def test_a_partial_batch_claims_nothing_ahead(make_worker: Callable[..., Worker]) -> None:
@@ -290,7 +290,7 @@ def test_on_postgresql_the_next_batch_is_claimed_on_a_thread_of_its_own(
         worker.close()
     finally:
         connection_created.disconnect(dispatch_uid="note-thread")
-    [thread] = [name for name in opened if name.startswith("broadcaster-claims")]
+    [thread] = [name for name in opened if name.startswith("broadcaster-database")]
     assert opened[thread].connection is None  # closed by worker.close()
 
 
@@ -315,6 +315,6 @@ def test_a_failed_claim_ahead_is_logged_and_claimed_again_in_line(
     assert worker.run_once().published == 2
     assert "Claiming the next batch early failed" in caplog.text
     main = threading.main_thread().name
-    assert claims[0] == main and claims[1].startswith("broadcaster-claims")  # ahead, on its own
+    assert claims[0] == main and claims[1].startswith("broadcaster-database")  # ahead, on its own
     assert claims[2] == main  # the failed claim ahead is replaced by one in line
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 4

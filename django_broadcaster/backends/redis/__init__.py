@@ -14,16 +14,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from ..events import CloudEvent
-from ..formats import to_structured_json
-from .base import MASK, BaseBackend, Rejections
+from ...events import CloudEvent
+from ...formats import to_structured_json
+from ..base import MASK, BaseBackend, Rejections
 
 try:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    from .resp import round_trip, xadd_command
+    from ..resp import round_trip, xadd_command
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
 else:

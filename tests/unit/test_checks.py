@@ -80,6 +80,16 @@ def test_a_missing_client_library_is_a_check_error(monkeypatch: pytest.MonkeyPat
     assert "pip install" in error.msg
 
 
+def test_a_redis_password_redis_py_would_misread_is_a_check_error() -> None:
+    url = "redis://:S3cr#et99@cache:6379/0"
+    redis = {"BACKEND": "django_broadcaster.backends.RedisStreamBackend", "OPTIONS": {"url": url}}
+    with override_settings(BROADCASTER={"BACKENDS": {"events": redis}}):
+        [error] = check_settings()
+    assert error.id == "django_broadcaster.E003"
+    assert "percent-encode it as %23" in error.msg
+    assert "S3cr" not in error.msg and "et99" not in error.msg
+
+
 def test_the_0_1_setting_still_works_with_a_deprecation_warning() -> None:
     with override_settings(BROADCASTER={}, OUTBOX_PUBLISHERS={"legacy": LOCMEM}):
         assert [m.id for m in check_settings()] == ["django_broadcaster.W001"]

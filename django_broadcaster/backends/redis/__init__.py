@@ -9,14 +9,13 @@ consumers read, plus 0.1.1's fields ``event_id``, ``event_type``, ``source`` and
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
 from ...events import CloudEvent
 from ...formats import to_structured_json
-from ..base import MASK, BaseBackend, Rejections
+from ..base import BaseBackend, Rejections
+from .urls import mask_url, url_passwords, url_problem
 
 try:
     import redis
@@ -39,13 +38,11 @@ else:
 
 logger = logging.getLogger(__name__)
 
-URL_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
 #: Set through the backend's own options, so ``client_options`` must not repeat them.
 RESERVED_CLIENT_OPTIONS: Final = frozenset(
     {"url", "host", "port", "db", "password", "socket_timeout", "socket_connect_timeout"}
 )
 _DEFAULT_ADDRESS: Final = {"host": "localhost", "port": 6379, "db": 0, "password": None}
-_QUERY_PASSWORD: Final = re.compile(r"(?i)(?<=[?&])password=([^&#]*)")
 
 
 class RedisStreamBackend(BaseBackend):
@@ -163,8 +160,9 @@ class RedisStreamBackend(BaseBackend):
     def _check(self, client_options: Mapping[str, Any]) -> None:
         if self.url is not None and self._address() != _DEFAULT_ADDRESS:
             self._improperly_configured("give either url or host/port/db/password, not both")
-        if self.url is not None and urlsplit(self.url).scheme not in URL_SCHEMES:
-            self._improperly_configured(f"url must start with one of {sorted(URL_SCHEMES)}")
+        problem = None if self.url is None else url_problem(self.url)
+        if problem:
+            self._improperly_configured(problem)
         if not isinstance(self.stream_name, str) or not self.stream_name:
             self._improperly_configured("stream_name must be a non-empty string")
         if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len < 1):
@@ -187,20 +185,9 @@ def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:
     return fields
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` with the password of its user info or query string replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        userinfo = parts.netloc.rpartition("@")[0]
-        url = url.replace(f"{userinfo}@", f"{parts.username or ''}:{MASK}@", 1)
-    return _QUERY_PASSWORD.sub(f"password={MASK}", url)
-
-
 def _configured_secrets(
     password: str | None, url: str | None, client_options: Mapping[str, Any]
 ) -> frozenset[str]:
-    parts = urlsplit(url or "")
-    found = {password, parts.password, *_QUERY_PASSWORD.findall(url or "")}
-    found.update(value for key, value in client_options.items() if "password" in key)
+    found = {password, *(value for key, value in client_options.items() if "password" in key)}
     strings = {value for value in found if isinstance(value, str) and value}
-    return frozenset(strings | {unquote(value) for value in strings})
+    return frozenset(strings | url_passwords(url or ""))

@@ -10,6 +10,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -48,7 +49,8 @@ def producer_configs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_redis_defaults_build_without_connecting() -> None:
     backend = RedisStreamBackend("events", host="127.0.0.1", port=1)
     assert backend.stream_name == "events"
-    assert backend.max_len == 10000
+    assert (backend.max_len, backend.retention, backend.max_age) == (None, None, None)
+    assert backend.trim() == 0  # nothing to trim by: no word to the (absent) server
     assert backend.open() is True
     assert backend.open() is False
     backend.close()
@@ -82,6 +84,11 @@ def test_redis_url_excludes_host_port_db_password(options: dict[str, Any]) -> No
         ({"stream_name": ""}, "stream_name"),
         ({"max_len": 0}, "max_len"),
         ({"max_len": "100"}, "max_len"),
+        ({"retention": "acked"}, "retention must be 'consumed' or None"),
+        ({"max_age": 3600}, "max_age must be a positive timedelta"),
+        ({"max_age": timedelta(0)}, "max_age must be a positive timedelta"),
+        ({"max_len": 100, "retention": "consumed"}, "one of max_len, retention and max_age"),
+        ({"retention": "consumed", "max_age": timedelta(1)}, "one of max_len, retention"),
         ({"client_options": {"password": SECRET}}, r"\['password'\] as backend options"),
         ({"client_options": {"socket_timeout": 1}}, "socket_timeout"),
     ],
@@ -93,8 +100,10 @@ def test_redis_invalid_values_are_reported(options: dict[str, Any], message: str
     assert SECRET not in str(info.value)
 
 
-def test_redis_max_len_none_disables_trimming() -> None:
-    assert RedisStreamBackend("events", max_len=None).max_len is None
+def test_redis_trimming_options_are_kept() -> None:
+    assert RedisStreamBackend("events", max_len=500).max_len == 500
+    assert RedisStreamBackend("events", retention="consumed").retention == "consumed"
+    assert RedisStreamBackend("events", max_age=timedelta(days=7)).max_age == timedelta(days=7)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@
 - ``django_broadcaster.W003``: a consumer command reads a stream or topic that a configured
   backend writes, so the project consumes its own events. Only the command knows what it reads:
   it prints this warning when it starts (see :func:`own_events_warnings`).
+- ``django_broadcaster.W004``: a Redis backend sets ``max_len``, which drops the oldest entries
+  whether or not the consumer groups have read them.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def check_settings(
         Error(message, hint=HINT, id="django_broadcaster.E002") for message in shape_errors
     ]
     if not shape_errors:
-        messages += _backend_errors()
+        messages += _backend_messages()
     zone_errors = time_zone_errors()
     messages += [
         Error(message, hint=ZONE_HINT, id="django_broadcaster.E004") for message in zone_errors
@@ -69,17 +71,35 @@ def check_settings(
     return messages
 
 
-def _backend_errors() -> list[CheckMessage]:
+def _backend_messages() -> list[CheckMessage]:
     from .backends import create_backend
 
-    errors: list[CheckMessage] = []
+    messages: list[CheckMessage] = []
     for alias, config in backends_setting().items():
         backend_config = BackendConfig(alias, config["BACKEND"], dict(config.get("OPTIONS", {})))
         try:
-            create_backend(backend_config)
+            backend = create_backend(backend_config)
         except ImproperlyConfigured as exc:
-            errors.append(Error(str(exc), hint=HINT, id="django_broadcaster.E003"))
-    return errors
+            messages.append(Error(str(exc), hint=HINT, id="django_broadcaster.E003"))
+        else:
+            messages += _trimming_warnings(alias, backend)
+    return messages
+
+
+def _trimming_warnings(alias: str, backend: BaseBackend) -> list[CheckMessage]:
+    from .backends.redis import RedisStreamBackend
+
+    if not isinstance(backend, RedisStreamBackend) or backend.max_len is None:
+        return []
+    return [
+        Warning(
+            f"The backend {alias!r} trims its Redis stream to about {backend.max_len} entries "
+            "(max_len): Redis drops the oldest, whether or not every consumer group has read them.",
+            hint="Remove max_len to keep every entry, or set retention='consumed' to trim only "
+            "what every consumer group has read and acknowledged.",
+            id="django_broadcaster.W004",
+        )
+    ]
 
 
 def _lease_warnings() -> list[CheckMessage]:

@@ -10,8 +10,9 @@ the start of the stream if it does not exist). Each fetch takes, in this order:
 3. new entries (``XREADGROUP >``), waiting up to ``block`` for them.
 
 Entries are acknowledged with ``XACK`` after their transactions commit (see :mod:`.base`).
-An entry trimmed from the stream (``MAXLEN``) before it was processed is lost: it is logged, and
-recorded as a dead letter when the consumer still holds its id.
+An entry trimmed from the stream (the backend's ``max_len`` or ``max_age``) before it was
+processed is lost: it is logged, and recorded as a dead letter when the consumer still holds
+its id.
 """
 
 from __future__ import annotations

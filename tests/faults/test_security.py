@@ -2,16 +2,19 @@
 
 The worker runs with broker credentials pointed at a closed port, so every attempt fails and is
 logged; neither its output (at debug verbosity) nor the errors stored in the outbox may contain
-a password.
+a password. A Redis password with an unencoded ``#``, ``/`` or ``?``, which redis-py would cut
+short, keeps the worker from starting, and no part of it is shown either.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -29,6 +32,8 @@ PACKAGE = Path(django_broadcaster.__file__).parent
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "jsonpickle"}
 UNSAFE_CALLS = {"eval", "exec", "__import__"}
 SECRET = "S3cret-Pa55word"
+#: Passwords that redis-py cuts short at the unencoded character (issue 24).
+CUT_SHORT = ["2024#Winter", "S3cr#et99", "S3cr/et99", "S3cr?et99"]
 
 
 def package_sources() -> Iterator[tuple[Path, ast.AST]]:
@@ -87,21 +92,35 @@ def closed_port() -> int:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    "backend",
+    ("backend", "secret"),
     [
         pytest.param(
-            lambda port: {"url": f"redis://user:{SECRET}@127.0.0.1:{port}/0"}, id="redis-url"
+            lambda port, secret: {"url": f"redis://user:{secret}@127.0.0.1:{port}/0"},
+            SECRET,
+            id="redis-url",
         ),
         pytest.param(
-            lambda port: {"url": f"redis://127.0.0.1:{port}/0?password={SECRET}"},
+            lambda port, secret: {"url": f"redis://127.0.0.1:{port}/0?password={secret}"},
+            SECRET,
             id="redis-url-query",
         ),
         pytest.param(
-            lambda port: {"host": "127.0.0.1", "port": port, "password": SECRET},
+            lambda port, secret: {"host": "127.0.0.1", "port": port, "password": secret},
+            SECRET,
             id="redis-option",
         ),
+        *(
+            pytest.param(
+                lambda port, secret: {
+                    "url": f"redis://:{quote(secret, safe='')}@127.0.0.1:{port}/0"
+                },
+                secret,
+                id=f"redis-url-encoded-{secret}",
+            )
+            for secret in CUT_SHORT
+        ),
         pytest.param(
-            lambda port: {
+            lambda port, secret: {
                 "bootstrap_servers": f"127.0.0.1:{port}",
                 "topic": "secrets",
                 "send_timeout": 1,
@@ -109,17 +128,18 @@ def closed_port() -> int:
                     "security_protocol": "SASL_PLAINTEXT",
                     "sasl_mechanism": "PLAIN",
                     "sasl_plain_username": "user",
-                    "sasl_plain_password": SECRET,
+                    "sasl_plain_password": secret,
                 },
             },
+            SECRET,
             id="kafka-sasl",
         ),
     ],
 )
 def test_credentials_never_reach_logs_or_stored_errors(
-    workers: Callable[..., Process], backend: Callable[[int], dict[str, Any]]
+    workers: Callable[..., Process], backend: Callable[[int, str], dict[str, Any]], secret: str
 ) -> None:
-    options = backend(closed_port())
+    options = backend(closed_port(), secret)
     dotted = KAFKA_BACKEND if "bootstrap_servers" in options else REDIS_BACKEND
     if dotted == REDIS_BACKEND:
         options["connect_timeout"] = 1
@@ -133,5 +153,36 @@ def test_credentials_never_reach_logs_or_stored_errors(
     stored = OutboxEvent.objects.get()
     assert "is unavailable" in output, output  # the failure was logged
     assert "unavailable" in stored.last_error
-    assert SECRET not in output
-    assert SECRET not in stored.last_error
+    for shown in (secret, quote(secret, safe="")):
+        assert shown not in output
+        assert shown not in stored.last_error
+
+
+def pieces(secret: str) -> list[str]:
+    """Return ``secret`` and the parts redis-py would cut it into, but for bare numbers."""
+    return [secret, *(part for part in re.split("[#/?]", secret) if not part.isdigit())]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("secret", CUT_SHORT)
+def test_a_password_redis_py_would_cut_short_stops_the_worker_unseen(
+    workers: Callable[..., Process], secret: str
+) -> None:
+    url = f"redis://:{secret}@127.0.0.1:{closed_port()}/0"
+    publisher.publish_event("drill.secret", "https://drills.example.com", {"n": 1})
+    run = workers(
+        "--burst",
+        "--verbosity",
+        "3",
+        backends={"broker": {"BACKEND": REDIS_BACKEND, "OPTIONS": {"url": url}}},
+    )
+    assert run.wait(timeout=60) != 0, run.tail()
+
+    output = run.output()
+    stored = OutboxEvent.objects.get()
+    cut = re.search("[#/?]", secret)
+    report("security", f"{cut and cut[0]!r} in a Redis password: the worker refused to start")
+    assert "django_broadcaster.E003" in output and "percent-encode it as %" in output, output
+    assert (stored.status, stored.last_error) == ("pending", "")
+    for piece in pieces(secret):
+        assert piece not in output

@@ -10,7 +10,9 @@ import logging
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -47,7 +49,8 @@ def producer_configs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_redis_defaults_build_without_connecting() -> None:
     backend = RedisStreamBackend("events", host="127.0.0.1", port=1)
     assert backend.stream_name == "events"
-    assert backend.max_len == 10000
+    assert (backend.max_len, backend.retention, backend.max_age) == (None, None, None)
+    assert backend.trim() == 0  # nothing to trim by: no word to the (absent) server
     assert backend.open() is True
     assert backend.open() is False
     backend.close()
@@ -81,6 +84,11 @@ def test_redis_url_excludes_host_port_db_password(options: dict[str, Any]) -> No
         ({"stream_name": ""}, "stream_name"),
         ({"max_len": 0}, "max_len"),
         ({"max_len": "100"}, "max_len"),
+        ({"retention": "acked"}, "retention must be 'consumed' or None"),
+        ({"max_age": 3600}, "max_age must be a positive timedelta"),
+        ({"max_age": timedelta(0)}, "max_age must be a positive timedelta"),
+        ({"max_len": 100, "retention": "consumed"}, "one of max_len, retention and max_age"),
+        ({"retention": "consumed", "max_age": timedelta(1)}, "one of max_len, retention"),
         ({"client_options": {"password": SECRET}}, r"\['password'\] as backend options"),
         ({"client_options": {"socket_timeout": 1}}, "socket_timeout"),
     ],
@@ -92,8 +100,10 @@ def test_redis_invalid_values_are_reported(options: dict[str, Any], message: str
     assert SECRET not in str(info.value)
 
 
-def test_redis_max_len_none_disables_trimming() -> None:
-    assert RedisStreamBackend("events", max_len=None).max_len is None
+def test_redis_trimming_options_are_kept() -> None:
+    assert RedisStreamBackend("events", max_len=500).max_len == 500
+    assert RedisStreamBackend("events", retention="consumed").retention == "consumed"
+    assert RedisStreamBackend("events", max_age=timedelta(days=7)).max_age == timedelta(days=7)
 
 
 @pytest.mark.parametrize(
@@ -107,10 +117,63 @@ def test_redis_max_len_none_disables_trimming() -> None:
         ),
         ("redis://cache:6379/0", "redis://cache:6379/0"),
         ("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"),
+        # Unencoded '#', '/' or '?': redis-py reads a part of the password as the port, and the
+        # rest as the fragment, the path or the query; all of it up to the '@' is masked.
+        ("redis://:2024#Winter@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://:S3cr#et99@cache", "redis://:***@cache"),
+        ("rediss://app:S3cr/et99@cache:6380/1", "rediss://app:***@cache:6380/1"),
+        ("redis://:S3cr?et99@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://:a?b/c#d@cache/0", "redis://:***@cache/0"),
+        ("redis://app:p@ss#w0rd@cache/0", "redis://app:***@cache/0"),
+        ("unix://:S3cr/et99@/run/redis.sock", "unix://:***@/run/redis.sock"),
+        ("redis://cache/0?password=S3cr#et99", "redis://cache/0?password=***#***"),
+        # An '@' where redis-py expects one: no password in it.
+        ("unix:///run/redis@1.sock?db=1", "unix:///run/redis@1.sock?db=1"),
+        ("redis://cache/0?client_name=ops@shop", "redis://cache/0?client_name=ops@shop"),
     ],
 )
 def test_mask_url_hides_passwords(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("url", "codes"),
+    [
+        ("redis://:2024#Winter@cache:6379/0", "as %23"),
+        ("redis://:S3cr#et99@cache", "as %23"),
+        ("redis://app:S3cr/et99@cache:6379/0", "as %2F"),
+        ("redis://:S3cr?et99@cache:6379/0", "as %3F"),
+        ("redis://:a?b/c#d@cache:6379/0", "as %23, %2F and %3F"),
+        ("unix://:S3cr/et99@/run/redis.sock", "as %2F"),
+        ("redis://cache:6379/0?password=S3cr#et99", "as %23"),
+    ],
+)
+def test_redis_refuses_a_url_whose_password_redis_py_would_misread(url: str, codes: str) -> None:
+    with pytest.raises(BroadcasterImproperlyConfigured, match="percent-encode") as info:
+        RedisStreamBackend("audit", url=url)
+    message = str(info.value)
+    assert codes in message
+    assert "'audit'" in message
+    for piece in ("2024#Winter", "Winter", "S3cr", "et99", "a?b/c#d"):
+        assert piece not in message
+
+
+@pytest.mark.parametrize("secret", ["2024#Winter", "S3cr/et99", "S3cr?et99", "p@ss:w%rd"])
+def test_redis_percent_encoded_passwords_reach_the_client_and_stay_hidden(secret: str) -> None:
+    encoded = quote(secret, safe="")
+    backend = RedisStreamBackend("audit", url=f"redis://app:{encoded}@cache:6379/2")
+    backend.open()
+    kwargs = backend._client.connection_pool.connection_kwargs  # type: ignore[union-attr]
+    backend.close()
+    assert (kwargs["password"], kwargs["host"], kwargs["db"]) == (secret, "cache", 2)
+    assert repr(backend) == (
+        "<RedisStreamBackend alias='audit' server='redis://app:***@cache:6379/2' stream='events'>"
+    )
+
+
+def test_redis_url_redis_py_cannot_read_is_refused_at_check_time() -> None:
+    with pytest.raises(BroadcasterImproperlyConfigured, match="'audit'.*Port could not be cast"):
+        RedisStreamBackend("audit", url="redis://cache:63a79/0")
 
 
 def test_redis_repr_and_logs_never_show_the_password(caplog: pytest.LogCaptureFixture) -> None:

@@ -80,6 +80,35 @@ def test_a_missing_client_library_is_a_check_error(monkeypatch: pytest.MonkeyPat
     assert "pip install" in error.msg
 
 
+def test_a_redis_password_redis_py_would_misread_is_a_check_error() -> None:
+    url = "redis://:S3cr#et99@cache:6379/0"
+    redis = {"BACKEND": "django_broadcaster.backends.RedisStreamBackend", "OPTIONS": {"url": url}}
+    with override_settings(BROADCASTER={"BACKENDS": {"events": redis}}):
+        [error] = check_settings()
+    assert error.id == "django_broadcaster.E003"
+    assert "percent-encode it as %23" in error.msg
+    assert "S3cr" not in error.msg and "et99" not in error.msg
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"max_len": 10_000}, ["django_broadcaster.W004"]),
+        ({}, []),
+        ({"retention": "consumed"}, []),
+        ({"max_age": timedelta(days=7)}, []),
+    ],
+)
+def test_a_redis_max_len_is_a_warning(options: dict[str, object], expected: list[str]) -> None:
+    redis = {"BACKEND": "django_broadcaster.backends.RedisStreamBackend", "OPTIONS": options}
+    with override_settings(BROADCASTER={"BACKENDS": {"events": redis}}):
+        messages = check_settings()
+    assert [message.id for message in messages] == expected
+    for message in messages:
+        assert "'events'" in message.msg and "10000 entries" in message.msg
+        assert "retention='consumed'" in (message.hint or "")
+
+
 def test_the_0_1_setting_still_works_with_a_deprecation_warning() -> None:
     with override_settings(BROADCASTER={}, OUTBOX_PUBLISHERS={"legacy": LOCMEM}):
         assert [m.id for m in check_settings()] == ["django_broadcaster.W001"]

@@ -9,21 +9,23 @@ consumers read, plus 0.1.1's fields ``event_id``, ``event_type``, ``source`` and
 from __future__ import annotations
 
 import logging
-import re
+import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
-from ..events import CloudEvent
-from ..formats import to_structured_json
-from .base import MASK, BaseBackend, Rejections
+from ...events import CloudEvent
+from ...formats import to_structured_json
+from ..base import BaseBackend, Rejections
+from .trimming import age_bound, consumed_bound, trim_below
+from .urls import mask_url, url_passwords, url_problem
 
 try:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    from .resp import round_trip, xadd_command
+    from ..resp import round_trip, xadd_command
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
 else:
@@ -39,24 +41,29 @@ else:
 
 logger = logging.getLogger(__name__)
 
-URL_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
 #: Set through the backend's own options, so ``client_options`` must not repeat them.
 RESERVED_CLIENT_OPTIONS: Final = frozenset(
     {"url", "host", "port", "db", "password", "socket_timeout", "socket_connect_timeout"}
 )
 _DEFAULT_ADDRESS: Final = {"host": "localhost", "port": 6379, "db": 0, "password": None}
-_QUERY_PASSWORD: Final = re.compile(r"(?i)(?<=[?&])password=([^&#]*)")
 
 
 class RedisStreamBackend(BaseBackend):
     """Deliver events with ``XADD`` to the stream ``stream_name``.
 
     Give either ``url`` (``redis://``, ``rediss://`` or ``unix://``) or ``host``/``port``/``db``/
-    ``password``. ``max_len`` trims the stream approximately (``MAXLEN ~``); ``None`` keeps every
-    entry. ``client_options`` go to ``redis.Redis`` (``username``, ``ssl_*``, ``retry``, ...).
-    :meth:`open` (or the first send) builds the client and :meth:`close` releases it. Passwords
-    never appear in ``repr()``, log lines or exception messages.
+    ``password``. The stream keeps every entry unless one option trims it (see :meth:`trim`):
+    ``retention="consumed"`` removes what every consumer group has read and acknowledged,
+    ``max_age`` (a timedelta) what is older, ``max_len`` all but about that many of the newest
+    entries (``MAXLEN ~``), read or not. ``client_options`` go to ``redis.Redis`` (``username``,
+    ``ssl_*``, ``retry``, ...). :meth:`open` (or the first send) builds the client and
+    :meth:`close` releases it. Passwords never appear in ``repr()``, log lines or exception
+    messages.
     """
+
+    #: How often :meth:`send_batch` trims the stream when ``retention`` or ``max_age`` is set;
+    #: each trim costs two or three round trips (docs/performance.md).
+    trim_interval = timedelta(seconds=10)
 
     def __init__(
         self,
@@ -68,7 +75,9 @@ class RedisStreamBackend(BaseBackend):
         db: int = 0,
         password: str | None = None,
         stream_name: str = "events",
-        max_len: int | None = 10000,
+        max_len: int | None = None,
+        retention: str | None = None,
+        max_age: timedelta | None = None,
         socket_timeout: float = 5.0,
         connect_timeout: float = 5.0,
         client_options: Mapping[str, Any] | None = None,
@@ -78,6 +87,7 @@ class RedisStreamBackend(BaseBackend):
         self._require_library(_MISSING, "redis", "redis")
         self.url, self.host, self.port, self.db = url, host, port, db
         self.stream_name, self.max_len = stream_name, max_len
+        self.retention, self.max_age = retention, max_age
         self._password = password
         self._check(client_options or {})
         self._client_options: dict[str, Any] = {
@@ -92,6 +102,7 @@ class RedisStreamBackend(BaseBackend):
         }
         self._secrets = _configured_secrets(password, url, self._client_options)
         self._client: redis.Redis | None = None
+        self._trim_due = 0.0  # time.monotonic() of the next trim: the first batch trims
 
     def open(self) -> bool:
         """Build the client if needed and return whether this call built it.
@@ -132,7 +143,28 @@ class RedisStreamBackend(BaseBackend):
             results = round_trip(self._client.connection_pool, request, len(events))
         except OUTAGE_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        return self._rejections(events, results)
+        rejected = self._rejections(events, results)
+        self._trim_when_due()
+        return rejected
+
+    def trim(self) -> int:
+        """Trim the stream now as ``retention`` or ``max_age`` says; return how many entries went.
+
+        ``retention="consumed"`` keeps every entry some consumer group has not been delivered or
+        has not acknowledged, and all of a stream that has no consumer group; ``max_age`` keeps
+        the entries younger than that by the server's clock. Returns 0 when neither is set.
+        Opens the client if needed (the caller closes it); raises redis-py's errors. Redis
+        removes up to 10,000 entries a call by default (its ``LIMIT``), in whole nodes.
+        """
+        if self.retention is None and self.max_age is None:
+            return 0
+        self.open()
+        assert self._client is not None
+        if self.max_age is None:
+            bound = consumed_bound(self._client, self.stream_name)
+        else:
+            bound = age_bound(self._client, self.max_age)
+        return trim_below(self._client, self.stream_name, bound)
 
     @property
     def server(self) -> str:
@@ -154,6 +186,23 @@ class RedisStreamBackend(BaseBackend):
                 rejected[str(event.id)] = self._rejected(event, result)
         return rejected
 
+    def _trim_when_due(self) -> None:
+        """Trim once ``trim_interval`` has passed, or at once while each trim removes entries."""
+        if time.monotonic() < self._trim_due:
+            return
+        try:
+            removed = self.trim()
+        except (redis.RedisError, OSError) as exc:  # the events are in: only trimming waits
+            logger.warning(
+                "Backend %r: could not trim the stream %r on %s: %s",
+                self.alias,
+                self.stream_name,
+                self._where(),
+                self._scrub(exc),
+            )
+            removed = 0
+        self._trim_due = time.monotonic() + (0 if removed else self.trim_interval.total_seconds())
+
     def _address(self) -> dict[str, Any]:
         return {"host": self.host, "port": self.port, "db": self.db, "password": self._password}
 
@@ -163,15 +212,27 @@ class RedisStreamBackend(BaseBackend):
     def _check(self, client_options: Mapping[str, Any]) -> None:
         if self.url is not None and self._address() != _DEFAULT_ADDRESS:
             self._improperly_configured("give either url or host/port/db/password, not both")
-        if self.url is not None and urlsplit(self.url).scheme not in URL_SCHEMES:
-            self._improperly_configured(f"url must start with one of {sorted(URL_SCHEMES)}")
+        problem = None if self.url is None else url_problem(self.url)
+        if problem:
+            self._improperly_configured(problem)
         if not isinstance(self.stream_name, str) or not self.stream_name:
             self._improperly_configured("stream_name must be a non-empty string")
-        if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len < 1):
-            self._improperly_configured("max_len must be a positive integer or None")
+        self._check_trimming()
         clashes = sorted(RESERVED_CLIENT_OPTIONS.intersection(client_options))
         if clashes:
             self._improperly_configured(f"set {clashes} as backend options, not client_options")
+
+    def _check_trimming(self) -> None:
+        if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len < 1):
+            self._improperly_configured("max_len must be a positive integer or None")
+        if self.retention not in (None, "consumed"):
+            self._improperly_configured("retention must be 'consumed' or None")
+        if self.max_age is not None and not (
+            isinstance(self.max_age, timedelta) and self.max_age > timedelta(0)
+        ):
+            self._improperly_configured("max_age must be a positive timedelta or None")
+        if sum(option is not None for option in (self.max_len, self.retention, self.max_age)) > 1:
+            self._improperly_configured("give one of max_len, retention and max_age, not more")
 
 
 def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:
@@ -187,20 +248,9 @@ def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:
     return fields
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` with the password of its user info or query string replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        userinfo = parts.netloc.rpartition("@")[0]
-        url = url.replace(f"{userinfo}@", f"{parts.username or ''}:{MASK}@", 1)
-    return _QUERY_PASSWORD.sub(f"password={MASK}", url)
-
-
 def _configured_secrets(
     password: str | None, url: str | None, client_options: Mapping[str, Any]
 ) -> frozenset[str]:
-    parts = urlsplit(url or "")
-    found = {password, parts.password, *_QUERY_PASSWORD.findall(url or "")}
-    found.update(value for key, value in client_options.items() if "password" in key)
+    found = {password, *(value for key, value in client_options.items() if "password" in key)}
     strings = {value for value in found if isinstance(value, str) and value}
-    return frozenset(strings | {unquote(value) for value in strings})
+    return frozenset(strings | url_passwords(url or ""))

@@ -83,7 +83,7 @@ class Worker:
         self._writing: Future[Tally] | None = None
         self._stopping = threading.Event()
         self._signals = GracefulStop(self._stopping, self.stop)
-        self._progress = ProgressReport(progress_interval)
+        self._progress = ProgressReport(progress_interval, self.registry)
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
 

@@ -6,7 +6,8 @@
   class, a missing client library or an unknown or invalid option.
 - ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
-- ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE``.
+- ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE`` plus
+  ``HANDLER_TIMEOUT``.
 - ``django_broadcaster.W003``: a consumer command reads a stream or topic that a configured
   backend writes, so the project consumes its own events. Only the command knows what it reads:
   it prints this warning when it starts (see :func:`own_events_warnings`).
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
@@ -42,7 +44,8 @@ if TYPE_CHECKING:
 HINT = "See the settings reference in the django-broadcaster documentation."
 ZONE_HINT = "Set USE_TZ = True (Django's default since 5.0)."
 OWN_EVENTS = "django_broadcaster.W003"
-#: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth.
+#: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth,
+#: on top of one handler call that runs out its ``HANDLER_TIMEOUT``.
 LEASE_OVER_DEADLINE = 4
 
 
@@ -104,14 +107,17 @@ def _trimming_warnings(alias: str, backend: BaseBackend) -> list[CheckMessage]:
 
 def _lease_warnings() -> list[CheckMessage]:
     config = get_settings()
-    if config.lease_duration > LEASE_OVER_DEADLINE * config.send_deadline:
+    hang = config.handler_timeout or timedelta(0)
+    if config.lease_duration > LEASE_OVER_DEADLINE * config.send_deadline + hang:
         return []
     return [
         Warning(
             f"LEASE_DURATION ({config.lease_duration}) is not more than {LEASE_OVER_DEADLINE} "
-            f"times SEND_DEADLINE ({config.send_deadline}): a batch that waits for a slow "
-            "backend can outlast its lease, and another worker will deliver it again.",
-            hint="Raise LEASE_DURATION (default 60 s) or lower SEND_DEADLINE (default 2 s).",
+            f"times SEND_DEADLINE ({config.send_deadline}) plus HANDLER_TIMEOUT ({hang}): a "
+            "batch that waits for a slow backend or a hung handler can outlast its lease, and "
+            "another worker will deliver it again.",
+            hint="Raise LEASE_DURATION (default 60 s), or lower SEND_DEADLINE (default 2 s) or "
+            "HANDLER_TIMEOUT (default 10 s).",
             id="django_broadcaster.W002",
         )
     ]

@@ -47,6 +47,7 @@ class BroadcasterSettings:
     breaker_base_delay: timedelta = timedelta(seconds=1)
     breaker_max_delay: timedelta = timedelta(seconds=30)
     send_deadline: timedelta = timedelta(seconds=2)
+    handler_timeout: timedelta | None = timedelta(seconds=10)
     max_data_size: int = 64 * 1024
     shutdown_timeout: timedelta = timedelta(seconds=20)
     cleanup_after: timedelta | None = None
@@ -65,6 +66,7 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "BREAKER_BASE_DELAY": ("breaker_base_delay", timedelta),
     "BREAKER_MAX_DELAY": ("breaker_max_delay", timedelta),
     "SEND_DEADLINE": ("send_deadline", timedelta),
+    "HANDLER_TIMEOUT": ("handler_timeout", timedelta),
     "MAX_DATA_SIZE": ("max_data_size", int),
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", timedelta),
     "CLEANUP_AFTER": ("cleanup_after", timedelta),
@@ -73,10 +75,17 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
 # Keys whose value must be more than zero.
 POSITIVE_KEYS: Final = frozenset(
-    {"BATCH_SIZE", "MAX_DATA_SIZE", "LEASE_DURATION", "CLEANUP_INTERVAL", "SEND_DEADLINE"}
+    {
+        "BATCH_SIZE",
+        "MAX_DATA_SIZE",
+        "LEASE_DURATION",
+        "CLEANUP_INTERVAL",
+        "SEND_DEADLINE",
+        "HANDLER_TIMEOUT",
+    }
 )
 # Keys whose value may be None (it turns the feature off).
-NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER"})
+NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER", "HANDLER_TIMEOUT"})
 
 
 @cache

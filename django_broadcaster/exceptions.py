@@ -8,6 +8,8 @@ event (:class:`EventRejected`) by type alone, never by message text.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -52,6 +54,25 @@ class BackendUnavailable(DeliveryError):
     An outage is not the event's fault: the worker defers the event without spending a retry
     and stops calling the backend for a while (a circuit breaker).
     """
+
+
+class HandlerTimeout(DeliveryError, TimeoutError):
+    """A local handler did not return within ``HANDLER_TIMEOUT``: its failure on this event.
+
+    The call goes on in the background, since a thread cannot be stopped; if it ever returns, its
+    transaction is rolled back.
+    """
+
+
+class HandlerBusy(DeliveryError):
+    """A local handler was not called: a call of it that missed its deadline is still running.
+
+    Not the event's fault: the event waits for the handler until ``until``, no retry spent.
+    """
+
+    def __init__(self, message: str, *, destination: str = "", until: datetime) -> None:
+        super().__init__(message, destination=destination)
+        self.until = until
 
 
 class LeaseLost(BroadcasterError):

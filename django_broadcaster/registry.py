@@ -7,35 +7,46 @@ Two registries keep the two roles apart, so one event never runs one handler twi
 - :data:`consumer_registry` holds **consumer handlers**: ``consume_redis`` and ``consume_kafka``
   call them with each event read from a broker, through the inbox.
 
-Register with ``@event_registry.register("order.created")`` (stack the decorator to cover several
-types), with a typed event class (``@event_registry.register(OrderCreated)``, see
-:mod:`django_broadcaster.typed`) or with ``@event_registry.register()`` for every event; the same
-for ``consumer_registry``. Each matching handler gets the immutable
-:class:`~django_broadcaster.events.CloudEvent`; in the worker each local handler is a destination
-of its own, tracked apart from the others and from the backends. Each installed app's
-``handlers`` module is imported at start-up, so that is the place for both kinds.
+Register with ``@event_registry.register(...)``: an event type, a typed event class or nothing
+(every event). Each installed app's ``handlers`` module is imported at start-up, so that is the
+place for both kinds. The worker waits ``BROADCASTER["HANDLER_TIMEOUT"]`` for a local handler.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
+import signal
+import sys
+import threading
+import traceback
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import Context, copy_context
+from datetime import timedelta
 from typing import Final, TypeVar
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.utils import timezone
 
 from .events import CloudEvent
+from .exceptions import HandlerBusy, HandlerTimeout
 from .signals import event_created, event_published  # noqa: F401  (0.1.1 had them here)
-from .stopping import StopNow
+from .stopping import MAIN_THREAD_SIGNALS, StopNow
 from .typed import event_type_of
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], object]
 H = TypeVar("H", bound=Handler)
+#: A handler's call: given what to run once the handler has returned, before the commit.
+Call = Callable[[Callable[[], None]], None]
+Inside = AbstractContextManager[object]
 
 HANDLER_PREFIX: Final = "handler:"
+#: How long the handler thread waits idle before it closes its database connection.
+IDLE_CLOSE_S: Final = 5.0
 
 
 def handler_name(handler: Handler) -> str:
@@ -59,6 +70,9 @@ class EventRegistry:
         self._for_all: list[Handler] = []
         self._names: list[tuple[Handler, str]] = []
         self._found: dict[str, dict[str, Handler]] = {}  # handlers_for() until a change
+        self._thread: _HandlerThread | None = None
+        self._late: dict[str, _HandlerThread] = {}  # each handler's call that missed its deadline
+        self._calling = threading.Lock()
 
     def register(self, event_type: str | type | None = None) -> Callable[[H], H]:
         """Return a decorator that registers a handler for ``event_type``, or for every event.
@@ -102,7 +116,8 @@ class EventRegistry:
         event: CloudEvent,
         *,
         skip: Collection[str] = (),
-        inside: Callable[[str], AbstractContextManager[object]] = lambda name: nullcontext(),
+        inside: Callable[[str], Inside] = lambda name: nullcontext(),
+        timeout: timedelta | None = None,
     ) -> Iterator[tuple[str, BaseException | None]]:
         """Call each handler of ``event`` but those in ``skip``; yield its name and its error.
 
@@ -110,19 +125,36 @@ class EventRegistry:
         a failing handler rolls back only its own writes. Any exception a handler raises is its
         failure (``SystemExit`` and ``KeyboardInterrupt`` too); only the worker's own
         :class:`~django_broadcaster.stopping.StopNow` goes on up.
+
+        With a ``timeout``, each call runs on the handler thread; one still running then fails
+        with :class:`~django_broadcaster.exceptions.HandlerTimeout` and goes on (a thread cannot
+        be stopped), to be rolled back if it ever returns. Until it does, its handler is not
+        called: :class:`~django_broadcaster.exceptions.HandlerBusy`. In a transaction of the
+        caller's, whose rows no other connection sees, calls stay on the caller's thread.
         """
+        timeout = None if transaction.get_connection().in_atomic_block else timeout
         for name, handler in self.handlers_for(event.event_type).items():
             if name in skip:
                 continue
+            call = functools.partial(_call, handler, event, inside(name))
             try:
-                with transaction.atomic(), inside(name):
-                    handler(event)
+                if timeout is None:
+                    call(lambda: None)
+                else:
+                    self._call_in_time(name, event, call, timeout)
             except StopNow:
                 raise
             except BaseException as exc:  # the handler's, whatever it is
                 yield name, exc
             else:
                 yield name, None
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """End the handler thread, which closes its connection (late calls go on); safe twice."""
+        with self._calling:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.close(wait_s)
 
     def destinations(self) -> Mapping[str, frozenset[str] | None]:
         """Return each handler's destination name and the event types it gets (``None``: all)."""
@@ -143,6 +175,30 @@ class EventRegistry:
         self._names.clear()
         self._found.clear()
 
+    def _call_in_time(self, name: str, event: CloudEvent, call: Call, timeout: timedelta) -> None:
+        with self._calling:  # one caller at a time: a call waits for no other
+            late = self._late.get(name)
+            if late is not None and late.thread.is_alive():
+                raise HandlerBusy("still busy with a late call", until=timezone.now() + timeout)
+            thread = self._thread = self._thread or _HandlerThread()
+            try:
+                if thread.call(call, timeout.total_seconds(), f"{name} on {event.id}"):
+                    return
+            finally:
+                if thread.late:  # at its deadline, or the caller stopped waiting (StopNow)
+                    self._thread, self._late[name] = None, thread
+        seconds = timeout.total_seconds()
+        frame = sys._current_frames().get(thread.thread.ident or 0)
+        logger.error(
+            "Handler %s did not return within %g s on event %s; it goes on in the background, "
+            "to be rolled back, and gets no other call meanwhile. It is at:\n%s",
+            name,
+            seconds,
+            event.id,
+            "".join(traceback.format_stack(frame)) if frame else "(it has returned)\n",
+        )
+        raise HandlerTimeout(f"no return within {seconds:g} s", destination=name)
+
     def _name_of(self, handler: Handler) -> str:
         for known, name in self._names:
             if known == handler:
@@ -155,6 +211,83 @@ class EventRegistry:
             name = f"{base}#{suffix}"
         self._names.append((handler, name))
         return name
+
+
+def _call(handler: Handler, event: CloudEvent, inside: Inside, ready: Callable[[], None]) -> None:
+    with transaction.atomic():
+        with inside:
+            handler(event)
+        ready()  # may raise, to roll the call back
+
+
+class _HandlerThread:
+    """A thread making handler calls one at a time; a late one is its last (see call_handlers)."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Call, str, Context] | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._committing = self.late = False
+        self.thread = threading.Thread(target=self._serve, name="broadcaster-handlers", daemon=True)
+        self.thread.start()
+
+    def call(self, call: Call, timeout_s: float, what: str) -> bool:
+        """Make ``call`` (``what``, for the log); return if it ended in ``timeout_s``, or raise."""
+        self._committing = False
+        self._calls.put((call, what, copy_context()))  # a span, say, goes with the call
+        try:
+            error = self._results.get(timeout=timeout_s)
+        except queue.Empty:
+            if self._give_up():
+                return False
+            error = self._results.get()  # its handler returned in time: it commits
+        except BaseException:  # StopNow while waiting: what the call wrote must not land
+            self._give_up()
+            raise
+        if error is not None:
+            raise error
+        return True
+
+    def close(self, wait_s: float) -> None:
+        self._calls.put(None)
+        self.thread.join(wait_s)
+
+    def _give_up(self) -> bool:
+        with self._lock:
+            self.late = not self._committing
+            return self.late
+
+    def _before_commit(self) -> None:
+        with self._lock:
+            if self.late:
+                raise HandlerTimeout("given up on at its deadline")
+            self._committing = True
+
+    def _serve(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+        try:
+            while (item := self._next()) is not None:
+                call, what, context = item
+                error: BaseException | None = None
+                try:
+                    context.run(call, self._before_commit)
+                except BaseException as exc:  # the caller raises it
+                    error = exc
+                    for connection in connections.all():
+                        connection.close_if_unusable_or_obsolete()
+                if self.late:
+                    logger.warning("Handler %s returned after its deadline: rolled back.", what)
+                    return
+                self._results.put(error)
+        finally:
+            connections.close_all()
+
+    def _next(self) -> tuple[Call, str, Context] | None:
+        try:
+            return self._calls.get(timeout=IDLE_CLOSE_S)
+        except queue.Empty:
+            connections.close_all()
+            return self._calls.get()
 
 
 #: 0.1.1's name of :class:`EventRegistry`.

@@ -4,13 +4,16 @@ Tracing: at publish time the active span's W3C trace context is captured into th
 CloudEvents distributed-tracing extension (``traceparent``, ``tracestate``), so consumers continue
 the publisher's trace; the worker's delivery span links to the trace of every event it carries.
 
-Metrics (labels of bounded cardinality: an outcome, never an event's type or id):
+Metrics (labels of bounded cardinality: an outcome or a configured destination, never an
+event's type or id):
 
 - ``broadcaster_events_total{outcome}``: events a worker handled, by outcome (published,
   retried, deferred, failed, expired);
 - ``broadcaster_batches_total``: claim cycles that found work;
-- ``broadcaster_lag_seconds``: how long the oldest due event has been waiting, as of the last
-  progress report.
+- ``broadcaster_lag_seconds``: how long the oldest unfinished event has waited, as of the last
+  progress report (see :mod:`django_broadcaster.outbox.health`);
+- ``broadcaster_destination_lag_seconds{destination}``: the same for the events bound for each
+  configured backend and handler (0 when none waits).
 
 Without the libraries every function here does nothing.
 """
@@ -45,7 +48,12 @@ else:
         "broadcaster_batches", "Claim cycles of the worker that found events."
     )
     LAG: Any = prometheus_client.Gauge(
-        "broadcaster_lag_seconds", "How long the oldest due outbox event has been waiting."
+        "broadcaster_lag_seconds", "How long the oldest unfinished outbox event has waited."
+    )
+    DESTINATION_LAG: Any = prometheus_client.Gauge(
+        "broadcaster_destination_lag_seconds",
+        "How long the oldest outbox event bound for the destination has waited for it.",
+        ["destination"],
     )
 
 
@@ -83,10 +91,13 @@ def count_batch(outcomes: Mapping[str, int]) -> None:
             EVENTS.labels(outcome=outcome).inc(count)
 
 
-def set_lag(seconds: float) -> None:
-    """Publish the current lag."""
-    if prometheus_client is not None:
-        LAG.set(seconds)
+def set_lag(seconds: float, by_destination: Mapping[str, float] | None = None) -> None:
+    """Publish the current lag, and each destination's (by name)."""
+    if prometheus_client is None:
+        return
+    LAG.set(seconds)
+    for destination, lag in (by_destination or {}).items():
+        DESTINATION_LAG.labels(destination=destination).set(lag)
 
 
 def serve_metrics(port: int, address: str = "0.0.0.0") -> None:

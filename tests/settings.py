@@ -94,9 +94,12 @@ _DURATIONS = {
     "BREAKER_BASE_DELAY",
     "BREAKER_MAX_DELAY",
     "SEND_DEADLINE",
+    "HANDLER_TIMEOUT",
     "SHUTDOWN_TIMEOUT",
     "CLEANUP_AFTER",
     "CLEANUP_INTERVAL",
 }
 for _key, _value in json.loads(os.environ.get("TEST_BROADCASTER_SETTINGS", "{}")).items():
-    BROADCASTER[_key] = timedelta(seconds=_value) if _key in _DURATIONS else _value
+    BROADCASTER[_key] = (
+        timedelta(seconds=_value) if _key in _DURATIONS and _value is not None else _value
+    )

@@ -1,17 +1,25 @@
 """The outbox's health in a few queries: what ``manage.py outbox_status`` prints.
 
-:func:`outbox_status` runs five queries whatever the table's size: counts by status, the oldest
-due event, the events in flight, the most common failures and, in one aggregate, each
-destination's backlog.
+:func:`outbox_status` runs five queries: counts by status; over the pending rows only (a partial
+index holds them), the due events and the lag, overall and by destination; the events in flight;
+the most common failures and, in one aggregate, each destination's backlog. :func:`lags` runs
+the lag's query alone, for the worker's progress line.
+
+The *lag* is how long the oldest unfinished event has waited to reach every destination it
+needs, deferred, retried or in flight alike: from its ``scheduled_at`` while the worker has
+recorded no attempt (when it was published, or the later time it was published for), then from
+its ``created_at``, since each retry moves ``scheduled_at``. An event published for later is no
+lag before its time.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Count, Min, Q
+from django.db.models import Aggregate, Case, Count, F, Min, Q, QuerySet, When
 from django.utils import timezone
 
 from ..registry import EventRegistry
@@ -29,20 +37,24 @@ class FailureReason:
 
 @dataclass(frozen=True)
 class DestinationStatus:
-    """One destination's backlog: events still to deliver there, pending and failed."""
+    """One destination's backlog: events still to deliver there, pending and failed, and how
+    long the oldest pending one has waited (``None``: none waits)."""
 
     name: str
     kind: str
     pending: int
     failed: int
+    lag: timedelta | None = None
 
 
 @dataclass(frozen=True)
 class OutboxStatus:
     """A snapshot of the outbox at ``now``.
 
-    ``lag`` is how long the oldest due event has been waiting for a worker (``None`` when
-    nothing is due): a worker that keeps up keeps it under a poll interval or so.
+    ``waiting_since`` is when the oldest unfinished event began to wait, and :attr:`lag` how
+    long ago that is (see the module; ``None`` when no event waits): a worker that keeps up, with
+    its destinations up, keeps it around a poll interval. ``oldest_due_at`` is when the oldest
+    due event (pending, its time come, held by no worker) became due.
     """
 
     now: datetime
@@ -52,20 +64,21 @@ class OutboxStatus:
     oldest_due_at: datetime | None
     top_failures: list[FailureReason]
     destinations: list[DestinationStatus]
+    waiting_since: datetime | None = None
 
     @property
     def lag(self) -> timedelta | None:
-        """Return how long the oldest due event has been due, or ``None``."""
-        return (
-            None if self.oldest_due_at is None else max(self.now - self.oldest_due_at, timedelta())
-        )
+        """Return how long the oldest unfinished event has waited, or ``None``."""
+        return _age(self.waiting_since, self.now)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the snapshot as JSON-ready values (times in ISO 8601, lag in seconds)."""
+        """Return the snapshot as JSON-ready values (times in ISO 8601, lags in seconds)."""
         values = asdict(self)
-        values["now"] = self.now.isoformat()
-        values["oldest_due_at"] = self.oldest_due_at and self.oldest_due_at.isoformat()
-        values["lag_seconds"] = None if self.lag is None else self.lag.total_seconds()
+        for name in ("now", "oldest_due_at", "waiting_since"):
+            values[name] = values[name] and values[name].isoformat()
+        values["lag_seconds"] = _seconds(self.lag)
+        for destination in values["destinations"]:
+            destination["lag_seconds"] = _seconds(destination.pop("lag"))
         return values
 
 
@@ -81,16 +94,71 @@ def outbox_status(
     events = OutboxEvent.objects.all()
     counts = dict.fromkeys((value for value, _ in Status.choices), 0)
     counts.update(events.values_list("status").annotate(n=Count("pk")).order_by())
-    due = events.due(now).order_by().aggregate(n=Count("pk"), oldest=Min("scheduled_at"))
+    destinations = configured_destinations(registry)
+    due = Q(scheduled_at__lte=now) & ~Q(leased_until__gt=now)  # as OutboxEvent.objects.due()
+    pending = _pending().aggregate(
+        due=Count("pk", filter=due),
+        oldest_due=Min("scheduled_at", filter=due),
+        **_lag_aggregates(destinations, now),
+    )
+    lags = _destination_lags(destinations, pending, now)
     return OutboxStatus(
         now=now,
         counts=counts,
-        due=due["n"],
+        due=pending["due"],
         in_flight=events.in_flight(now).count(),
-        oldest_due_at=due["oldest"],
+        oldest_due_at=pending["oldest_due"],
         top_failures=_top_failures(top),
-        destinations=_backlogs(configured_destinations(registry)),
+        destinations=[replace(d, lag=lags[d.name]) for d in _backlogs(destinations)],
+        waiting_since=pending["since"],
     )
+
+
+def lags(
+    *, now: datetime | None = None, registry: EventRegistry | None = None
+) -> tuple[timedelta | None, dict[str, timedelta | None]]:
+    """Return the lag at ``now`` (default: the current time), and each destination's.
+
+    The destinations are the configured backends and the handlers of ``registry`` (default: the
+    global one); a lag is ``None`` when no event waits. One query, over the pending rows only.
+    """
+    now = now or timezone.now()
+    destinations = configured_destinations(registry)
+    pending = _pending().aggregate(**_lag_aggregates(destinations, now))
+    return _age(pending["since"], now), _destination_lags(destinations, pending, now)
+
+
+def waiting_since() -> Case:
+    """Return when an unfinished row began to wait (see the module)."""
+    # last_error stays empty until the worker records an attempt that did not finish.
+    return Case(When(last_error="", then=F("scheduled_at")), default=F("created_at"))
+
+
+def _pending() -> QuerySet[OutboxEvent]:
+    return cast("QuerySet[OutboxEvent]", OutboxEvent.objects.filter(status=Status.PENDING))
+
+
+def _lag_aggregates(destinations: Sequence[Destination], now: datetime) -> dict[str, Aggregate]:
+    since = waiting_since()
+    waiting = ~Q(last_error="", scheduled_at__gt=now)  # all but those published for later
+    aggregates: dict[str, Aggregate] = {"since": Min(since, filter=waiting)}
+    for index, destination in enumerate(destinations):
+        aggregates[f"since_{index}"] = Min(since, filter=waiting & awaiting(destination))
+    return aggregates
+
+
+def _destination_lags(
+    destinations: Sequence[Destination], values: dict[str, Any], now: datetime
+) -> dict[str, timedelta | None]:
+    return {d.name: _age(values[f"since_{index}"], now) for index, d in enumerate(destinations)}
+
+
+def _age(since: datetime | None, now: datetime) -> timedelta | None:
+    return None if since is None else max(now - since, timedelta())
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
 
 
 def _top_failures(limit: int) -> list[FailureReason]:

@@ -150,10 +150,6 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         heads = self.due(now).filter(Q(partition_key__isnull=True) | ~Exists(earlier_of_key))
         return cast(OutboxEventQuerySet, heads)
 
-    def oldest_due(self, now: datetime) -> datetime | None:
-        """Return when the oldest due event became due, or ``None`` when none is due."""
-        return self.due(now).values_list("scheduled_at", flat=True).first()
-
     def in_flight(self, now: datetime) -> OutboxEventQuerySet:
         """Return the events a worker holds right now (claimed, lease not yet over)."""
         return cast(OutboxEventQuerySet, self.filter(status=Status.PENDING, leased_until__gt=now))

@@ -1,8 +1,5 @@
-"""Deliver a batch: each backend's share on its courier's thread, each handler here.
-
-Nothing here writes to the outbox but a handler's own transaction, which records the handler's
-success with its follow-up events.
-"""
+"""Deliver a batch: each backend's share on its courier's thread, each handler meanwhile. Only
+a handler's own transaction writes to the outbox here: its success, with its follow-ups."""
 
 from __future__ import annotations
 
@@ -17,14 +14,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.utils import timezone
 
 from ..backends.base import BaseBackend
 from ..conf import BroadcasterSettings
-from ..exceptions import BackendUnavailable
+from ..exceptions import BackendUnavailable, HandlerBusy
 from ..outbox.leases import ClaimedEvent
 from ..outbox.outcomes import Outcome, record_handler_success
 from ..publishers import published_so_far
@@ -166,7 +163,7 @@ class Courier:
     def close(self) -> None:
         """Stop the stage and close the backend, not waiting for a late call; safe to call twice."""
         self._stage.close()
-        if self._late is not None and not _done(self._late):
+        if self._late is not None and self._late.future and not self._late.future.done():
             logger.warning("Closing backend %r while a late call is still running.", self.alias)
         self.backend.close()
 
@@ -209,13 +206,16 @@ def couriers_for(
 
 
 def deliver(
-    rows: Sequence[ClaimedEvent], couriers: Mapping[str, Courier], registry: EventRegistry
+    rows: Sequence[ClaimedEvent],
+    couriers: Mapping[str, Courier],
+    registry: EventRegistry,
+    handler_timeout: timedelta | None = None,
 ) -> list[Outcome]:
     """Deliver ``rows`` to their backends and handlers; return one outcome per row.
 
-    Every backend's share goes out at once, on its courier's stage, while the handlers run here;
-    then each verdict is awaited until its backend's deadline. Expired rows go nowhere (and come
-    back ``expired``).
+    Every backend's share goes out at once, on its courier's stage, while the handlers run, each
+    given ``handler_timeout``; then each verdict is awaited until its backend's deadline. Expired
+    rows go nowhere (and come back ``expired``).
     """
     now = timezone.now()
     outcomes = [Outcome(row, list(row.delivered), expired=_expired(row, now)) for row in rows]
@@ -229,7 +229,7 @@ def deliver(
         for outcome in (o for o in live if registry.handlers_for(o.event.event_type)):
             inside = functools.partial(_followups_recorded, outcome)
             for name, error in registry.call_handlers(
-                outcome.event, skip=[*outcome.delivered], inside=inside
+                outcome.event, skip=[*outcome.delivered], inside=inside, timeout=handler_timeout
             ):
                 _note_handler(outcome, name, error)
         for courier, call, pending in calls:
@@ -267,6 +267,9 @@ def _note_handler(outcome: Outcome, handler: str, error: BaseException | None) -
     if error is None:
         outcome.delivered.append(handler)
         return
+    if isinstance(error, HandlerBusy):  # not called: no retry spent
+        outcome.defer(error.until, handler, _describe(error), tried=False)
+        return
     outcome.errors[handler] = why = _describe(error)
     last = is_last_attempt(outcome.row.retry_count, outcome.row.max_retries)
     level, when = (logging.ERROR, "; no retry left") if last else (logging.WARNING, "")
@@ -277,10 +280,6 @@ def _note_handler(outcome: Outcome, handler: str, error: BaseException | None) -
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-def _done(call: Call) -> bool:
-    return call.future is None or call.future.done()
 
 
 def _run(future: Future[T], job: Callable[[], T]) -> None:

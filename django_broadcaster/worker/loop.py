@@ -83,7 +83,7 @@ class Worker:
         self._writing: Future[Tally] | None = None
         self._stopping = threading.Event()
         self._signals = GracefulStop(self._stopping, self.stop)
-        self._progress = ProgressReport(progress_interval)
+        self._progress = ProgressReport(progress_interval, self.registry)
         self._database_failures = 0
         self._draining = False  # the last cycle found work: keep the database connection
 
@@ -125,11 +125,9 @@ class Worker:
         return tally
 
     def flush(self) -> None:
-        """Wait until every batch handed to the record stage is written.
-
-        Raises ``DatabaseError`` if a write failed; the record is kept, its rows still leased, and
-        written first by the next call, so that a database restart does not resend its events.
-        """
+        """Wait until every batch handed to the record stage is written; raise ``DatabaseError``
+        if a write failed (the record is kept, its rows still leased, and written first by the
+        next call, so that a database restart does not resend its events)."""
         if self._unwritten is None:
             return
         if self._writing is None:  # it failed: write it again
@@ -149,7 +147,7 @@ class Worker:
 
     def close(self) -> None:
         """Give back the batch claimed ahead, write the last record, and close the backends, the
-        LISTEN connection and the stages' threads; safe to call twice."""
+        LISTEN connection, the stages' threads and the handler thread; safe to call twice."""
         ahead = self._settle_ahead()
         try:
             if ahead is not None:
@@ -159,6 +157,7 @@ class Worker:
             logger.warning("Could not finish the last batch (%s); its events go out again.", exc)
         self._signals.cancel_timer()
         self.wakeup.close()
+        self.registry.close(wait_s=CLOSE_WAIT_S)
         if self._database is not None:
             self._resting = False
             self._rest(self._database)
@@ -170,11 +169,9 @@ class Worker:
                 logger.exception("Closing backend %r failed", courier.alias)
 
     def install_signal_handlers(self) -> None:
-        """Make SIGTERM and SIGINT stop gracefully (call from the main thread).
-
-        The batch in hand is finished and recorded. After ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or at
-        a second signal, the worker stops at once and makes the batch's unrecorded events due again.
-        """
+        """Make SIGTERM and SIGINT stop gracefully (call from the main thread): the batch in hand
+        is finished and recorded. After ``BROADCASTER["SHUTDOWN_TIMEOUT"]``, or at a second
+        signal, the worker stops at once and makes the batch's unrecorded events due again."""
         self._signals.install(self.config.shutdown_timeout, "batch")
 
     def _step(self) -> Tally:
@@ -192,7 +189,9 @@ class Worker:
         if full and not self._stopping.is_set():
             self._ahead, self._resting = database.submit(self._claim), False
         try:
-            outcomes = deliver(batch.rows, self.couriers, self.registry)
+            outcomes = deliver(
+                batch.rows, self.couriers, self.registry, self.config.handler_timeout
+            )
         except StopNow:
             self._release(batch)
             raise

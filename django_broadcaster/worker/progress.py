@@ -6,20 +6,26 @@ import logging
 import time
 
 from django.db import DatabaseError
-from django.utils import timezone
 
 from .. import telemetry
-from ..outbox.models import OutboxEvent
+from ..outbox.health import lags
 from ..outbox.outcomes import Tally
+from ..registry import EventRegistry
 
 logger = logging.getLogger(__name__)
 
 
 class ProgressReport:
-    """Log how the worker is doing every ``interval`` seconds (0 for never)."""
+    """Log how the worker is doing every ``interval`` seconds (0 for never).
 
-    def __init__(self, interval: float) -> None:
+    The lag is the outbox's (:func:`~django_broadcaster.outbox.health.lags`), overall and for
+    each configured backend and each handler of ``registry`` (default: the global one) that an
+    event waits for; the same figures go to the ``broadcaster_*lag_seconds`` gauges.
+    """
+
+    def __init__(self, interval: float, registry: EventRegistry | None = None) -> None:
         self.interval = interval
+        self.registry = registry
         self.since = time.monotonic()
         self.published_before = 0
 
@@ -31,19 +37,27 @@ class ProgressReport:
         if not self.interval or elapsed < self.interval:
             return
         try:
-            oldest = OutboxEvent.objects.oldest_due(timezone.now())
+            lag, by_destination = lags(registry=self.registry)
         except DatabaseError:
             return  # the next cycle reports the database error
-        lag = 0.0 if oldest is None else max((timezone.now() - oldest).total_seconds(), 0.0)
+        total = 0.0 if lag is None else lag.total_seconds()
+        waiting = {name: d.total_seconds() for name, d in by_destination.items() if d is not None}
         recent = published - self.published_before
         logger.info(
-            "Published %d events in %.0f s (%.0f/s); %d retried, %d failed in all; lag %.1f s.",
+            "Published %d events in %.0f s (%.0f/s); %d retried, %d failed in all; lag %.1f s%s.",
             recent,
             elapsed,
             recent / elapsed,
             retried,
             failed,
-            lag,
+            total,
+            _listed(waiting),
         )
-        telemetry.set_lag(lag)
+        telemetry.set_lag(total, {name: waiting.get(name, 0.0) for name in by_destination})
         self.since, self.published_before = now, published
+
+
+def _listed(waiting: dict[str, float]) -> str:
+    """Return `` (kafka 35.2 s, redis 0.4 s)``: each destination's lag, or ``""`` if none."""
+    listed = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in waiting.items())
+    return f" ({listed})" if listed else ""

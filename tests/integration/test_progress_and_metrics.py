@@ -1,6 +1,7 @@
 """The worker's progress line and its Prometheus metrics."""
 
 import logging
+import re
 import socket
 import urllib.request
 from dataclasses import replace
@@ -8,6 +9,7 @@ from datetime import timedelta
 
 import prometheus_client
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from django_broadcaster import telemetry as metrics
@@ -36,9 +38,33 @@ def test_progress_line_reports_rate_and_lag(caplog: pytest.LogCaptureFixture) ->
         worker.run()
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Published")]
     assert line.startswith("Published 2 events in ")
-    lag = float(line.rsplit("lag ", 1)[1].removesuffix(" s."))
-    assert 89 <= lag < 300
+    lag, default = map(float, re.findall(r"lag ([\d.]+) s \(default ([\d.]+) s\)\.$", line)[0])
+    assert 89 <= lag < 300 and default == lag  # three events still wait, since 90 s ago
     assert sample("broadcaster_lag_seconds") == pytest.approx(lag, abs=0.05)
+    assert sample("broadcaster_destination_lag_seconds", destination="default") == pytest.approx(
+        lag, abs=0.05
+    )
+
+
+@override_settings(
+    BROADCASTER={
+        "BACKENDS": {"kafka": {"BACKEND": "tests.doubles.UnavailableBackend"}},
+        "BREAKER_BASE_DELAY": timedelta(minutes=1),
+    }
+)
+def test_an_event_deferred_by_an_outage_is_lag(caplog: pytest.LogCaptureFixture) -> None:
+    row = publisher.publish_event("t", "s")
+    OutboxEvent.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=35))
+    worker = Worker(
+        config=get_settings(), registry=EventRegistry(), max_iterations=1, progress_interval=1e-9
+    )
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        stats = worker.run()
+    assert stats.deferred == 1  # Kafka is down
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Published")]
+    assert re.search(r"; lag 3\d\.\d s \(kafka 3\d\.\d s\)\.$", line), line
+    assert sample("broadcaster_lag_seconds") >= 35
+    assert sample("broadcaster_destination_lag_seconds", destination="kafka") >= 35
 
 
 def test_batches_are_counted_by_outcome() -> None:

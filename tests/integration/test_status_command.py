@@ -8,10 +8,14 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
+from django.test import override_settings
 from django.utils import timezone
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.testing import run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -39,13 +43,13 @@ def test_text_output_has_counts_lag_destinations_and_failures() -> None:
     assert "  pending            1  (1 due, 0 in flight)" in output
     assert "  failed             1" in output
     assert "Lag: 60." in output
-    assert re.search(r"^  backend  default +1 +1$", output, re.MULTILINE)
+    assert re.search(r"^  backend  default +1 +1 +60\.\d s$", output, re.MULTILINE)
     assert "        1  default: EventRejected: too big" in output
 
 
 def test_an_empty_outbox_says_so() -> None:
     output = status()
-    assert "Lag: none (nothing is due)" in output
+    assert "Lag: none (no event is waiting)" in output
     assert "Failures: none." in output
 
 
@@ -61,6 +65,34 @@ def test_max_lag_fails_when_the_oldest_due_event_waited_longer() -> None:
     due_for(120)
     with pytest.raises(CommandError, match=r"Lag 120\.\d s is over --max-lag 60 s"):
         status("--max-lag", "60")
+
+
+OUTAGE = {
+    "BACKENDS": {
+        "kafka": {"BACKEND": "tests.doubles.UnavailableBackend"},
+        "redis": {"BACKEND": "django_broadcaster.backends.LocMemBackend"},
+    },
+    "BREAKER_BASE_DELAY": timedelta(minutes=1),
+}
+
+
+@override_settings(BROADCASTER=OUTAGE)
+def test_an_event_deferred_by_an_outage_is_lag_and_fails_max_lag() -> None:
+    row = publisher.publish_event("order", "shop")
+    assert run_worker(registry=EventRegistry()).deferred == 1  # Kafka is down
+    outage = F("created_at") - timedelta(seconds=35)  # for 35 s
+    OutboxEvent.objects.filter(pk=row.pk).update(created_at=outage)
+
+    output = status()
+    assert "  pending            1  (0 due, 0 in flight)" in output
+    assert "Lag: 35." in output
+    assert re.search(r"^  backend  kafka +1 +0 +35\.\d s$", output, re.MULTILINE)
+    assert re.search(r"^  backend  redis +0 +0 +-$", output, re.MULTILINE)
+    values = json.loads(status("--json"))
+    assert values["lag_seconds"] >= 35
+    assert [d["lag_seconds"] for d in values["destinations"]] == [pytest.approx(35, abs=5), None]
+    with pytest.raises(CommandError, match=r"Lag 35\.\d s is over --max-lag 10 s \(kafka 35\."):
+        status("--max-lag", "10")
 
 
 def test_max_lag_passes_when_within_or_nothing_is_due() -> None:

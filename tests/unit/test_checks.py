@@ -139,6 +139,38 @@ def test_cleanup_after_may_be_none_and_the_interval_must_be_positive() -> None:
 
 
 def test_a_lease_not_well_above_the_send_deadline_is_a_warning() -> None:
-    short = {"LEASE_DURATION": timedelta(seconds=5), "SEND_DEADLINE": timedelta(seconds=2)}
+    short = {
+        "LEASE_DURATION": timedelta(seconds=5),
+        "SEND_DEADLINE": timedelta(seconds=2),
+        "HANDLER_TIMEOUT": None,
+    }
     assert ids(BROADCASTER=short) == ["django_broadcaster.W002"]
     assert ids(BROADCASTER={**short, "LEASE_DURATION": timedelta(seconds=9)}) == []
+
+
+def test_the_lease_must_leave_room_for_a_hung_handler() -> None:
+    lease = {"LEASE_DURATION": timedelta(seconds=20), "SEND_DEADLINE": timedelta(seconds=2)}
+    assert ids(BROADCASTER={**lease, "HANDLER_TIMEOUT": timedelta(seconds=11)}) == []
+    with override_settings(BROADCASTER={**lease, "HANDLER_TIMEOUT": timedelta(seconds=12)}):
+        [warning] = check_settings()
+    assert warning.id == "django_broadcaster.W002" and "HANDLER_TIMEOUT (0:00:12)" in warning.msg
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (timedelta(seconds=30), []),
+        (None, []),
+        (timedelta(0), ["django_broadcaster.E001"]),
+        (10, ["django_broadcaster.E001"]),
+    ],
+    ids=["timedelta", "None", "zero", "a number"],
+)
+def test_the_handler_timeout_is_a_positive_timedelta_or_none(
+    value: object, expected: list[str]
+) -> None:
+    assert ids(BROADCASTER={"HANDLER_TIMEOUT": value}) == expected
+
+
+def test_the_handler_timeout_defaults_to_10_seconds() -> None:
+    assert get_settings().handler_timeout == timedelta(seconds=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -13,9 +14,10 @@ from ..arguments import seconds
 
 class Command(BaseCommand):
     help = (
-        "Show the outbox's state: events by status, the lag (how long the oldest due event "
-        "has waited for a worker), each destination's backlog and the most common failures. "
-        "With --max-lag, exit with status 1 when the lag is over the limit (for health checks)."
+        "Show the outbox's state: events by status, the lag (how long the oldest unfinished "
+        "event has waited to reach every destination), each destination's backlog and lag, and "
+        "the most common failures. With --max-lag, exit with status 1 when the lag is over the "
+        "limit (for health checks)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,7 +25,7 @@ class Command(BaseCommand):
             "--max-lag",
             type=seconds,
             metavar="SECONDS",
-            help="Exit with status 1 if the oldest due event has waited longer than this.",
+            help="Exit with status 1 if the oldest unfinished event has waited longer than this.",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object instead of text."
@@ -49,11 +51,18 @@ class Command(BaseCommand):
 
 def _check_lag(status: OutboxStatus, max_lag_s: float | None) -> None:
     lag = status.lag
-    if max_lag_s is not None and lag is not None and lag.total_seconds() > max_lag_s:
-        raise CommandError(
-            f"Lag {lag.total_seconds():.1f} s is over --max-lag {max_lag_s:g} s: "
-            "are the workers running and keeping up?"
-        )
+    if max_lag_s is None or lag is None or lag.total_seconds() <= max_lag_s:
+        return
+    behind = ", ".join(
+        f"{d.name} {d.lag.total_seconds():.1f} s"
+        for d in status.destinations
+        if d.lag is not None and d.lag.total_seconds() > max_lag_s
+    )
+    raise CommandError(
+        f"Lag {lag.total_seconds():.1f} s is over --max-lag {max_lag_s:g} s"
+        + (f" ({behind})" if behind else "")
+        + ": are the workers running and keeping up, and the destinations up?"
+    )
 
 
 def render(status: OutboxStatus) -> str:
@@ -78,11 +87,11 @@ def _counts(status: OutboxStatus) -> list[str]:
 
 
 def _lag(status: OutboxStatus) -> str:
-    if status.lag is None or status.oldest_due_at is None:
-        return "Lag: none (nothing is due)"
+    if status.lag is None or status.waiting_since is None:
+        return "Lag: none (no event is waiting)"
     return (
-        f"Lag: {status.lag.total_seconds():.1f} s "
-        f"(the oldest due event has been due since {status.oldest_due_at:%Y-%m-%d %H:%M:%S})"
+        f"Lag: {status.lag.total_seconds():.1f} s (the oldest unfinished event has waited "
+        f"since {status.waiting_since:%Y-%m-%d %H:%M:%S})"
     )
 
 
@@ -92,12 +101,16 @@ def _destinations(status: OutboxStatus) -> list[str]:
     width = max(len(d.name) for d in status.destinations)
     return [
         "Events not yet delivered, by destination:",
-        f"  {'':<8} {'':<{width}} {'pending':>9} {'failed':>9}",
+        f"  {'':<8} {'':<{width}} {'pending':>9} {'failed':>9} {'lag':>9}",
         *(
-            f"  {d.kind:<8} {d.name:<{width}} {d.pending:>9,} {d.failed:>9,}"
+            f"  {d.kind:<8} {d.name:<{width}} {d.pending:>9,} {d.failed:>9,} {_seconds(d.lag):>9}"
             for d in status.destinations
         ),
     ]
+
+
+def _seconds(lag: timedelta | None) -> str:
+    return "-" if lag is None else f"{lag.total_seconds():.1f} s"
 
 
 def _failures(status: OutboxStatus) -> list[str]:

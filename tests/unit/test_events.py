@@ -3,6 +3,7 @@
 import copy
 import json
 import pickle
+import re
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timedelta, timezone
 
@@ -272,3 +273,28 @@ def test_data_that_is_not_text_needs_a_json_content_type(data: object) -> None:
         assert make(data=data, datacontenttype=content_type).data == data
     for text in ("<order/>", b"\x00\x01", None):
         assert make(data=text, datacontenttype="application/xml").data == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "10000-01-01T00:00:00Z",
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
+def test_an_expirytime_that_is_no_time_in_utc_is_refused(value: str) -> None:
+    with pytest.raises(InvalidEvent, match=f"expirytime '?{re.escape(value)}'?"):
+        make(extensions={"expirytime": value})
+
+
+def test_a_time_that_utc_cannot_hold_is_refused() -> None:
+    late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+    with pytest.raises(InvalidEvent, match="time 9999-12-31T23:00:00-05:00 is not in years 1"):
+        make(time=late)
+    with pytest.raises(InvalidEvent, match="expires_at 0001-01-01T00:00:00[+]01:00 is not in"):
+        format_timestamp(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "expires_at")
+    assert format_timestamp(datetime(9999, 12, 31, 23, tzinfo=timezone.utc)).startswith("9999")

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
-from .conf import get_settings
+from .conf import MAX_RETRIES_LIMIT, get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
     CloudEvent,
@@ -30,14 +30,17 @@ from .events import (
 )
 from .exceptions import InvalidEvent, UnknownBackend
 from .outbox.bulk import insert_rows
-from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id
+from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
 
 _published: ContextVar[int] = ContextVar("django_broadcaster_published", default=0)
-#: The outbox's column of each attribute whose column is named otherwise.
 _COLUMNS: Final = {"dataschema": "data_schema", "datacontenttype": "data_content_type"}
+_LIMITS: Final = {  # each attribute's column length (partition_key: the partitionkey extension)
+    name: outbox_field(_COLUMNS.get(name, name)).max_length or 0
+    for name in ("event_type", "source", "subject", *_COLUMNS, "partition_key")
+}
 
 
 class Publisher:
@@ -195,15 +198,17 @@ def _build_row(
     """
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
-    aliases = _checked_aliases(backends, config.backends)
+    aliases = None if backends is None else _checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
         require_aware("scheduled_at", scheduled_at)
     if max_retries is None:
         max_retries = config.max_retries
-    elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
+    elif isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise InvalidEvent(f"max_retries must be an integer, got {max_retries!r}.")
+    elif not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        raise InvalidEvent(f"max_retries must be from 0 to {MAX_RETRIES_LIMIT}, got {max_retries}.")
     row = OutboxEvent(
         id=_row_id(event.id),
         event_type=event.event_type,
@@ -239,9 +244,7 @@ def _row_id(event_id: str | None) -> uuid.UUID:
         ) from exc
 
 
-def _checked_aliases(backends: Sequence[str] | None, known: Collection[str]) -> list[str] | None:
-    if backends is None:
-        return None
+def _checked_aliases(backends: Sequence[str], known: Collection[str]) -> list[str]:
     if isinstance(backends, str):
         raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
     if unknown := [alias for alias in backends if alias not in known]:
@@ -252,10 +255,9 @@ def _checked_aliases(backends: Sequence[str] | None, known: Collection[str]) -> 
 
 
 def _check_lengths(event: CloudEvent) -> None:
-    for name in ("event_type", "source", "subject", "dataschema", "datacontenttype"):
+    for name, limit in _LIMITS.items():
         value = getattr(event, name)
-        limit = getattr(OutboxEvent._meta.get_field(_COLUMNS.get(name, name)), "max_length", None)
-        if value is not None and limit is not None and len(value) > limit:
+        if value is not None and len(value) > limit:
             raise InvalidEvent(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 

@@ -175,6 +175,9 @@ REFUSED_FIRST: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     "nul-in-an-extension": ({"extensions": {"note": "\x00"}}, {}, "control characters"),
     "lone-surrogate-in-an-extension": ({"extensions": {"note": "\ud800"}}, {}, "lone surrogates"),
     "extension-over-32-bits": ({"extensions": {"n": 2**31}}, {}, "signed 32-bit integer"),
+    # The limits of the outbox's columns.
+    "partitionkey-256": ({"extensions": {"partitionkey": "k" * 256}}, {}, "partition_key is 256"),
+    "max-retries-2**31": ({}, {"max_retries": 2**31}, "from 0 to 2147483647, got 2147483648"),
 }
 
 
@@ -213,8 +216,11 @@ def test_what_a_database_would_refuse_is_refused_first_on_every_database(
     ("kwargs", "message"),
     [
         ({"expires_at": LAST_HOUR_IN_MINUS_5H}, "expires_at 9999-12-31T23:00:00-05:00 is not in"),
+        ({"partition_key": "k" * 256}, "partition_key is 256 characters long; the limit is 255"),
+        ({"max_retries": 2**31}, "max_retries must be from 0 to 2147483647"),
+        ({"max_retries": 2.5}, "max_retries must be an integer, got 2.5"),
     ],
-    ids=["expires-at-year-10000-in-utc"],
+    ids=["expires-at-year-10000-in-utc", "partition-key-256", "max-retries-2**31", "float"],
 )
 def test_publish_event_refuses_them_first_too(kwargs: dict[str, Any], message: str) -> None:
     refused_before_any_sql(
@@ -227,9 +233,12 @@ def test_the_limits_themselves_are_stored_on_every_database() -> None:
         "order.created",
         "order-service",
         None,
+        partition_key="k" * 255,
+        max_retries=2**31 - 1,
         scheduled_at=datetime(9999, 12, 31, 23, tzinfo=dt_timezone.utc),
         extensions={"expirytime": "0001-01-01T00:00:00Z"},
     )
     stored = OutboxEvent.objects.get(pk=row.pk)
     assert stored.scheduled_at.year == 9999
     assert stored.expires_at == datetime.min.replace(tzinfo=dt_timezone.utc)
+    assert (len(stored.partition_key or ""), stored.max_retries) == (255, 2**31 - 1)

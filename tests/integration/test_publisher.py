@@ -150,6 +150,13 @@ def test_data_that_is_not_text_is_refused_for_a_content_type_that_is_not_json() 
     assert not OutboxEvent.objects.exclude(pk=row.pk).exists()
 
 
+def nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 # Input that passed the checks before and then failed in the database, on PostgreSQL only (its
 # DataError aborted the caller's transaction) or on SQLite only, or raised some other error.
 # Each: the CloudEvent's arguments, publish_cloud_event's, and what the message says.
@@ -178,6 +185,15 @@ REFUSED_FIRST: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     # The limits of the outbox's columns.
     "partitionkey-256": ({"extensions": {"partitionkey": "k" * 256}}, {}, "partition_key is 256"),
     "max-retries-2**31": ({}, {"max_retries": 2**31}, "from 0 to 2147483647, got 2147483648"),
+    # What the data may hold.
+    "nul-in-data": ({"data": {"note": "a\x00b"}}, {}, r"data holds \\u0000"),
+    "nul-in-a-key": ({"data": {"a\x00": 1}}, {}, r"data holds \\u0000"),
+    "nul-in-text-data": ({"data": "\x00", "datacontenttype": "text/plain"}, {}, r"\\u0000"),
+    "lone-surrogate": ({"data": ["\ud800"]}, {}, r"data holds \\ud800"),
+    "lone-low-surrogate": ({"data": {"k": "x\udc00"}}, {}, r"data holds \\udc00"),
+    "lone-surrogate-in-a-key": ({"data": {"\udbff": 1}}, {}, r"data holds \\udbff"),
+    "nested-501-deep": ({"data": nested(501)}, {}, "nests over 500 levels"),
+    "nested-5000-deep": ({"data": nested(5000)}, {}, "data nests"),
 }
 
 
@@ -219,8 +235,9 @@ def test_what_a_database_would_refuse_is_refused_first_on_every_database(
         ({"partition_key": "k" * 256}, "partition_key is 256 characters long; the limit is 255"),
         ({"max_retries": 2**31}, "max_retries must be from 0 to 2147483647"),
         ({"max_retries": 2.5}, "max_retries must be an integer, got 2.5"),
+        ({"data": {"note": "\x00"}}, r"data holds \\u0000"),
     ],
-    ids=["expires-at-year-10000-in-utc", "partition-key-256", "max-retries-2**31", "float"],
+    ids=["expires-at-year-10000-in-utc", "partition-key-256", "max-retries-2**31", "float", "nul"],
 )
 def test_publish_event_refuses_them_first_too(kwargs: dict[str, Any], message: str) -> None:
     refused_before_any_sql(
@@ -232,7 +249,7 @@ def test_the_limits_themselves_are_stored_on_every_database() -> None:
     row = publisher.publish_event(
         "order.created",
         "order-service",
-        None,
+        {"deep": nested(499), "text": "\\u0000 \\ud800 \U0001f600"},
         partition_key="k" * 255,
         max_retries=2**31 - 1,
         scheduled_at=datetime(9999, 12, 31, 23, tzinfo=dt_timezone.utc),
@@ -242,3 +259,4 @@ def test_the_limits_themselves_are_stored_on_every_database() -> None:
     assert stored.scheduled_at.year == 9999
     assert stored.expires_at == datetime.min.replace(tzinfo=dt_timezone.utc)
     assert (len(stored.partition_key or ""), stored.max_retries) == (255, 2**31 - 1)
+    assert stored.data == {"deep": nested(499), "text": "\\u0000 \\ud800 \U0001f600"}

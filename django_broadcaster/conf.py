@@ -86,6 +86,8 @@ POSITIVE_KEYS: Final = frozenset(
 )
 # Keys whose value may be None (it turns the feature off).
 NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER", "HANDLER_TIMEOUT"})
+#: The largest ``max_retries``: the outbox's column is a 32-bit integer on PostgreSQL.
+MAX_RETRIES_LIMIT: Final = 2**31 - 1
 
 
 @cache
@@ -182,6 +184,8 @@ def _value_errors(key: str, value: object, expected: type) -> list[str]:
         return [f'{SETTING_NAME}["{key}"] must not be negative.']
     if key in POSITIVE_KEYS and not value:
         return [f'{SETTING_NAME}["{key}"] must be greater than zero.']
+    if key == "MAX_RETRIES" and isinstance(value, int) and value > MAX_RETRIES_LIMIT:
+        return [f'{SETTING_NAME}["{key}"] must be at most {MAX_RETRIES_LIMIT} (2**31 - 1).']
     return []
 
 

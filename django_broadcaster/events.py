@@ -1,8 +1,7 @@
 """The CloudEvent value, and the CloudEvents 1.0 rules its attributes must follow.
 
-:class:`CloudEvent` is a frozen dataclass that checks itself when it is built, so a bad event fails
-where it is created; each check raises :class:`~django_broadcaster.exceptions.InvalidEvent`
-naming what is wrong. It is what publishers write, backends send and handlers receive.
+:class:`CloudEvent` is a frozen dataclass that checks itself when built: a bad event raises
+:class:`~.exceptions.InvalidEvent` where it is created. Publishers write it, backends send it.
 """
 
 from __future__ import annotations
@@ -38,11 +37,10 @@ _INT32 = range(-(2**31), 2**31)
 class CloudEvent:
     """A CloudEvents 1.0 event.
 
-    ``event_type`` and ``source`` are required; ``id`` and ``time`` are set by the outbox when the
-    event is published (the id is the outbox row's id). Building an instance validates every
-    attribute and raises :class:`~django_broadcaster.exceptions.InvalidEvent` naming the first
-    attribute that breaks the spec. ``data`` must be JSON-serializable (checked at publish time,
-    where the payload size limit is known too), and text unless ``datacontenttype`` declares JSON.
+    ``event_type`` and ``source`` are required; ``id`` (the outbox row's) and ``time`` are set when
+    the event is published. Building one validates every attribute and raises ``InvalidEvent``
+    naming the first that breaks the spec. ``data`` is text unless ``datacontenttype`` declares
+    JSON; the publisher checks that JSON data is strict JSON that fits the size limit.
     """
 
     event_type: str
@@ -56,9 +54,8 @@ class CloudEvent:
     extensions: Mapping[str, ExtensionValue] = field(default_factory=dict)
 
     specversion = SPECVERSION
-    #: The JSON text of ``data`` as the outbox stored it, on an event the worker read from a row
-    #: (see :meth:`trusted`): writers send it as it is. Not a field: an event built any other
-    #: way, or changed with ``dataclasses.replace()``, has none.
+    #: The JSON text of ``data`` as stored, on an event :meth:`trusted` built from a row: writers
+    #: send it as it is. Not a field: an event built otherwise, or by ``replace()``, has none.
     _data_json: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
@@ -80,11 +77,10 @@ class CloudEvent:
     def trusted(cls, data_json: str | None = None, **values: Any) -> CloudEvent:
         """Return an event built from ``values`` without validating them again.
 
-        Only for values validated when first published: the worker rebuilds each outbox row's
-        event on every attempt. ``values`` are named as the fields (any other name would land on
-        the instance unchecked); missing ones take their defaults. With ``data_json`` (valid JSON
-        text, as the outbox's JSON column guarantees), ``data`` is decoded from it when first
-        read, since most deliveries only send the text.
+        Only for values validated when first published: the worker rebuilds a row's event on
+        every attempt. ``values`` are named as the fields (another name lands on the instance
+        unchecked); missing ones take their defaults. With ``data_json`` (valid JSON, as the
+        outbox's column holds), ``data`` is decoded when first read: most deliveries send the text.
         """
         event = object.__new__(cls)
         attributes = event.__dict__  # frozen: one update beats a setattr per field
@@ -114,7 +110,7 @@ class CloudEvent:
     def expires_at(self) -> datetime | None:
         """Return the ``expirytime`` extension as a datetime, or ``None`` when it is absent."""
         value = self.extensions.get("expirytime")
-        return None if value is None else parse_timestamp(str(value))
+        return None if value is None else parse_timestamp(str(value), "expirytime")
 
     @property
     def partition_key(self) -> str | None:
@@ -198,19 +194,21 @@ def format_timestamp(value: datetime, name: str = "timestamp") -> str:
     return value.isoformat()[:-6] + "Z"  # in UTC, isoformat() ends with "+00:00"
 
 
-def parse_timestamp(value: str) -> datetime:
+def parse_timestamp(value: str, name: str = "timestamp") -> datetime:
     """Return the RFC 3339 timestamp ``value`` as an aware datetime, or raise ``InvalidEvent``."""
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)  # ValueError: well formed, but no such day (02-30)
+    except ValueError as exc:
+        raise InvalidEvent(f"{name} {value!r} is no date and time: {exc}.") from exc
     if parsed is None or parsed.tzinfo is None:
-        raise InvalidEvent(f"{value!r} is not an RFC 3339 timestamp with a time zone.")
+        raise InvalidEvent(f"{name} {value!r} is not an RFC 3339 timestamp with a time zone.")
+    require_aware(name, parsed)
     return parsed
 
 
 def require_aware(name: str, value: datetime) -> timedelta:
-    """Return the offset from UTC of ``value``, a timezone-aware datetime.
-
-    Raises :class:`InvalidEvent` if ``value`` is not a datetime, or is naive.
-    """
+    """Return the offset from UTC of ``value``, a timezone-aware datetime that is in years 1 to
+    9999 in UTC too; raise :class:`InvalidEvent` if it is no such datetime."""
     if not isinstance(value, datetime):
         raise InvalidEvent(f"{name} must be a datetime, got {type(value).__name__}.")
     offset = value.utcoffset()  # None without a tzinfo, or when the tzinfo gives none
@@ -218,6 +216,11 @@ def require_aware(name: str, value: datetime) -> timedelta:
         raise InvalidEvent(
             f"{name} must be timezone-aware; use django.utils.timezone.now() or attach a tzinfo."
         )
+    try:
+        if offset:  # databases store it in UTC
+            value.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise InvalidEvent(f"{name} {value.isoformat()} is not in years 1 to 9999 in UTC.") from exc
     return offset
 
 
@@ -284,17 +287,14 @@ def _check_extension(name: object, value: object) -> None:
         )
     if name in CORE_ATTRIBUTES or name == "data":
         raise InvalidEvent(f"extension name {name!r} is reserved by the CloudEvents spec.")
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        if value not in _INT32:
-            raise InvalidEvent(f"extension {name!r} must fit in a signed 32-bit integer.")
-        return
+    if not isinstance(value, str | int):  # bool is an int
+        raise InvalidEvent(
+            f"extension {name!r} must be a string, an integer or a boolean, "
+            f"not {type(value).__name__}."
+        )
     if isinstance(value, str):
         require_string(f"extension {name!r}", value)
-        if name == "expirytime":
-            parse_timestamp(value)
-        return
-    raise InvalidEvent(
-        f"extension {name!r} must be a string, an integer or a boolean, got {type(value).__name__}."
-    )
+    elif int(value) not in _INT32:  # int(): range's fast test is for int itself
+        raise InvalidEvent(f"extension {name!r} must fit in a signed 32-bit integer.")
+    if name == "expirytime":
+        parse_timestamp(str(value), "expirytime")

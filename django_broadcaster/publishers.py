@@ -1,15 +1,13 @@
-"""Write events to the outbox, in the caller's database transaction.
+"""Write events to the outbox, in the caller's transaction: they exist only if it commits.
 
-Publishing only inserts rows: if the surrounding transaction rolls back, the events never existed.
-Everything is checked first: bad input raises :class:`~.exceptions.InvalidEvent` at the call site
-and writes nothing. The ``a``-prefixed methods run their synchronous twins with ``sync_to_async``,
-on the connection of Django's async ORM calls (to publish atomically with other writes from async
-code, see ``docs/async.md``).
+Bad input raises :class:`~.exceptions.InvalidEvent` before any SQL, alike on every database, so the
+caller's transaction goes on. ``a``-prefixed methods: ``sync_to_async`` twins (``docs/async.md``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -20,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
-from .conf import get_settings
+from .conf import MAX_RETRIES_LIMIT, get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
     CloudEvent,
@@ -30,14 +28,20 @@ from .events import (
 )
 from .exceptions import InvalidEvent, UnknownBackend
 from .outbox.bulk import insert_rows
-from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id
+from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
 
 _published: ContextVar[int] = ContextVar("django_broadcaster_published", default=0)
-#: The outbox's column of each attribute whose column is named otherwise.
+MAX_DATA_DEPTH: Final = 500  #: How deep data may nest arrays and objects, alike everywhere.
 _COLUMNS: Final = {"dataschema": "data_schema", "datacontenttype": "data_content_type"}
+_LIMITS: Final = {  # each attribute's column length (partition_key: the partitionkey extension)
+    name: outbox_field(_COLUMNS.get(name, name)).max_length or 0
+    for name in ("event_type", "source", "subject", *_COLUMNS, "partition_key")
+}
+_UNSTORABLE: Final = re.compile(r"\\u(?:0000|d[89ab]..(?!\\ud[c-f])|(?<!\\ud[89ab]..\\u)d[c-f]..)")
+_BRACKETS: Final = str.maketrans("{}", "[]", "".join({chr(n) for n in range(128)} - set('[]{}"')))
 
 
 class Publisher:
@@ -62,14 +66,11 @@ class Publisher:
     ) -> OutboxEvent:
         """Write one event to the outbox and return its row.
 
-        The row joins the current transaction of database ``using`` (the router's choice by
-        default). ``scheduled_at`` delays delivery; ``max_retries`` overrides
-        ``BROADCASTER["MAX_RETRIES"]``; ``backends`` limits delivery to those aliases (default:
-        every configured backend); ``partition_key`` sets the ``partitionkey`` extension, which
-        keeps events of one key in order; ``expires_at`` sets the ``expirytime`` extension: an
-        event not delivered by then ends ``expired`` instead of being sent late. An empty
-        ``subject`` means no subject, as in 0.1.1. Raises :class:`InvalidEvent` (or its subclass
-        :class:`UnknownBackend`) naming what is wrong.
+        It joins the transaction of database ``using`` (default: the router's). ``scheduled_at``
+        delays delivery; ``max_retries`` overrides ``BROADCASTER["MAX_RETRIES"]``; ``backends``
+        limits delivery to those aliases; ``partition_key`` (the ``partitionkey`` extension) keeps
+        one key's events in order; after ``expires_at`` (``expirytime``) the event is ``expired``,
+        not sent. An empty ``subject`` means none. Raises :class:`InvalidEvent` naming the fault.
         """
         all_extensions = dict(extensions or {})
         if partition_key is not None:
@@ -108,9 +109,8 @@ class Publisher:
     ) -> OutboxEvent:
         """Write a typed event (a dataclass or pydantic model instance) and return its row.
 
-        Its class names the type and may give the ``source``, which ``source`` here overrides; the
-        data is the instance's fields (:mod:`django_broadcaster.typed`). Other arguments and errors
-        are :meth:`publish_event`'s, plus ``TypeError`` for an object that is not a typed event.
+        Its class names the type and may give a ``source`` (``source`` overrides it); its fields
+        are the data (:mod:`.typed`). Else as :meth:`publish_event`; ``TypeError`` if it is neither.
         """
         event = to_cloud_event(
             typed_event,
@@ -152,11 +152,7 @@ class Publisher:
         backends: Sequence[str] | None = None,
         using: str | None = None,
     ) -> list[OutboxEvent]:
-        """Write many events at once and return their rows, in order.
-
-        Every event is validated before anything is written: one bad event writes none. The rows
-        go in one ``COPY`` on PostgreSQL with psycopg 3, else in one INSERT per 1,000 rows.
-        """
+        """Write many events at once and return their rows, in order; one bad event writes none."""
         rows = [_build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
         insert_rows(rows, using or router.db_for_write(OutboxEvent))
         _published.set(_published.get() + len(rows))
@@ -179,8 +175,7 @@ class Publisher:
 
 #: The publisher to import: ``from django_broadcaster.publishers import publisher``.
 publisher = Publisher()
-#: 0.1.1's name of :class:`Publisher`.
-OutboxPublisher = Publisher
+OutboxPublisher = Publisher  #: 0.1.1's name of :class:`Publisher`.
 
 
 def _build_row(
@@ -189,21 +184,21 @@ def _build_row(
     max_retries: int | None,
     backends: Sequence[str] | None,
 ) -> OutboxEvent:
-    """Return the unsaved outbox row for ``event``; raise :class:`InvalidEvent` naming any problem.
-
-    The row gets the trace context as extensions, its own copy of the data, and the data's JSON.
-    """
+    """Return the unsaved row for ``event``, with the trace context, its own copy of the data and
+    the data's JSON; raise :class:`InvalidEvent` naming any problem."""
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
-    aliases = _checked_aliases(backends, config.backends)
+    aliases = None if backends is None else _checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
         require_aware("scheduled_at", scheduled_at)
     if max_retries is None:
         max_retries = config.max_retries
-    elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidEvent(f"max_retries must be a non-negative integer, got {max_retries!r}.")
+    elif isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise InvalidEvent(f"max_retries must be an integer, got {max_retries!r}.")
+    elif not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        raise InvalidEvent(f"max_retries must be from 0 to {MAX_RETRIES_LIMIT}, got {max_retries}.")
     row = OutboxEvent(
         id=_row_id(event.id),
         event_type=event.event_type,
@@ -234,36 +229,26 @@ def _row_id(event_id: str | None) -> uuid.UUID:
     try:
         return uuid.UUID(event_id)
     except ValueError as exc:
-        raise InvalidEvent(
-            f"id must be a UUID (the outbox row's id), got {event_id!r}; leave it unset to get one."
-        ) from exc
+        raise InvalidEvent(f"id must be a UUID, not {event_id!r}; leave it unset for one.") from exc
 
 
-def _checked_aliases(backends: Sequence[str] | None, known: Collection[str]) -> list[str] | None:
-    if backends is None:
-        return None
+def _checked_aliases(backends: Sequence[str], known: Collection[str]) -> list[str]:
     if isinstance(backends, str):
         raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
     if unknown := [alias for alias in backends if alias not in known]:
-        raise UnknownBackend(
-            f"Unknown backend alias {unknown[0]!r}; configured aliases are {sorted(known)}."
-        )
+        raise UnknownBackend(f"Unknown backend alias {unknown[0]!r}; configured: {sorted(known)}.")
     return list(backends)
 
 
 def _check_lengths(event: CloudEvent) -> None:
-    for name in ("event_type", "source", "subject", "dataschema", "datacontenttype"):
+    for name, limit in _LIMITS.items():
         value = getattr(event, name)
-        limit = getattr(OutboxEvent._meta.get_field(_COLUMNS.get(name, name)), "max_length", None)
-        if value is not None and limit is not None and len(value) > limit:
+        if value is not None and len(value) > limit:
             raise InvalidEvent(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 
 def published_so_far() -> int:
-    """Return how many events the publisher has written in this context (thread or task).
-
-    The worker compares it around a handler: one that published records its success with them.
-    """
+    """Return how many events the publisher has written in this context (thread or task)."""
     return _published.get()
 
 
@@ -271,28 +256,44 @@ def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
     """Return ``data`` as strict JSON text, and a copy of ``data`` decoded from that text.
 
     Strict: JSON's own types only (``dict`` with string keys, ``list``, ``str``, ``int``, ``float``,
-    ``bool``, ``None``), no NaN or Infinity, so the event decodes the same everywhere. ``max_size``
-    limits the text's bytes. The copy shares no object with ``data``. Raises :class:`InvalidEvent`.
-    """
+    ``bool``, ``None``), no NaN or Infinity, nothing a database refuses. ``max_size`` limits the
+    text's bytes, one a character: it is ASCII (``ensure_ascii``). The copy shares no object with
+    ``data``. Raises :class:`InvalidEvent`."""
     try:
-        # ASCII only (ensure_ascii), so the text has as many characters as its UTF-8 has bytes.
         text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        copy = json.loads(text)
+        changed = copy != data
+    except RecursionError as exc:
+        raise InvalidEvent(f"data nests too deeply to encode ({exc}).") from exc
     except ValueError as exc:
         raise InvalidEvent(f"data must not contain NaN or Infinity: {exc}.") from exc
     except TypeError as exc:
         raise InvalidEvent(
-            f"data must be JSON-serializable ({exc}); convert dates, decimals and UUIDs "
-            "to strings or numbers before publishing."
+            f"data must be JSON-serializable ({exc}); make dates, decimals and UUIDs strings first."
         ) from exc
-    copy = json.loads(text)
-    if copy != data:
+    _check_storable(text)
+    if changed:
         raise InvalidEvent(
-            "data would change when encoded as JSON (tuples become lists, non-string keys "
-            "become strings); pass lists and dicts with string keys."
+            "data would change when encoded as JSON: tuples become lists, non-string keys strings."
         )
     if max_size is not None and len(text) > max_size:
         raise InvalidEvent(
-            f"data is {len(text)} bytes encoded, over the limit of {max_size} bytes "
-            '(BROADCASTER["MAX_DATA_SIZE"]).'
+            f"data is {len(text)} bytes, over the limit of {max_size} bytes (MAX_DATA_SIZE)."
         )
     return text, copy
+
+
+def _check_storable(text: str) -> None:
+    """Raise :class:`InvalidEvent` if the ASCII JSON ``text`` holds NUL or a lone surrogate (which
+    PostgreSQL refuses), or nests over :data:`MAX_DATA_DEPTH` levels of arrays and objects. Both
+    show as escapes; escaped backslashes and quotes aside, each quote opens or closes a string."""
+    plain = text.replace("\\\\", "_") if "\\" in text else None  # each backslash left: an escape
+    if plain and (found := _UNSTORABLE.search(plain)):
+        raise InvalidEvent(f"data holds {found[0]}: NUL and lone surrogates cannot be stored.")
+    if len(text) > 2 * MAX_DATA_DEPTH and text.count("[") + text.count("{") > MAX_DATA_DEPTH:
+        nesting = (plain or text).replace('\\"', "").translate(_BRACKETS).replace('""', "")
+        nesting = "".join(nesting.split('"')[::2])  # out with the strings that held brackets
+        for _ in range(MAX_DATA_DEPTH):
+            if not (nesting := nesting.replace("[]", "")):  # the innermost level goes
+                return
+        raise InvalidEvent(f"data nests over {MAX_DATA_DEPTH} levels of arrays and objects.")

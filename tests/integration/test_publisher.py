@@ -1,6 +1,9 @@
 """Publishing writes rows in the caller's transaction, and bad input writes nothing."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -145,3 +148,115 @@ def test_data_that_is_not_text_is_refused_for_a_content_type_that_is_not_json() 
     row = publisher.publish_event("order.note", "shop", '{"a": 1}', datacontenttype="text/plain")
     assert row.as_cloud_event().data == '{"a": 1}'
     assert not OutboxEvent.objects.exclude(pk=row.pk).exists()
+
+
+def nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Input that passed the checks before and then failed in the database, on PostgreSQL only (its
+# DataError aborted the caller's transaction) or on SQLite only, or raised some other error.
+# Each: the CloudEvent's arguments, publish_cloud_event's, and what the message says.
+MINUS_5H = dt_timezone(timedelta(hours=-5))
+LAST_HOUR_IN_MINUS_5H = datetime(9999, 12, 31, 23, tzinfo=MINUS_5H)  # year 10000 in UTC
+FIRST_HOUR_IN_PLUS_1H = datetime(1, 1, 1, tzinfo=dt_timezone(timedelta(hours=1)))  # year 0
+REFUSED_FIRST: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    "time-year-10000-in-utc": ({"time": LAST_HOUR_IN_MINUS_5H}, {}, "time 9999-12-31T23:00"),
+    "scheduled-at-year-10000-in-utc": ({}, {"scheduled_at": LAST_HOUR_IN_MINUS_5H}, "scheduled_at"),
+    "scheduled-at-year-0-in-utc": ({}, {"scheduled_at": FIRST_HOUR_IN_PLUS_1H}, "years 1 to 9999"),
+    "expirytime-feb-30": ({"extensions": {"expirytime": "2026-02-30T00:00:00Z"}}, {}, "expirytime"),
+    "expirytime-year-0": ({"extensions": {"expirytime": "0000-01-01T00:00:00Z"}}, {}, "expirytime"),
+    "expirytime-year-10000-in-utc": (
+        {"extensions": {"expirytime": "9999-12-31T23:00:00-05:00"}},
+        {},
+        "expirytime 9999-12-31T23:00:00-05:00 is not in years 1 to 9999 in UTC",
+    ),
+    "expirytime-not-a-string": ({"extensions": {"expirytime": 5}}, {}, "expirytime '5'"),
+    # Refused already; kept here to hold on both databases.
+    "nul-in-type": ({"event_type": "a\x00b"}, {}, "type must not contain control characters"),
+    "nul-in-source": ({"source": "shop\x00"}, {}, "source must not contain control characters"),
+    "nul-in-subject": ({"subject": "\x00"}, {}, "subject must not contain control characters"),
+    "nul-in-an-extension": ({"extensions": {"note": "\x00"}}, {}, "control characters"),
+    "lone-surrogate-in-an-extension": ({"extensions": {"note": "\ud800"}}, {}, "lone surrogates"),
+    "extension-over-32-bits": ({"extensions": {"n": 2**31}}, {}, "signed 32-bit integer"),
+    # The limits of the outbox's columns.
+    "partitionkey-256": ({"extensions": {"partitionkey": "k" * 256}}, {}, "partition_key is 256"),
+    "max-retries-2**31": ({}, {"max_retries": 2**31}, "from 0 to 2147483647, got 2147483648"),
+    # What the data may hold.
+    "nul-in-data": ({"data": {"note": "a\x00b"}}, {}, r"data holds \\u0000"),
+    "nul-in-a-key": ({"data": {"a\x00": 1}}, {}, r"data holds \\u0000"),
+    "nul-in-text-data": ({"data": "\x00", "datacontenttype": "text/plain"}, {}, r"\\u0000"),
+    "lone-surrogate": ({"data": ["\ud800"]}, {}, r"data holds \\ud800"),
+    "lone-low-surrogate": ({"data": {"k": "x\udc00"}}, {}, r"data holds \\udc00"),
+    "lone-surrogate-in-a-key": ({"data": {"\udbff": 1}}, {}, r"data holds \\udbff"),
+    "nested-501-deep": ({"data": nested(501)}, {}, "nests over 500 levels"),
+    "nested-5000-deep": ({"data": nested(5000)}, {}, "data nests"),
+}
+
+
+def refused_before_any_sql(publish: Callable[[], object], message: str) -> None:
+    """Check that ``publish()`` raises InvalidEvent saying ``message``, sending no SQL, and that
+    the caller's transaction goes on: a write after the error commits, and nothing else does."""
+    with transaction.atomic():
+        with (
+            CaptureQueriesContext(connection) as queries,
+            pytest.raises(InvalidEvent, match=message),
+        ):
+            publish()
+        assert queries.captured_queries == []
+        after = publisher.publish_event("order.created", "order-service", {"after": True})
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [after.pk]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["one", "bulk"])
+@pytest.mark.parametrize(
+    ("event", "options", "message"), REFUSED_FIRST.values(), ids=REFUSED_FIRST.keys()
+)
+def test_what_a_database_would_refuse_is_refused_first_on_every_database(
+    event: dict[str, Any], options: dict[str, Any], message: str, bulk: bool
+) -> None:
+    def publish() -> object:
+        bad = CloudEvent(**{"event_type": "order.created", "source": "order-service", **event})
+        if bulk:
+            good = [CloudEvent("order.created", "order-service", {"n": n}) for n in range(2)]
+            return publisher.publish_events([good[0], bad, good[1]], **options)
+        return publisher.publish_cloud_event(bad, **options)
+
+    refused_before_any_sql(publish, message)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"expires_at": LAST_HOUR_IN_MINUS_5H}, "expires_at 9999-12-31T23:00:00-05:00 is not in"),
+        ({"partition_key": "k" * 256}, "partition_key is 256 characters long; the limit is 255"),
+        ({"max_retries": 2**31}, "max_retries must be from 0 to 2147483647"),
+        ({"max_retries": 2.5}, "max_retries must be an integer, got 2.5"),
+        ({"data": {"note": "\x00"}}, r"data holds \\u0000"),
+    ],
+    ids=["expires-at-year-10000-in-utc", "partition-key-256", "max-retries-2**31", "float", "nul"],
+)
+def test_publish_event_refuses_them_first_too(kwargs: dict[str, Any], message: str) -> None:
+    refused_before_any_sql(
+        lambda: publisher.publish_event("order.created", "order-service", **kwargs), message
+    )
+
+
+def test_the_limits_themselves_are_stored_on_every_database() -> None:
+    row = publisher.publish_event(
+        "order.created",
+        "order-service",
+        {"deep": nested(499), "text": "\\u0000 \\ud800 \U0001f600"},
+        partition_key="k" * 255,
+        max_retries=2**31 - 1,
+        scheduled_at=datetime(9999, 12, 31, 23, tzinfo=dt_timezone.utc),
+        extensions={"expirytime": "0001-01-01T00:00:00Z"},
+    )
+    stored = OutboxEvent.objects.get(pk=row.pk)
+    assert stored.scheduled_at.year == 9999
+    assert stored.expires_at == datetime.min.replace(tzinfo=dt_timezone.utc)
+    assert (len(stored.partition_key or ""), stored.max_retries) == (255, 2**31 - 1)
+    assert stored.data == {"deep": nested(499), "text": "\\u0000 \\ud800 \U0001f600"}

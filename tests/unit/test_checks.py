@@ -35,6 +35,8 @@ def test_the_test_settings_are_clean() -> None:
         ({"LISTEN": "yes"}, ["django_broadcaster.E001"]),
         ({"LISTEN": 1}, ["django_broadcaster.E001"]),
         ({"LISTEN": False}, []),
+        ({"MAX_RETRIES": 2**31}, ["django_broadcaster.E001"]),
+        ({"MAX_RETRIES": 2**31 - 1}, []),
         ({"BACKENDS": {"x": "redis"}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {"OPTIONS": {}}}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {**LOCMEM, "LOCATION": "y"}}}, ["django_broadcaster.E002"]),

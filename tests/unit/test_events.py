@@ -3,14 +3,16 @@
 import copy
 import json
 import pickle
+import re
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from django_broadcaster import publishers
 from django_broadcaster.events import CloudEvent, format_timestamp
 from django_broadcaster.exceptions import InvalidEvent
 from django_broadcaster.formats import to_sdk_event, to_structured_json
@@ -272,3 +274,117 @@ def test_data_that_is_not_text_needs_a_json_content_type(data: object) -> None:
         assert make(data=data, datacontenttype=content_type).data == data
     for text in ("<order/>", b"\x00\x01", None):
         assert make(data=text, datacontenttype="application/xml").data == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "10000-01-01T00:00:00Z",
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
+def test_an_expirytime_that_is_no_time_in_utc_is_refused(value: str) -> None:
+    with pytest.raises(InvalidEvent, match=f"expirytime '?{re.escape(value)}'?"):
+        make(extensions={"expirytime": value})
+
+
+def test_a_time_that_utc_cannot_hold_is_refused() -> None:
+    late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+    with pytest.raises(InvalidEvent, match="time 9999-12-31T23:00:00-05:00 is not in years 1"):
+        make(time=late)
+    with pytest.raises(InvalidEvent, match="expires_at 0001-01-01T00:00:00[+]01:00 is not in"):
+        format_timestamp(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "expires_at")
+    assert format_timestamp(datetime(9999, 12, 31, 23, tzinfo=timezone.utc)).startswith("9999")
+
+
+def nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"text": "\\u0000 \\\\u0000 \\ud800 \\\\\\udfff"},  # backslashes, then letters
+        "\U0001f600 and \U00010000",  # each a pair of escapes in the JSON text
+        [[[]]] * 600,  # many brackets, three levels
+        {"[" * 600: "{" * 600, "": ['"[\\' * 300]},  # brackets in strings
+        nested(500),
+    ],
+    ids=["escapes-as-text", "pairs", "wide", "brackets-in-strings", "500-deep"],
+)
+def test_encoded_copy_keeps_what_every_database_stores(data: object) -> None:
+    assert encoded_copy(data)[1] == data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("\\\x00", r"\\u0000"),  # a backslash, then NUL
+        ({"k\x00": 1}, r"\\u0000"),
+        ("\\\ud800", r"\\ud800"),  # a backslash, then a lone surrogate
+        ("\ud83d\\ude00", r"\\ud83d"),  # a high surrogate, then the text \ude00
+        ("\\ud83d\ude00", r"\\ude00"),  # the text \ud83d, then a low surrogate
+        ("\ud83d\ud83d\ude00", r"\\ud83d"),  # two high surrogates, one low
+        ("\ud83d\\\ude00", r"\\ud83d"),  # a high surrogate, a backslash, a low one
+        ("\ud83d\ude00", "would change when encoded as JSON"),  # JSON makes the pair one character
+        (nested(501), "nests over 500 levels"),
+        ([nested(500), "]]]]" * 200], "nests over 500 levels"),  # closing brackets in a string
+        (nested(100_000), "nests"),
+    ],
+)
+def test_encoded_copy_refuses_what_a_database_refuses(data: object, message: str) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        encoded_copy(data)
+
+
+# What the check reads in the JSON text: backslash runs, escapes' letters, pairs and halves.
+TRICKY = '\\u0d"\x00\ud83d\ude00\U0001f600'
+
+
+@settings(max_examples=500)
+@given(text=st.text(st.sampled_from(TRICKY), max_size=12))
+def test_encoded_copy_refuses_text_exactly_when_it_holds_nul_or_a_surrogate(text: str) -> None:
+    unstorable = any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in text)
+    for data in (text, {text: [text]}):
+        try:
+            encoded_copy(data)
+        except InvalidEvent:
+            assert unstorable
+        else:
+            assert not unstorable
+
+
+def depth(data: object) -> int:
+    if isinstance(data, dict):
+        return 1 + max(map(depth, data.values()), default=0)
+    if isinstance(data, list):
+        return 1 + max(map(depth, data), default=0)
+    return 0
+
+
+JSON_TREES = st.recursive(
+    st.text('[]{}"\\a', max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text('[]{}"\\a', max_size=3), children, max_size=3)
+    ),
+)
+
+
+@given(data=JSON_TREES)
+def test_encoded_copy_refuses_data_exactly_when_it_nests_too_deeply(data: object) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publishers, "MAX_DATA_DEPTH", 2)  # small, so that brackets are counted
+        try:
+            encoded_copy(data)
+        except InvalidEvent:
+            assert depth(data) > 2
+        else:
+            assert depth(data) <= 2

@@ -266,7 +266,7 @@ def encoded_copy(data: Any, *, max_size: int | None = None) -> tuple[str, Any]:
     except RecursionError as exc:
         raise InvalidEvent(f"data nests too deeply to encode ({exc}).") from exc
     except ValueError as exc:
-        raise InvalidEvent(f"data must not contain NaN or Infinity: {exc}.") from exc
+        raise InvalidEvent(f"data is not strict JSON ({exc}; no NaN or Infinity).") from exc
     except TypeError as exc:
         raise InvalidEvent(
             f"data must be JSON-serializable ({exc}); make dates, decimals and UUIDs strings first."

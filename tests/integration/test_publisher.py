@@ -53,10 +53,16 @@ def test_a_committed_transaction_keeps_the_event() -> None:
     assert OutboxEvent.objects.count() == 1
 
 
+_CYCLE: list[object] = []
+_CYCLE.append(_CYCLE)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
         ({"data": {"x": float("nan")}}, InvalidEvent, "NaN"),
+        ({"data": {"n": 10**5000}}, InvalidEvent, r"not strict JSON \(Exceeds the limit \(4300"),
+        ({"data": _CYCLE}, InvalidEvent, r"not strict JSON \(Circular reference"),
         ({"data": {"when": timezone.now()}}, InvalidEvent, "JSON-serializable"),
         ({"data": {"blob": "x" * 70_000}}, InvalidEvent, "over the limit"),
         ({"event_type": ""}, InvalidEvent, "type must not be empty"),

@@ -52,7 +52,8 @@ class Worker:
     ``config`` defaults to ``BROADCASTER``, ``backends`` to the configured ones (opened lazily,
     closed when :meth:`run` returns), ``registry`` to the global one. ``burst`` makes :meth:`run`
     return once nothing is due; ``max_iterations`` (0: no limit) bounds the cycles;
-    ``progress_interval`` (seconds, 0: never) sets how often it logs rate and lag; ``overlap``
+    ``progress_interval`` (seconds, 0: never) sets how often it measures the lag, and logs it
+    with the rate if anything changed (:class:`~.progress.ProgressReport`); ``overlap``
     puts claims and records on a thread (``True``) or in line (``False``) whatever the database.
     """
 

@@ -15,9 +15,6 @@ from ...worker.gc_tuning import tune_for_worker
 from ..arguments import seconds
 from ..log_output import log_to_stderr
 
-#: Seconds between progress lines at default verbosity.
-PROGRESS_INTERVAL_S = 5.0
-
 
 class Command(BaseCommand):
     help = (
@@ -78,7 +75,7 @@ class Command(BaseCommand):
             config=config,
             burst=options["burst"],
             max_iterations=options["max_iterations"],
-            progress_interval=PROGRESS_INTERVAL_S if options["verbosity"] else 0.0,
+            progress_interval=_seconds(config.progress_interval),
         )
         tune_for_worker()  # before the handlers: a second signal then finds run()'s cleanup
         worker.install_signal_handlers()
@@ -89,6 +86,10 @@ class Command(BaseCommand):
                 f"deferred {stats.deferred}, failed {stats.failed}, expired {stats.expired} "
                 f"in {stats.batches} batches."
             )
+
+
+def _seconds(interval: timedelta | None) -> float:
+    return 0.0 if interval is None else interval.total_seconds()
 
 
 def _check_arguments(options: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from ..registry import EventRegistry, event_registry
 from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
 from .delivery import Stage, T, couriers_for, deliver, stop_signals_held
-from .progress import ProgressReport
+from .progress import ProgressReport, destinations
 from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
@@ -95,10 +95,8 @@ class Worker:
 
     def run(self) -> WorkerStats:
         """Run cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
-        backends = sorted(self.backends) or "none"
-        logger.info(
-            "Outbox worker started: backends %s, batch size %d.", backends, self.config.batch_size
-        )
+        described = destinations(self.backends, self.registry)
+        logger.info("Outbox worker started, batches of %d. %s", self.config.batch_size, described)
         iterations = 0
         try:
             while not self._stopping.is_set():

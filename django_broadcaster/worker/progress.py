@@ -1,18 +1,31 @@
-"""The worker's progress line: delivery rate and lag, every few seconds that saw a change."""
+"""What the worker tells its operator: what it delivers to, at start-up; then delivery rate and
+lag, every few seconds that saw a change."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 from django.db import DatabaseError
 
 from .. import telemetry
 from ..outbox.health import lags
 from ..outbox.outcomes import Tally
-from ..registry import EventRegistry
+from ..registry import HANDLER_PREFIX, EventRegistry
 
 logger = logging.getLogger(__name__)
+
+
+def destinations(backends: Iterable[str], registry: EventRegistry) -> str:
+    """Return ``Backends: a, b. Handlers: type -> handler, handler; * -> handler.`` for the
+    start-up line: the backend aliases, and each event type's handlers (``*``: every event's)."""
+    by_type: dict[str, list[str]] = {}
+    for name, event_types in registry.destinations().items():
+        for event_type in sorted(event_types) if event_types is not None else ["*"]:
+            by_type.setdefault(event_type, []).append(name.removeprefix(HANDLER_PREFIX))
+    handlers = "; ".join(f"{kind} -> {', '.join(names)}" for kind, names in sorted(by_type.items()))
+    return f"Backends: {', '.join(sorted(backends)) or 'none'}. Handlers: {handlers or 'none'}."
 
 
 class ProgressReport:

@@ -10,10 +10,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import telemetry
 from ...conf import get_settings
+from ...outbox.models import OutboxEvent
 from ...worker import Worker
 from ...worker.gc_tuning import tune_for_worker
 from ..arguments import seconds
 from ..log_output import log_to_stderr
+from ..migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -63,6 +65,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_arguments(options)
+        require_migrated(OutboxEvent, "outbox")
         config = get_settings()
         if options["batch_size"] is not None:
             config = replace(config, batch_size=options["batch_size"])

@@ -3,7 +3,7 @@
 - ``django_broadcaster.E001``: a key or value of ``BROADCASTER`` is wrong.
 - ``django_broadcaster.E002``: a ``BACKENDS`` entry is malformed.
 - ``django_broadcaster.E003``: a backend cannot be built: unknown dotted path, not a backend
-  class, a missing client library or an unknown or invalid option.
+  class, a missing client library, or an unknown, missing or invalid option.
 - ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
 - ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE`` plus

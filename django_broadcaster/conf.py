@@ -52,6 +52,7 @@ class BroadcasterSettings:
     shutdown_timeout: timedelta = timedelta(seconds=20)
     cleanup_after: timedelta | None = None
     cleanup_interval: timedelta = timedelta(hours=1)
+    progress_interval: timedelta | None = timedelta(seconds=5)
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -71,6 +72,7 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", timedelta),
     "CLEANUP_AFTER": ("cleanup_after", timedelta),
     "CLEANUP_INTERVAL": ("cleanup_interval", timedelta),
+    "PROGRESS_INTERVAL": ("progress_interval", timedelta),
 }
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
 # Keys whose value must be more than zero.
@@ -82,10 +84,11 @@ POSITIVE_KEYS: Final = frozenset(
         "CLEANUP_INTERVAL",
         "SEND_DEADLINE",
         "HANDLER_TIMEOUT",
+        "PROGRESS_INTERVAL",
     }
 )
 # Keys whose value may be None (it turns the feature off).
-NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER", "HANDLER_TIMEOUT"})
+NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER", "HANDLER_TIMEOUT", "PROGRESS_INTERVAL"})
 #: The largest ``max_retries``: the outbox's column is a 32-bit integer on PostgreSQL.
 MAX_RETRIES_LIMIT: Final = 2**31 - 1
 

@@ -1,12 +1,14 @@
 """The pytest plugin of django-broadcaster, loaded through the ``pytest11`` entry point.
 
-It provides the ``broadcaster_events`` fixture. Nothing Django-related is imported until the
-fixture is used, because pytest loads plugins before Django is set up. Disable the plugin with
-``-p no:django_broadcaster``.
+It provides the ``broadcaster_events`` fixture, and empties ``locmem.outbox`` (the events
+:class:`~django_broadcaster.backends.LocMemBackend` delivered) before each test, as Django empties
+``mail.outbox``. Nothing Django-related is imported until a fixture needs it, because pytest
+loads plugins before Django is set up. Disable the plugin with ``-p no:django_broadcaster``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -23,3 +25,11 @@ def broadcaster_events() -> Iterator[CapturedEvents]:
 
     with captured_events() as events:
         yield events
+
+
+@pytest.fixture(autouse=True)
+def _broadcaster_locmem_outbox_emptied() -> None:
+    """Empty ``django_broadcaster.backends.locmem.outbox`` before each test."""
+    locmem = sys.modules.get("django_broadcaster.backends.locmem")
+    if locmem is not None:  # else it was never imported: nothing was delivered to it
+        locmem.outbox.clear()

@@ -77,10 +77,9 @@ class EventRegistry:
     def register(self, event_type: str | type | None = None) -> Callable[[H], H]:
         """Return a decorator that registers a handler for ``event_type``, or for every event.
 
-        ``event_type`` is a CloudEvent type, or a typed event class whose ``event_type`` is used
-        (the handler still receives the :class:`CloudEvent`). The decorator returns the function
-        unchanged, so it stacks. Registering the same function twice for the same type is a
-        no-op. Raises ``TypeError`` for a class that names no event type.
+        ``event_type`` is a CloudEvent type or a typed event class (its ``event_type``; the handler
+        still gets a :class:`CloudEvent`), else ``TypeError``. The decorator returns the handler
+        unchanged, so it stacks; registering it again for the same type is a no-op.
         """
         if isinstance(event_type, type):
             event_type = event_type_of(event_type)
@@ -147,6 +146,7 @@ class EventRegistry:
             except BaseException as exc:  # the handler's, whatever it is
                 yield name, exc
             else:
+                logger.debug("Handler %s handled event %s (%s).", name, event.id, event.event_type)
                 yield name, None
 
     def close(self, wait_s: float = 5.0) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: real services, unique names, and a clean locmem outbox.
+"""Shared fixtures: real services and unique names.
 
 Services come from the environment (``scripts/test`` starts them and sets it):
 ``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` (see ``tests/settings.py``).
@@ -172,14 +172,6 @@ def global_handlers() -> Iterator[Any]:
     yield register
     for registry, event_type, handler in registered:
         registry.unregister(handler, event_type)
-
-
-@pytest.fixture(autouse=True)
-def _clear_locmem_outbox() -> None:
-    """Empty ``django_broadcaster.backends.locmem.outbox`` before each test."""
-    from django_broadcaster.backends import locmem
-
-    locmem.outbox.clear()
 
 
 @pytest.fixture

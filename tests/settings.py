@@ -62,6 +62,9 @@ INSTALLED_APPS = [
 ]
 # More apps for a worker subprocess, as a JSON list: tests/faults registers its handlers this way.
 INSTALLED_APPS += json.loads(os.environ.get("TEST_EXTRA_APPS", "[]"))
+# A LOGGING setting for a worker subprocess, as JSON: the tests of the worker's log set-up.
+if os.environ.get("TEST_LOGGING"):
+    LOGGING = json.loads(os.environ["TEST_LOGGING"])
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -8,6 +8,7 @@ only when one of them is used, so the core works without ``redis``, ``kafka-pyth
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import BackendConfig, get_settings
 from ..exceptions import BroadcasterImproperlyConfigured
-from .base import BaseBackend, Rejections
+from .base import BaseBackend, Rejections, accepted_options, label, unknown_options
 from .console import ConsoleBackend
 from .locmem import LocMemBackend
 
@@ -53,7 +54,8 @@ def create_backend(config: BackendConfig) -> BaseBackend:
     """Build the backend ``config`` describes; the caller opens and closes it.
 
     Raises ``BroadcasterImproperlyConfigured`` naming the alias when the dotted path cannot be
-    imported, is not a :class:`BaseBackend`, its client library is missing or an option is wrong.
+    imported, is not a :class:`BaseBackend`, its client library is missing, or an option is
+    unknown, missing or wrong.
     """
     try:
         backend_class = import_string(config.backend)
@@ -68,7 +70,26 @@ def create_backend(config: BackendConfig) -> BaseBackend:
     try:
         return backend_class(config.alias, **config.options)
     except TypeError as exc:
-        raise BroadcasterImproperlyConfigured(f"Backend {config.alias!r}: {exc}") from exc
+        problem = _call_problem(backend_class, config.options) or str(exc)
+        raise BroadcasterImproperlyConfigured(
+            f"{label(config.alias, backend_class)}: {problem}."
+        ) from exc
+
+
+def _call_problem(backend_class: type[BaseBackend], options: Mapping[str, Any]) -> str:
+    """Return the missing required options of a call that raised ``TypeError``, and the unknown
+    ones (a misspelt required option is both), or ``""`` if none is missing.
+
+    Asked only after the call failed: a subclass may pass a required option of its base itself.
+    """
+    accepted = accepted_options(backend_class)
+    missing = [repr(name) for name, needed in accepted.items() if needed and name not in options]
+    if not missing:
+        return ""
+    noun = "option" if len(missing) == 1 else "options"
+    unknown = set(options) - set(accepted)
+    also = f"; {unknown_options(backend_class, unknown)}" if unknown else ""
+    return f"missing required {noun} {', '.join(missing)}{also}"
 
 
 def create_backends() -> dict[str, BaseBackend]:

@@ -9,6 +9,8 @@ builds the errors a backend raises, so that every backend's messages name it the
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, NoReturn
@@ -33,7 +35,8 @@ class BaseBackend:
 
     Backends are built as ``Backend(alias=alias, **OPTIONS)``. A subclass takes its own options
     as keyword arguments and passes the rest up; any option left over here is unknown, and
-    raises ``BroadcasterImproperlyConfigured`` naming the alias.
+    raises ``BroadcasterImproperlyConfigured`` naming the alias, the closest valid option and
+    all of them (see :func:`accepted_options`).
 
     Backends are context managers: ``with backend:`` opens and closes the connection.
     """
@@ -44,9 +47,7 @@ class BaseBackend:
     def __init__(self, alias: str, **options: Any) -> None:
         self.alias = alias
         if options:
-            self._improperly_configured(
-                f"unknown OPTIONS {sorted(options)}; remove them or check their spelling"
-            )
+            self._improperly_configured(unknown_options(type(self), options))
 
     def open(self) -> bool:
         """Open the connection if needed; return whether this call opened it.
@@ -141,7 +142,7 @@ class BaseBackend:
 
     def _label(self) -> str:
         """Return how configuration errors name this backend: alias and class."""
-        return f"Backend {self.alias!r} ({type(self).__name__})"
+        return label(self.alias, type(self))
 
     def _where(self) -> str:
         """Return what error messages call the destination; subclasses add its address."""
@@ -158,3 +159,44 @@ def masked(text: str, secrets: Iterable[object]) -> str:
         if isinstance(secret, str) and secret:
             text = text.replace(secret, MASK)
     return text
+
+
+def label(alias: str, backend_class: type) -> str:
+    """Return how configuration errors name a backend: ``Backend 'alias' (Class)``."""
+    return f"Backend {alias!r} ({backend_class.__name__})"
+
+
+def accepted_options(backend_class: type[BaseBackend]) -> dict[str, bool]:
+    """Return the options ``backend_class`` takes, by name, each mapped to whether it is required.
+
+    They are the keyword parameters of each ``__init__`` along its MRO, down to the first that
+    passes no ``**options`` on (:class:`BaseBackend`'s own are the unknown ones).
+    """
+    accepted: dict[str, bool] = {}
+    for klass in backend_class.__mro__:
+        if klass is BaseBackend or klass is object:
+            break
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]  # self
+        for parameter in parameters:
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                accepted.setdefault(parameter.name, parameter.default is parameter.empty)
+        if all(p.kind is not p.VAR_KEYWORD for p in parameters):
+            break
+    accepted.pop("alias", None)
+    return accepted
+
+
+def unknown_options(backend_class: type[BaseBackend], unknown: Iterable[str]) -> str:
+    """Return what is wrong with the ``unknown`` options of ``backend_class``, for an error:
+    each one with the valid option closest to it, if any, then the list of valid options."""
+    valid = sorted(accepted_options(backend_class))
+    named = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, valid, n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    noun = "option" if len(named) == 1 else "options"
+    listed = f"the valid options are {', '.join(valid)}" if valid else "it takes no options"
+    return f"unknown {noun} {', '.join(named)}; {listed}"

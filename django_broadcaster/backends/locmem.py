@@ -15,7 +15,8 @@ outbox: list[CloudEvent] = []
 class LocMemBackend(BaseBackend):
     """Append each delivered event to the module-level list :data:`outbox`.
 
-    Tests empty it with ``outbox.clear()``; :attr:`events` holds this instance's events only.
+    The package's pytest plugin empties it before each test; a Django ``TestCase`` calls
+    ``outbox.clear()`` in ``setUp()``. :attr:`events` holds this instance's events only.
     """
 
     def __init__(self, alias: str, **options: Any) -> None:

@@ -28,7 +28,7 @@ from ..registry import EventRegistry, event_registry
 from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
 from .delivery import Stage, T, couriers_for, deliver, stop_signals_held
-from .progress import ProgressReport
+from .progress import ProgressReport, destinations
 from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class Worker:
     ``config`` defaults to ``BROADCASTER``, ``backends`` to the configured ones (opened lazily,
     closed when :meth:`run` returns), ``registry`` to the global one. ``burst`` makes :meth:`run`
     return once nothing is due; ``max_iterations`` (0: no limit) bounds the cycles;
-    ``progress_interval`` (seconds, 0: never) sets how often it logs rate and lag; ``overlap``
+    ``progress_interval`` (seconds, 0: never) sets how often it measures the lag, and logs it
+    with the rate if anything changed (:class:`~.progress.ProgressReport`); ``overlap``
     puts claims and records on a thread (``True``) or in line (``False``) whatever the database.
     """
 
@@ -94,10 +95,8 @@ class Worker:
 
     def run(self) -> WorkerStats:
         """Run cycles until stopped, out of work in burst mode, or at ``max_iterations``."""
-        backends = sorted(self.backends) or "none"
-        logger.info(
-            "Outbox worker started: backends %s, batch size %d.", backends, self.config.batch_size
-        )
+        described = destinations(self.backends, self.registry)
+        logger.info("Outbox worker started, batches of %d. %s", self.config.batch_size, described)
         iterations = 0
         try:
             while not self._stopping.is_set():

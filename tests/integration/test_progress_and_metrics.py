@@ -6,18 +6,25 @@ import socket
 import urllib.request
 from dataclasses import replace
 from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import prometheus_client
 import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
 from django_broadcaster import telemetry as metrics
 from django_broadcaster.conf import get_settings
-from django_broadcaster.models import OutboxEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox.outcomes import Tally
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker import Worker
+from django_broadcaster.worker.progress import ProgressReport
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,3 +92,61 @@ def test_metrics_are_served_over_http() -> None:
     metrics.serve_metrics(port, "127.0.0.1")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     assert "broadcaster_lag_seconds 12.5" in body
+
+
+def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Published")]
+
+
+def test_an_idle_worker_logs_no_progress_line(caplog: pytest.LogCaptureFixture) -> None:
+    worker = Worker(registry=EventRegistry(), max_iterations=3, progress_interval=1e-9)
+    worker.config = replace(worker.config, poll_interval=timedelta(0))
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        worker.run()
+    assert progress_lines(caplog) == []
+
+
+def test_a_line_when_lag_appears_and_when_it_clears(caplog: pytest.LogCaptureFixture) -> None:
+    report = ProgressReport(1e-9, EventRegistry())
+    row = publisher.publish_event("t", "s")  # waiting, for another worker say
+    OutboxEvent.objects.update(scheduled_at=timezone.now() - timedelta(seconds=30))
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        report.maybe_log(Tally())  # the lag appeared
+        report.maybe_log(Tally())  # no change
+        OutboxEvent.objects.filter(pk=row.pk).update(status=Status.PUBLISHED)
+        report.maybe_log(Tally())  # the lag cleared
+        report.maybe_log(Tally())  # no change
+    [appeared, cleared] = progress_lines(caplog)
+    assert re.search(r"lag 3\d\.\d s \(default 3\d\.\d s\)\.$", appeared), appeared
+    assert cleared.endswith("; lag 0.0 s.")
+
+
+@pytest.mark.parametrize(
+    ("interval", "lines"), [(timedelta(microseconds=1), 1), (None, 0)], ids=["set", "None"]
+)
+@pytest.mark.usefixtures("garbage_collector_restored")  # the command tunes the collector
+def test_the_command_reports_every_progress_interval(
+    caplog: pytest.LogCaptureFixture, interval: timedelta | None, lines: int
+) -> None:
+    publisher.publish_event("t", "s")
+    settings = {**django_settings.BROADCASTER, "PROGRESS_INTERVAL": interval}
+    with (
+        override_settings(BROADCASTER=settings),
+        caplog.at_level(logging.INFO, logger="django_broadcaster.worker"),
+    ):
+        call_command("outbox_worker", "--burst", stdout=StringIO())
+    assert len(progress_lines(caplog)) == lines
+
+
+def test_the_logger_operations_md_silences_is_the_progress_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    [block] = re.findall(r"```python\n(LOGGING = .*?)```", text, re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)
+    [name] = namespace["LOGGING"]["loggers"]
+    publisher.publish_event("t", "s")
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        Worker(registry=EventRegistry(), burst=True, progress_interval=1e-9).run()
+    assert {r.name for r in caplog.records if r.getMessage().startswith("Published")} == {name}

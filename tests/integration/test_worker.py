@@ -1,5 +1,6 @@
 """The worker delivers, retries only what failed, tracks each destination, and survives outages."""
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -295,3 +296,36 @@ def test_a_drain_keeps_its_database_connection() -> None:
     Worker(config=config, registry=registry, burst=True).run()
     assert len(seen) == 3
     assert seen[0] is seen[1] is seen[2]  # not one new connection per batch
+
+
+def _audit(event: CloudEvent) -> None:
+    """A handler for every event."""
+
+
+def _notify(event: CloudEvent) -> None:
+    """A handler for orders."""
+
+
+def test_the_start_up_line_names_the_backends_and_each_types_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = EventRegistry()
+    registry.register("order.paid")(_notify)
+    registry.register("order.created")(_notify)
+    registry.register()(_audit)
+    backends = {"redis": LocMemBackend("redis"), "kafka": LocMemBackend("kafka")}
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        make_worker(registry, backends, burst=True).run()
+    here = __name__
+    assert caplog.records[0].getMessage() == (
+        "Outbox worker started, batches of 100. Backends: kafka, redis. Handlers: "
+        f"* -> {here}._audit; order.created -> {here}._notify; order.paid -> {here}._notify."
+    )
+
+
+def test_a_worker_with_nothing_configured_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="django_broadcaster.worker"):
+        make_worker(backends={}, burst=True).run()
+    assert caplog.records[0].getMessage() == (
+        "Outbox worker started, batches of 100. Backends: none. Handlers: none."
+    )

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from django_broadcaster.backends import ConsoleBackend, LocMemBackend
+from django_broadcaster.backends import ConsoleBackend, LocMemBackend, create_backend
 from django_broadcaster.backends.base import BaseBackend, Rejections, masked
+from django_broadcaster.conf import BackendConfig
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import (
     BackendUnavailable,
@@ -139,8 +140,7 @@ def test_an_unknown_option_names_the_alias_the_class_and_the_option() -> None:
     with pytest.raises(BroadcasterImproperlyConfigured) as info:
         LocMemBackend("memory", colour="red")
     assert str(info.value) == (
-        "Backend 'memory' (LocMemBackend): unknown OPTIONS ['colour']; "
-        "remove them or check their spelling."
+        "Backend 'memory' (LocMemBackend): unknown option 'colour'; it takes no options."
     )
 
 
@@ -170,3 +170,25 @@ def test_an_outage_names_the_backend_and_masks_secrets() -> None:
 
 def test_masked_skips_empty_strings_and_other_values() -> None:
     assert masked("a=s3cret b=1", ["s3cret", "", 1, None]) == "a=*** b=1"
+
+
+def test_a_misspelt_required_option_is_named_missing_and_unknown() -> None:
+    config = BackendConfig(
+        "kafka", "django_broadcaster.backends.KafkaBackend", {"bootstrap_servers": "b", "topc": "x"}
+    )
+    with pytest.raises(BroadcasterImproperlyConfigured) as info:
+        create_backend(config)
+    assert str(info.value) == (
+        "Backend 'kafka' (KafkaBackend): missing required option 'topic'; unknown option 'topc' "
+        "(did you mean 'topic'?); the valid options are bootstrap_servers, content_mode, "
+        "producer_options, send_timeout, topic."
+    )
+
+
+def test_several_unknown_options_are_listed_each_with_its_suggestion() -> None:
+    with pytest.raises(BroadcasterImproperlyConfigured) as info:
+        ConsoleBackend("out", steam=None, colour="red")
+    assert str(info.value) == (
+        "Backend 'out' (ConsoleBackend): unknown options 'colour', 'steam' (did you mean "
+        "'stream'?); the valid options are stream."
+    )

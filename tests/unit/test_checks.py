@@ -37,6 +37,10 @@ def test_the_test_settings_are_clean() -> None:
         ({"LISTEN": False}, []),
         ({"MAX_RETRIES": 2**31}, ["django_broadcaster.E001"]),
         ({"MAX_RETRIES": 2**31 - 1}, []),
+        ({"PROGRESS_INTERVAL": timedelta(seconds=30)}, []),
+        ({"PROGRESS_INTERVAL": None}, []),
+        ({"PROGRESS_INTERVAL": 5}, ["django_broadcaster.E001"]),
+        ({"PROGRESS_INTERVAL": timedelta(0)}, ["django_broadcaster.E001"]),
         ({"BACKENDS": {"x": "redis"}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {"OPTIONS": {}}}}, ["django_broadcaster.E002"]),
         ({"BACKENDS": {"x": {**LOCMEM, "LOCATION": "y"}}}, ["django_broadcaster.E002"]),
@@ -176,3 +180,29 @@ def test_the_handler_timeout_is_a_positive_timedelta_or_none(
 
 def test_the_handler_timeout_defaults_to_10_seconds() -> None:
     assert get_settings().handler_timeout == timedelta(seconds=10)
+
+
+def check_failure(**backends: object) -> str:
+    """Return what ``manage.py check`` fails with for these ``BACKENDS``."""
+    with (
+        override_settings(BROADCASTER={"BACKENDS": backends}),
+        pytest.raises(SystemCheckError) as info,
+    ):
+        call_command("check")
+    return str(info.value)
+
+
+def test_an_unknown_option_gets_a_suggestion_and_the_valid_options() -> None:
+    redis = "django_broadcaster.backends.RedisStreamBackend"
+    output = check_failure(events={"BACKEND": redis, "OPTIONS": {"stream": "orders"}})
+    assert (
+        "Backend 'events' (RedisStreamBackend): unknown option 'stream' (did you mean "
+        "'stream_name'?); the valid options are client_options, connect_timeout, db, host, "
+        "max_age, max_len, password, port, retention, socket_timeout, stream_name, url."
+    ) in output
+
+
+def test_a_missing_required_option_is_named() -> None:
+    kafka = "django_broadcaster.backends.KafkaBackend"
+    output = check_failure(kafka={"BACKEND": kafka, "OPTIONS": {"bootstrap_servers": "b:9092"}})
+    assert "Backend 'kafka' (KafkaBackend): missing required option 'topic'." in output

@@ -10,7 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...backends.base import BaseBackend
 from ...backends.kafka.base import BaseKafkaBackend
+from ...consumers.inbox import InboxEntry
 from ...consumers.kafka import KafkaTopicConsumer
+from ..migrated import require_migrated
 from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
 
@@ -39,6 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         topic = options["topic"]
+        require_migrated(InboxEntry, "inbox")
         listed = _listed(options["bootstrap_servers"] or _configured_servers())
         servers = {server.lower() for server in listed}
         consumer = build(

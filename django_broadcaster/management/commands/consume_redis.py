@@ -10,8 +10,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ...backends.base import BaseBackend
 from ...backends.redis import RedisStreamBackend
+from ...consumers.inbox import InboxEntry
 from ...consumers.redis import RedisStreamConsumer
 from ..arguments import seconds
+from ..migrated import require_migrated
 from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
 
@@ -44,6 +46,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         stream, common = options["stream"], common_options(options)
+        require_migrated(InboxEntry, "inbox")
         client = _client(options["url"])
         try:
             consumer = build(

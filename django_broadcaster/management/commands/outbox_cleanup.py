@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...outbox.models import OutboxEvent
 from ...outbox.retention import (
     DEFAULT_BATCH_SIZE,
     delete_old_events,
@@ -15,6 +16,7 @@ from ...outbox.retention import (
     old_events,
     parse_age,
 )
+from ..migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -53,6 +55,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        require_migrated(OutboxEvent, "outbox")
         older_than: timedelta = options["older_than"]
         what = "published or failed" if options["include_failed"] else "published"
         if options["dry_run"]:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...outbox.models import OutboxEvent, Status
+from ..migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_migrated(OutboxEvent, "outbox")
         events = OutboxEvent.objects.filter(status=Status.FAILED)
         if options["ids"]:
             events = events.filter(pk__in=[_event_id(value) for value in options["ids"]])

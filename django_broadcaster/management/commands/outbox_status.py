@@ -9,7 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...outbox.health import OutboxStatus, outbox_status
+from ...outbox.models import OutboxEvent
 from ..arguments import seconds
+from ..migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -41,6 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["top"] < 0:
             raise CommandError("--top must not be negative.")
+        require_migrated(OutboxEvent, "outbox")
         status = outbox_status(top=options["top"])
         if options["json"]:
             self.stdout.write(json.dumps(status.as_dict(), indent=2))

@@ -10,13 +10,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import telemetry
 from ...conf import get_settings
+from ...outbox.models import OutboxEvent
 from ...worker import Worker
 from ...worker.gc_tuning import tune_for_worker
 from ..arguments import seconds
 from ..log_output import log_to_stderr
-
-#: Seconds between progress lines at default verbosity.
-PROGRESS_INTERVAL_S = 5.0
+from ..migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -66,6 +65,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_arguments(options)
+        require_migrated(OutboxEvent, "outbox")
         config = get_settings()
         if options["batch_size"] is not None:
             config = replace(config, batch_size=options["batch_size"])
@@ -78,7 +78,7 @@ class Command(BaseCommand):
             config=config,
             burst=options["burst"],
             max_iterations=options["max_iterations"],
-            progress_interval=PROGRESS_INTERVAL_S if options["verbosity"] else 0.0,
+            progress_interval=_seconds(config.progress_interval),
         )
         tune_for_worker()  # before the handlers: a second signal then finds run()'s cleanup
         worker.install_signal_handlers()
@@ -89,6 +89,10 @@ class Command(BaseCommand):
                 f"deferred {stats.deferred}, failed {stats.failed}, expired {stats.expired} "
                 f"in {stats.batches} batches."
             )
+
+
+def _seconds(interval: timedelta | None) -> float:
+    return 0.0 if interval is None else interval.total_seconds()
 
 
 def _check_arguments(options: dict[str, Any]) -> None:

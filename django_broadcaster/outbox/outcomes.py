@@ -116,6 +116,10 @@ class Tally:
         """Return the counts by outcome name."""
         return {f.name: getattr(self, f.name) for f in fields(Tally)}
 
+    def __str__(self) -> str:
+        counts = ", ".join(f"{count} {name}" for name, count in self.as_dict().items() if count)
+        return counts or "no events"
+
     def add(self, other: Tally) -> None:
         """Add ``other``'s counts to these."""
         for name, count in other.as_dict().items():

@@ -113,7 +113,7 @@ class Worker:
             logger.warning("Stopped before the batch in hand was done; its events are due again.")
         finally:
             self.close()
-        logger.info("Outbox worker stopped: %s", self.stats)
+        logger.info("Outbox worker stopped after %d batches: %s.", self.stats.batches, self.stats)
         return self.stats
 
     def run_once(self) -> Tally:

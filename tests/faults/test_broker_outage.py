@@ -118,7 +118,10 @@ class OutageDrill:
     def deferrals(self) -> int:
         """Return how many times the worker deferred a row, from its final statistics line."""
         stats = self.run.lines(r"Outbox worker stopped")
-        return int(stats[-1].split("deferred=")[1].split(",")[0]) if stats else -1
+        if not stats:
+            return -1
+        deferred = re.search(r"(\d+) deferred", stats[-1])
+        return int(deferred[1]) if deferred else 0
 
 
 def lag_during(

@@ -34,6 +34,12 @@ def test_a_handlers_own_info_line_shows_under_the_worker() -> None:
     assert "INFO django_broadcaster.worker.loop: Outbox worker started" in output
 
 
+def test_the_stop_line_counts_the_outcomes_in_words() -> None:
+    publisher.publish_event(ORDER_TYPE, "shop", {"order": 42})
+    output = run_worker()
+    assert "Outbox worker stopped after 1 batches: 1 published." in output
+
+
 def test_verbosity_3_shows_which_handler_ran_on_which_event() -> None:
     row = publisher.publish_event(ORDER_TYPE, "shop", {"order": 42})
     output = run_worker("-v", "3")

@@ -1,13 +1,21 @@
-"""What each Kafka client's errors say failed, and client errors logged once per state."""
+"""What each Kafka client's errors say failed, and client errors logged once per state.
+
+The mapping is by exception type (kafka-python) and error code (librdkafka), so these tests
+build the clients' own error values; the real failures behind them are provoked against a broker
+in ``tests/integration/test_kafka_connection_errors.py``.
+"""
 
 from __future__ import annotations
 
 import logging
+import ssl
 
 import pytest
+from kafka import errors as kafka_errors
 
-from django_broadcaster.backends.kafka import failures
-from django_broadcaster.backends.kafka.failures import ErrorLog
+from django_broadcaster.backends.kafka import connecting, failures
+from django_broadcaster.backends.kafka.failures import ErrorLog, Problem
+from tests.integration.test_kafka_backend import require_confluent_kafka
 
 
 class Clock:
@@ -82,3 +90,77 @@ def test_problems_read_as_what_failed_then_the_clients_words() -> None:
     unknown = failures.unknown_topic("orders", "Broker: Unknown topic or partition")
     assert unknown.kind == failures.UNKNOWN_TOPIC
     assert str(unknown).startswith("unknown topic 'orders': it does not exist")
+
+
+def tls_failure() -> kafka_errors.KafkaConnectionError:
+    """Return kafka-python's error for a failed TLS handshake, raised as kafka-python does."""
+    try:
+        try:
+            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+        except ssl.SSLError as exc:
+            raise kafka_errors.KafkaConnectionError(f"Handshake failed: {exc}")  # noqa: B904
+    except kafka_errors.KafkaConnectionError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (kafka_errors.KafkaConnectionError("111 ECONNREFUSED"), failures.UNREACHABLE),
+        (kafka_errors.KafkaConnectionError("DNS Resolution failure"), failures.UNREACHABLE),
+        (tls_failure(), failures.TLS),
+        (kafka_errors.UnsupportedSaslMechanismError(), failures.AUTHENTICATION),
+        (kafka_errors.SaslAuthenticationFailedError("bad password"), failures.AUTHENTICATION),
+        (kafka_errors.TopicAuthorizationFailedError("orders"), failures.NOT_AUTHORIZED),
+        (kafka_errors.ClusterAuthorizationFailedError(), failures.NOT_AUTHORIZED),
+    ],
+)
+def test_kafka_python_errors_by_type(error: Exception, kind: str) -> None:
+    found = connecting.describe(error, "bootstrap-1")
+    assert found is not None
+    assert found.kind == kind
+    assert str(found).startswith(f"{kind}: bootstrap-1: ")
+    assert type(error).__name__ in str(found)
+
+
+def test_kafka_python_errors_of_no_known_meaning_are_left_as_they_are() -> None:
+    assert connecting.describe(kafka_errors.MessageSizeTooLargeError()) is None
+    assert connecting.describe(ValueError("a bug")) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("_TRANSPORT", failures.UNREACHABLE),
+        ("_RESOLVE", failures.UNREACHABLE),
+        ("_AUTHENTICATION", failures.AUTHENTICATION),
+        ("SASL_AUTHENTICATION_FAILED", failures.AUTHENTICATION),
+        ("UNSUPPORTED_SASL_MECHANISM", failures.AUTHENTICATION),
+        ("_SSL", failures.TLS),
+        ("TOPIC_AUTHORIZATION_FAILED", failures.NOT_AUTHORIZED),
+        ("UNKNOWN_TOPIC_OR_PART", failures.UNKNOWN_TOPIC),
+        ("_UNKNOWN_TOPIC", failures.UNKNOWN_TOPIC),
+        ("_MSG_TIMED_OUT", failures.NO_ANSWER),
+    ],
+)
+def test_librdkafka_errors_by_code(code: str, kind: str) -> None:
+    require_confluent_kafka()
+    from confluent_kafka import KafkaError
+
+    from django_broadcaster.backends.kafka import librdkafka
+
+    error = KafkaError(getattr(KafkaError, code), "the client's words")
+    found = librdkafka.describe(error, "orders", 2, "a:9092")
+
+    assert isinstance(found, Problem)
+    assert found.kind == kind
+    assert "the client's words" in str(found)
+
+
+def test_librdkafka_codes_of_no_known_meaning_are_left_as_they_are() -> None:
+    require_confluent_kafka()
+    from confluent_kafka import KafkaError
+
+    from django_broadcaster.backends.kafka import librdkafka
+
+    assert librdkafka.describe(KafkaError(KafkaError._FATAL), "orders", 2, "a:9092") is None

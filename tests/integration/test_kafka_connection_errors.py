@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from django_broadcaster.backends.kafka import BaseKafkaBackend, ConfluentKafkaBackend
+from django_broadcaster.conf import get_settings
 from django_broadcaster.exceptions import BackendUnavailable
+from django_broadcaster.models import Status
+from django_broadcaster.outbox.health import outbox_status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.worker import Worker
 from tests.factories import published_event
 from tests.faults.services import TansuBroker
 from tests.integration.test_kafka_backend import backend_class, closed_port  # noqa: F401
@@ -257,3 +263,31 @@ def test_a_broker_that_goes_away_is_reported_then_its_recovery_logged(
     expected = 1 if isinstance(backend, ConfluentKafkaBackend) else 2  # the timeout, the cause
     assert len(ours) == expected, "\n".join(ours)
     assert "recovered after" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_records_what_failed_and_outbox_status_shows_it(
+    backend_class: type[BaseKafkaBackend],  # noqa: F811
+) -> None:
+    """Issue 24, item 11: with the defaults (``send_timeout`` 10 s, ``SEND_DEADLINE`` 2 s) a
+    refused connection was recorded as "timeout: no answer within 2 s"."""
+    address = f"127.0.0.1:{closed_port()}"
+    backend = backend_class("kafka", bootstrap_servers=address, topic="errors")
+    first = publisher.publish_event("order.created", "shop", {"n": 1})
+    worker = Worker(config=get_settings(), registry=EventRegistry(), backends={"kafka": backend})
+    try:
+        worker.run_once()
+        second = publisher.publish_event("order.created", "shop", {"n": 2})
+        worker.run_once()  # the backend is paused now: the event waits, saying why
+    finally:
+        worker.close()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.retry_count) == (Status.PENDING, 0)
+    assert first.last_error.startswith("kafka: unavailable: Backend 'kafka': Kafka at ")
+    assert f"{address} is unavailable: broker unreachable" in first.last_error
+    assert second.last_error.startswith("kafka: backend paused: Backend 'kafka': Kafka at ")
+    assert "broker unreachable" in second.last_error
+    reasons = {reason.reason: reason.count for reason in outbox_status().waiting_reasons}
+    assert reasons == {first.last_error: 1, second.last_error: 1}

@@ -45,7 +45,8 @@ class CircuitBreaker:
 
     After a failure the breaker is *open* until a backed-off moment; the worker does not call the
     destination meanwhile and defers its events to that moment. The first call after it is a
-    trial: success closes the breaker, failure opens it again for longer. ``deadline`` is how
+    trial: success closes the breaker, failure opens it again for longer. ``last_error`` is
+    the failure that opened it, which is why the destination is paused. ``deadline`` is how
     long a call is waited for; a call that ends after it means the destination is slow rather
     than down, and :meth:`record_slow_call` lengthens the deadline.
     """
@@ -59,6 +60,7 @@ class CircuitBreaker:
         self.deadline = deadline or timedelta(seconds=2)
         self.failures = 0
         self.open_until: datetime | None = None
+        self.last_error: BaseException | None = None
 
     def is_open(self, now: datetime) -> bool:
         """Return whether calls to the destination should be skipped at ``now``."""
@@ -68,6 +70,7 @@ class CircuitBreaker:
         """Open the breaker after ``error`` and return when the destination may be tried again."""
         self.failures += 1
         self.open_until = now + backoff_delay(self.failures, self.base, self.cap)
+        self.last_error = error
         logger.warning(
             "Backend %r is unavailable (%s); pausing it until %s.",
             self.alias,
@@ -83,8 +86,13 @@ class CircuitBreaker:
         error: the pause restarts from when it really ended.
         """
         self.open_until = now + backoff_delay(self.failures or 1, self.base, self.cap)
+        self.last_error = error
         logger.info("Backend %r is still unavailable (%s).", self.alias, error)
         return self.open_until
+
+    def pause_reason(self) -> str:
+        """Return why the destination is not called while the breaker is open."""
+        return "backend paused" + ("" if self.last_error is None else f": {self.last_error}")
 
     def busy_until(self, now: datetime) -> datetime:
         """Return when to try again while a call that missed its deadline is still running."""
@@ -106,6 +114,7 @@ class CircuitBreaker:
             logger.info("Backend %r is available again.", self.alias)
         self.failures = 0
         self.open_until = None
+        self.last_error = None
 
 
 #: What became of an event after an attempt that did not reach every destination.

@@ -1,9 +1,9 @@
 """The outbox's health in a few queries: what ``manage.py outbox_status`` prints.
 
-:func:`outbox_status` runs five queries: counts by status; over the pending rows only (a partial
-index holds them), the due events and the lag, overall and by destination; the events in flight;
-the most common failures and, in one aggregate, each destination's backlog. :func:`lags` runs
-the lag's query alone, for the worker's progress line.
+:func:`outbox_status` runs six queries: counts by status; over the pending rows only (a partial
+index holds them), the due events and the lag, overall and by destination, and the reasons the
+tried ones wait; the events in flight; the most common failures and, in one aggregate, each
+destination's backlog. :func:`lags` runs the lag's query alone, for the worker's progress line.
 
 The *lag* is how long the oldest unfinished event has waited to reach every destination it
 needs, deferred, retried or in flight alike: from its ``scheduled_at`` while the worker has
@@ -15,7 +15,7 @@ lag before its time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -29,7 +29,7 @@ from .models import OutboxEvent, Status
 
 @dataclass(frozen=True)
 class FailureReason:
-    """One ``last_error`` text shared by ``count`` failed events."""
+    """One ``last_error`` text shared by ``count`` events (failed ones, or pending ones)."""
 
     reason: str
     count: int
@@ -54,7 +54,9 @@ class OutboxStatus:
     ``waiting_since`` is when the oldest unfinished event began to wait, and :attr:`lag` how
     long ago that is (see the module; ``None`` when no event waits): a worker that keeps up, with
     its destinations up, keeps it around a poll interval. ``oldest_due_at`` is when the oldest
-    due event (pending, its time come, held by no worker) became due.
+    due event (pending, its time come, held by no worker) became due. ``waiting_reasons`` says
+    why the pending events that were tried wait: a destination unavailable (what failed), or a
+    rejection whose retry is to come.
     """
 
     now: datetime
@@ -65,6 +67,7 @@ class OutboxStatus:
     top_failures: list[FailureReason]
     destinations: list[DestinationStatus]
     waiting_since: datetime | None = None
+    waiting_reasons: list[FailureReason] = field(default_factory=list)
 
     @property
     def lag(self) -> timedelta | None:
@@ -87,8 +90,8 @@ def outbox_status(
 ) -> OutboxStatus:
     """Return the outbox's state at ``now`` (default: the current time).
 
-    ``top`` limits the failure reasons listed; ``registry`` (default: the global one) gives the
-    handlers, listed after the configured backends.
+    ``top`` limits the failure and waiting reasons listed; ``registry`` (default: the global
+    one) gives the handlers, listed after the configured backends.
     """
     now = now or timezone.now()
     events = OutboxEvent.objects.all()
@@ -108,9 +111,10 @@ def outbox_status(
         due=pending["due"],
         in_flight=events.in_flight(now).count(),
         oldest_due_at=pending["oldest_due"],
-        top_failures=_top_failures(top),
+        top_failures=_top_reasons(events.filter(status=Status.FAILED), top),
         destinations=[replace(d, lag=lags[d.name]) for d in _backlogs(destinations)],
         waiting_since=pending["since"],
+        waiting_reasons=_top_reasons(_pending().exclude(last_error=""), top),
     )
 
 
@@ -161,13 +165,10 @@ def _seconds(duration: timedelta | None) -> float | None:
     return None if duration is None else duration.total_seconds()
 
 
-def _top_failures(limit: int) -> list[FailureReason]:
+def _top_reasons(events: QuerySet[OutboxEvent], limit: int) -> list[FailureReason]:
     grouped = (
-        OutboxEvent.objects.filter(status=Status.FAILED)
-        .values_list("last_error")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "last_error")[:limit]
-    )
+        events.values_list("last_error").annotate(n=Count("pk")).order_by("-n", "last_error")
+    )[:limit]
     return [FailureReason(reason or "(no error recorded)", n) for reason, n in grouped]
 
 

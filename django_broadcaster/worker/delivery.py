@@ -130,7 +130,7 @@ class Courier:
         if self._late is None and not self.breaker.is_open(now):
             return Call(now, len(events), future=self._stage.submit(lambda: self._send(events)))
         if self._late is None:
-            reason, until = "backend paused", self.breaker.open_until
+            reason, until = self.breaker.pause_reason(), self.breaker.open_until
         else:
             reason, until = "still busy with a late call", self.breaker.busy_until(now)
         verdict = Verdict(unavailable_until=until, reason=reason, tried=False)

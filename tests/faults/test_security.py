@@ -2,8 +2,10 @@
 
 The worker runs with broker credentials pointed at a closed port, so every attempt fails and is
 logged; neither its output (at debug verbosity) nor the errors stored in the outbox may contain
-a password. A Redis password with an unencoded ``#``, ``/`` or ``?``, which redis-py would cut
-short, keeps the worker from starting, and no part of it is shown either.
+a password. Kafka's SASL password is also sent to the suite's broker, whose listener does not
+offer SASL, so that both clients fail in the SASL handshake and say so. A Redis password with an
+unencoded ``#``, ``/`` or ``?``, which redis-py would cut short, keeps the worker from starting,
+and no part of it is shown either.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
 from harness.process import Process
 
-from .drill import KAFKA_BACKEND, REDIS_BACKEND, report
+from .drill import KAFKA_ENGINES, REDIS_BACKEND, report
 
 pytestmark = [pytest.mark.faults]
 
@@ -119,43 +121,65 @@ def closed_port() -> int:
             )
             for secret in CUT_SHORT
         ),
-        pytest.param(
-            lambda port, secret: {
-                "bootstrap_servers": f"127.0.0.1:{port}",
-                "topic": "secrets",
-                "send_timeout": 1,
-                "producer_options": {
-                    "security_protocol": "SASL_PLAINTEXT",
-                    "sasl_mechanism": "PLAIN",
-                    "sasl_plain_username": "user",
-                    "sasl_plain_password": secret,
-                },
-            },
-            SECRET,
-            id="kafka-sasl",
-        ),
     ],
 )
 def test_credentials_never_reach_logs_or_stored_errors(
     workers: Callable[..., Process], backend: Callable[[int, str], dict[str, Any]], secret: str
 ) -> None:
-    options = backend(closed_port(), secret)
-    dotted = KAFKA_BACKEND if "bootstrap_servers" in options else REDIS_BACKEND
-    if dotted == REDIS_BACKEND:
-        options["connect_timeout"] = 1
-    publisher.publish_event("drill.secret", "https://drills.example.com", {"n": 1})
-    run = workers(
-        "--burst", "--verbosity", "3", backends={"broker": {"BACKEND": dotted, "OPTIONS": options}}
-    )
-    assert run.wait(timeout=60) == 0, run.tail()
-
-    output = run.output()
-    stored = OutboxEvent.objects.get()
+    options = {**backend(closed_port(), secret), "connect_timeout": 1}
+    output, stored = run_until_deferred(workers, REDIS_BACKEND, options)
     assert "is unavailable" in output, output  # the failure was logged
     assert "unavailable" in stored.last_error
     for shown in (secret, quote(secret, safe="")):
         assert shown not in output
         assert shown not in stored.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("where", ["closed-port", "broker-without-sasl"])
+@pytest.mark.parametrize("engine", list(KAFKA_ENGINES))
+def test_a_sasl_password_never_reaches_logs_or_stored_errors(
+    workers: Callable[..., Process], request: pytest.FixtureRequest, engine: str, where: str
+) -> None:
+    if where == "closed-port":
+        servers, failure = f"127.0.0.1:{closed_port()}", "broker unreachable"
+    else:
+        servers, failure = (
+            request.getfixturevalue("kafka_bootstrap_servers"),
+            "authentication failed",
+        )
+    options = {
+        "bootstrap_servers": servers,
+        "topic": "secrets",
+        "send_timeout": 1,
+        "producer_options": {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": "user",
+            "sasl_plain_password": SECRET,
+        },
+    }
+    output, stored = run_until_deferred(workers, KAFKA_ENGINES[engine], options)
+    report("security", f"{engine}, SASL to the {where.replace('-', ' ')}: {stored.last_error}")
+    assert f"is unavailable: {failure}" in output, output
+    assert f"is unavailable: {failure}" in stored.last_error
+    assert SECRET not in output
+    assert SECRET not in stored.last_error
+
+
+def run_until_deferred(
+    workers: Callable[..., Process], dotted: str, options: dict[str, Any]
+) -> tuple[str, OutboxEvent]:
+    """Run a worker (``--burst``, debug verbosity) on one event for the backend ``dotted``.
+
+    Return the worker's output and the event's row, which the failing backend left pending.
+    """
+    publisher.publish_event("drill.secret", "https://drills.example.com", {"n": 1})
+    run = workers(
+        "--burst", "--verbosity", "3", backends={"broker": {"BACKEND": dotted, "OPTIONS": options}}
+    )
+    assert run.wait(timeout=60) == 0, run.tail()
+    return run.output(), OutboxEvent.objects.get()
 
 
 def pieces(secret: str) -> list[str]:

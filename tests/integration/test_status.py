@@ -42,6 +42,7 @@ def test_an_empty_outbox() -> None:
     assert {"pending", "published", "failed"} <= status.counts.keys()
     assert set(status.counts.values()) == {0}
     assert (status.due, status.in_flight, status.lag, status.top_failures) == (0, 0, None, [])
+    assert status.waiting_reasons == []
     assert status.destinations == [DestinationStatus("default", "backend", 0, 0)]
 
 
@@ -63,7 +64,7 @@ def test_a_busy_outbox(django_assert_num_queries: Any) -> None:
     event(status=Status.FAILED, last_error="handler:x: ValueError: no", **named_backends("kafka"))
     registry = EventRegistry()
     registry.register("order")(on_order)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         status = outbox_status(now=NOW, top=5, registry=registry)
     assert (status.counts["pending"], status.counts["published"], status.counts["failed"]) == (
         4,
@@ -76,6 +77,7 @@ def test_a_busy_outbox(django_assert_num_queries: Any) -> None:
         FailureReason("kafka: EventRejected: too big", 2),
         FailureReason("handler:x: ValueError: no", 1),
     ]
+    assert status.waiting_reasons == [FailureReason("redis: down", 1)]  # the others: not tried
     assert status.destinations == [
         DestinationStatus("kafka", "backend", pending=2, failed=3, lag=timedelta(seconds=40)),
         DestinationStatus("redis", "backend", pending=4, failed=0, lag=timedelta(seconds=50)),

@@ -33,23 +33,33 @@ def due_for(seconds: int) -> None:
     )
 
 
-def test_text_output_has_counts_lag_destinations_and_failures() -> None:
+def test_text_output_has_counts_lag_destinations_waiting_and_failures() -> None:
     due_for(60)
     row = publisher.publish_event("order", "shop")
     OutboxEvent.objects.filter(pk=row.pk).update(
         status=Status.FAILED, last_error="default: EventRejected: too big"
     )
+    waiting = publisher.publish_event("order", "shop")
+    OutboxEvent.objects.filter(pk=waiting.pk).update(
+        scheduled_at=timezone.now() + timedelta(minutes=1),
+        last_error="default: unavailable: authentication failed: SASL refused",
+    )
     output = status()
-    assert "  pending            1  (1 due, 0 in flight)" in output
+    assert "  pending            2  (1 due, 0 in flight)" in output
     assert "  failed             1" in output
     assert "Lag: 60." in output
-    assert re.search(r"^  backend  default +1 +1 +60\.\d s$", output, re.MULTILINE)
+    assert re.search(r"^  backend  default +2 +1 +60\.\d s$", output, re.MULTILINE)
+    assert (
+        "Why pending events wait (by last error):\n"
+        "        1  default: unavailable: authentication failed: SASL refused\n"
+    ) in output
     assert "        1  default: EventRejected: too big" in output
 
 
 def test_an_empty_outbox_says_so() -> None:
     output = status()
     assert "Lag: none (no event is waiting)" in output
+    assert "Waiting: none." in output
     assert "Failures: none." in output
 
 

@@ -37,6 +37,8 @@ def test_breaker_opens_on_failure_and_closes_on_success() -> None:
     assert not breaker.is_open(until)
     second = breaker.record_failure(until, OSError("refused"))
     assert second - until >= timedelta(seconds=2)  # backs off further
+    assert breaker.pause_reason() == "backend paused: refused"  # the failure that opened it
     breaker.record_success()
     assert not breaker.is_open(until)
     assert breaker.failures == 0
+    assert breaker.pause_reason() == "backend paused"

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Final
 
 from .base import BaseKafkaBackend, Failures, Pending
 from .confluent import ConfluentKafkaBackend
+from .failures import UNREACHABLE, Problem, no_answer, problem
 from .messages import (
     MESSAGE_BUILDERS,
     STRUCTURED_CONTENT_TYPE,
@@ -39,6 +41,7 @@ try:
     from kafka import KafkaProducer
     from kafka import errors as kafka_errors
 
+    from .connecting import NotConnected, ProducerBuild, describe
     from .partitioning import BatchPartitioner
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
@@ -89,6 +92,8 @@ class KafkaBackend(BaseKafkaBackend):
 
     client_library = "kafka-python"
     extra = "kafka"
+    #: The producer being built, kept while it is (see :mod:`.connecting`).
+    _build: ProducerBuild | None = None
 
     @classmethod
     def _client_missing(cls) -> ImportError | None:
@@ -120,10 +125,33 @@ class KafkaBackend(BaseKafkaBackend):
         return {key: value for key, value in config.items() if key in known}
 
     def _client_connect(self) -> Any:
+        build = self._build
+        if build is None or not build.usable:
+            if build is not None:
+                build.abandon()
+            build = self._build = ProducerBuild(
+                partial(
+                    KafkaProducer, bootstrap_servers=self.bootstrap_servers, **self._producer_config
+                ),
+                len(self._servers()),
+                f"broadcaster-{self.alias}-connect",
+            )
         try:
-            return KafkaProducer(bootstrap_servers=self.bootstrap_servers, **self._producer_config)
-        except OUTAGE_ERRORS as exc:
-            raise self._unavailable(exc) from exc
+            producer = build.wait(self.send_timeout)
+        except NotConnected as exc:
+            latest = exc.latest()  # chained: the client's own error, when there is one
+            raise self._outage(exc, self._not_connected(exc)) from (latest[1] if latest else exc)
+        except kafka_errors.KafkaError as exc:
+            raise self._outage(exc) from exc
+        self._build = None
+        return producer
+
+    def close(self) -> None:
+        """Flush and close the producer, and the one being built. Safe to call twice."""
+        build, self._build = self._build, None
+        if build is not None:
+            build.abandon()
+        super().close()
 
     def _client_close(self, producer: Any) -> None:
         try:
@@ -145,7 +173,7 @@ class KafkaBackend(BaseKafkaBackend):
         try:
             self._producer.flush(timeout=self.send_timeout)
         except OUTAGE_ERRORS as exc:
-            raise self._unavailable(exc) from exc
+            raise self._outage(exc) from exc
         # flush() returns once every future is done: read each outcome without waiting on it.
         for event, future in futures:
             if not future.is_done:
@@ -156,3 +184,17 @@ class KafkaBackend(BaseKafkaBackend):
 
     def _client_message_error(self, exc: Exception) -> bool:
         return isinstance(exc, MESSAGE_ERRORS)
+
+    def _client_problem(self, exc: Exception) -> Problem | None:
+        if isinstance(exc, kafka_errors.KafkaTimeoutError):
+            return no_answer(self.send_timeout, ",".join(self._servers()), exc)
+        return describe(exc)
+
+    def _not_connected(self, exc: NotConnected) -> Problem:
+        """Return what a failed connection attempt says: the latest failure, or no answer."""
+        servers, latest = self._servers(), exc.latest()
+        if latest is None:
+            return no_answer(self.send_timeout, ",".join(servers))
+        node, error = latest
+        found = describe(error, node if len(servers) > 1 else "") or problem(UNREACHABLE, error)
+        return found if exc.every_server else no_answer(self.send_timeout, ",".join(servers), found)

@@ -3,9 +3,10 @@
 :class:`BaseKafkaBackend` validates the options common to both producers, builds each message
 with :mod:`.messages`, and decides what an error means: an error about the message itself refuses
 that one event (``EventRejected``); any other error means the cluster or the producer takes no
-messages now (``BackendUnavailable``), and the producer is rebuilt on the next attempt. A
-subclass supplies the client: how to build and close the producer, which errors concern a
-message, and how to hand over a batch and collect each message's outcome.
+messages now (``BackendUnavailable``, saying what failed: :mod:`.failures`), and the producer is
+rebuilt on the next attempt. A subclass supplies the client: how to build and close the
+producer, which errors concern a message, what an error says failed, and how to hand over a
+batch and collect each message's outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, Final
 from ...events import CloudEvent
 from ...exceptions import BackendUnavailable, EventRejected, InvalidEvent
 from ..base import BaseBackend, Rejections
+from .failures import ErrorLog, Problem
 from .messages import MESSAGE_BUILDERS, KafkaMessage
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ _TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 Pending = tuple[CloudEvent, KafkaMessage]
 #: What :meth:`BaseKafkaBackend._client_deliver` returns: each refused event with its error.
 Failures = list[tuple[CloudEvent, Exception]]
+#: ``producer_options`` whose name holds one of these are secrets, masked in errors and logs.
+SECRET_WORDS: Final = ("password", "secret")
 
 
 class BaseKafkaBackend(BaseBackend):
@@ -41,6 +45,9 @@ class BaseKafkaBackend(BaseBackend):
     #: The name of the client library and the extra that installs it, for the error message.
     client_library: ClassVar[str]
     extra: ClassVar[str]
+    #: Whether the client reports each of its errors to ``_errors`` as they happen; if not,
+    #: :meth:`_outage` logs the failure it reports.
+    reports_errors: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -58,8 +65,11 @@ class BaseKafkaBackend(BaseBackend):
         self.bootstrap_servers, self.topic = bootstrap_servers, topic
         self.content_mode, self.send_timeout = content_mode, send_timeout
         self._check()
+        self._secrets = frozenset(_secrets(producer_options or {}))
         self._producer_config = self._client_config(producer_options or {})
         self._producer: Any = None
+        #: The client's errors, logged once per state (see :class:`~.failures.ErrorLog`).
+        self._errors = ErrorLog(f"Backend {alias!r} ({self.client_library})", self._scrub)
 
     def open(self) -> bool:
         """Build the producer if needed and return whether this call built it.
@@ -70,13 +80,12 @@ class BaseKafkaBackend(BaseBackend):
             return False
         logger.debug("Backend %r: connecting to Kafka at %s.", self.alias, self.bootstrap_servers)
         self._producer = self._client_connect()
+        self._errors.recovered()
         return True
 
     def close(self) -> None:
         """Flush and close the producer. Safe to call twice, or without :meth:`open`."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            self._client_close(producer)
+        self._drop_producer()
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Send ``events``, wait once for all acknowledgements; return the refused ones by id.
@@ -88,14 +97,16 @@ class BaseKafkaBackend(BaseBackend):
         """
         if not events:
             return {}
-        self.open()
         try:
-            return self._send_all(events)
+            self.open()
+            rejected = self._send_all(events)
         except BackendUnavailable:
             # Start afresh on the next attempt: after a broker restart a producer can stay stuck
             # or, with idempotence, end in a fatal state (its producer id is unknown there).
-            self.close()
+            self._drop_producer()
             raise
+        self._errors.recovered()
+        return rejected
 
     def __repr__(self) -> str:
         return (
@@ -125,11 +136,34 @@ class BaseKafkaBackend(BaseBackend):
         the broker lost its state, a producer in a fatal state): ``BackendUnavailable``.
         """
         if not isinstance(exc, InvalidEvent) and not self._client_message_error(exc):
-            raise self._unavailable(exc) from exc
+            raise self._outage(exc) from exc
         return self._rejected(event, exc)
 
+    def _drop_producer(self) -> None:
+        """Close the producer, if any; the next call builds another."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            self._client_close(producer)
+
+    def _outage(self, exc: Exception, problem: Problem | None = None) -> BackendUnavailable:
+        """Return the ``BackendUnavailable`` for the client's ``exc``, saying what failed.
+
+        That is ``problem``, or what ``exc`` says. Unless the client reports its errors itself
+        (``reports_errors``), it is logged too, once per state.
+        """
+        problem = problem or self._client_problem(exc)
+        if not self.reports_errors:
+            self._errors.error((problem and problem.kind, type(exc).__name__), problem or exc)
+        return self._unavailable(problem or exc)
+
+    def _servers(self) -> list[str]:
+        """Return the bootstrap servers as a list of ``host:port``."""
+        servers = self.bootstrap_servers
+        listed = servers.split(",") if isinstance(servers, str) else servers
+        return [server.strip() for server in listed if server.strip()]
+
     def _where(self) -> str:
-        return f"Kafka at {self.bootstrap_servers}"
+        return f"Kafka at {','.join(self._servers())}"
 
     def _check(self) -> None:
         if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
@@ -171,3 +205,15 @@ class BaseKafkaBackend(BaseBackend):
     def _client_message_error(self, exc: Exception) -> bool:
         """Return whether ``exc`` concerns the message itself rather than the cluster."""
         raise NotImplementedError(f"{type(self).__name__} must implement _client_message_error().")
+
+    def _client_problem(self, exc: Exception) -> Problem | None:
+        """Return what the client's ``exc`` says failed, or ``None`` when it does not say."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _client_problem().")
+
+
+def _secrets(options: Mapping[str, Any]) -> list[str]:
+    return [
+        value
+        for name, value in options.items()
+        if isinstance(value, str) and any(word in name.lower() for word in SECRET_WORDS)
+    ]

@@ -2,40 +2,34 @@
 
 Messages and the error policy are those of :class:`~.base.BaseKafkaBackend`: only an error about
 the message (too large, invalid, a bad timestamp) refuses the event; a delivery timeout, a
-transport, authentication or fatal producer error makes the backend unavailable.
+transport, authentication or fatal producer error makes the backend unavailable, saying what
+failed by librdkafka's error code (:mod:`.librdkafka`). librdkafka reports each failed
+connection attempt to ``error_cb``, about 20 a second, which logs each state once; its own log
+lines go to the same logger, connection failures at DEBUG since ``error_cb`` has them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from ...exceptions import BackendUnavailable
 from ..base import masked
 from .base import BaseKafkaBackend, Failures, Pending
+from .failures import Problem, no_answer
 
 try:
     from confluent_kafka import KafkaError, KafkaException, Producer
+
+    from .librdkafka import LOG, MESSAGE_ERROR_CODES, TOPIC_FAILURES, describe
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
 else:
     _MISSING = None
-    #: Error codes about one message itself: the message is refused whatever the cluster's state.
-    MESSAGE_ERROR_CODES: Final = frozenset(
-        {
-            KafkaError.MSG_SIZE_TOO_LARGE,
-            KafkaError.RECORD_LIST_TOO_LARGE,
-            KafkaError.INVALID_MSG,
-            KafkaError.INVALID_MSG_SIZE,
-            KafkaError.INVALID_RECORD,
-            KafkaError.INVALID_TIMESTAMP,
-            KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT,
-        }
-    )
 
 logger = logging.getLogger(__name__)
-#: librdkafka's own log lines (connection attempts, configuration warnings) go here.
-client_logger = logging.getLogger(f"{__name__}.librdkafka")
 
 #: kafka-python's names for the security settings, and librdkafka's: a ``KafkaBackend``'s TLS
 #: and SASL ``producer_options`` work here unchanged.
@@ -56,6 +50,8 @@ SECURITY_OPTIONS: Final = {
 RESERVED_PRODUCER_OPTIONS: Final = frozenset({"bootstrap.servers", "metadata.broker.list"})
 #: How long produce() may wait for room in librdkafka's queue before trying again.
 QUEUE_FULL_WAIT_S: Final = 0.05
+#: While connecting, how long each wait for metadata lasts before librdkafka's errors are read.
+CONNECT_WAIT_S: Final = 0.1
 
 
 class ConfluentKafkaBackend(BaseKafkaBackend):
@@ -70,9 +66,11 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
 
     client_library = "confluent-kafka"
     extra = "confluent"
+    reports_errors = True
     #: librdkafka's latest error (KafkaError) since the producer was built, reported as the
-    #: cause when the cluster stays away.
+    #: cause when the cluster stays away, and whether every broker has failed since.
     _last_error: Any = None
+    _all_down = False
 
     @classmethod
     def _client_missing(cls) -> ImportError | None:
@@ -95,7 +93,7 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
             "socket.connection.setup.timeout.ms": timeout_ms,
             # Successes need no callback: flush() returning 0 means every message was handled.
             "delivery.report.only.error": True,
-            "logger": client_logger,
+            "logger": LOG,
             **options,
             "error_cb": self._on_client_error,
         }
@@ -118,18 +116,46 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
             )
 
     def _client_connect(self) -> Any:
-        self._last_error = None
-        servers = self.bootstrap_servers
-        bootstrap = servers if isinstance(servers, str) else ",".join(servers)
-        producer = Producer({**self._producer_config, "bootstrap.servers": bootstrap})
+        self._last_error, self._all_down = None, False
+        producer = Producer(
+            {**self._producer_config, "bootstrap.servers": ",".join(self._servers())}
+        )
         try:
-            # Fetching the topic's metadata proves a broker answers, as kafka-python's
-            # bootstrap does, and spares the first send that wait.
-            producer.list_topics(self.topic, timeout=self.send_timeout)
-        except KafkaException as exc:
+            self._await_topic(producer)
+        except BackendUnavailable:
             self._discard(producer)
-            raise self._unavailable(self._last_error or exc.args[0]) from exc
+            raise
         return producer
+
+    def _await_topic(self, producer: Any) -> None:
+        """Wait until a broker gives the topic's metadata, which proves the cluster answers.
+
+        Raises ``BackendUnavailable`` as soon as every broker has failed (``error_cb`` says so)
+        or the topic cannot be used, and when nothing answers within ``send_timeout``.
+        """
+        deadline = time.monotonic() + self.send_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            metadata = self._metadata(producer, min(CONNECT_WAIT_S, remaining))
+            if metadata is None:
+                if self._every_broker_failed():
+                    raise self._gone()
+                continue
+            error = metadata.topics[self.topic].error
+            if error is None:
+                return
+            if error.code() in TOPIC_FAILURES:
+                cause = KafkaException(error)
+                raise self._outage(cause) from cause
+            producer.poll(min(CONNECT_WAIT_S, remaining))  # a topic being created, say
+        raise self._gone()
+
+    def _metadata(self, producer: Any, timeout: float) -> Any:
+        """Return the topic's metadata, or ``None`` if none came within ``timeout`` seconds."""
+        try:
+            return producer.list_topics(self.topic, timeout=timeout)
+        except KafkaException:
+            producer.poll(0)  # serve error_cb, which tells whether every broker failed
+            return None
 
     def _client_close(self, producer: Any) -> None:
         remaining = producer.flush(self.send_timeout)
@@ -149,22 +175,60 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
                 self._produce(message.key, message.value, message.headers, report)
             except KafkaException as exc:
                 failures.append((event, exc))
-        remaining = self._producer.flush(self.send_timeout)
+        remaining = self._flush()
         if remaining:
-            # Dropped now, so that close() does not wait for them a second time.
-            self._producer.purge()
-            error = self._last_error
-            raise self._unavailable(
-                f"{remaining} messages unacknowledged after {self.send_timeout} s: "
-                f"{error or 'no broker answered'}"
-            ) from (None if error is None else KafkaException(error))
+            self._producer.purge()  # dropped now, so that close() does not wait for them again
+            raise self._gone(f"{remaining} messages unacknowledged")
         return failures
+
+    def _flush(self) -> int:
+        """Wait up to ``send_timeout`` for every message's outcome; return how many are left.
+
+        Stops early when every broker fails meanwhile: waiting longer would only say less.
+        """
+        self._all_down = False
+        deadline = time.monotonic() + self.send_timeout
+        while remaining := self._producer.flush(
+            max(min(CONNECT_WAIT_S, deadline - time.monotonic()), 0)
+        ):
+            if self._every_broker_failed() or time.monotonic() >= deadline:
+                return int(remaining)
+        return 0
+
+    def _every_broker_failed(self) -> bool:
+        return self._all_down and self._last_error is not None
+
+    def _gone(self, detail: str = "") -> BackendUnavailable:
+        """Return the error of a cluster that took nothing: how every broker failed, or no answer.
+
+        The error is chained to librdkafka's latest one, if any.
+        """
+        error = self._last_error
+        cause = None if error is None else KafkaException(error)
+        if cause is not None and self._all_down:
+            gone = self._outage(cause)
+        else:
+            latest = self._last_error_problem()
+            more = "; ".join(str(part) for part in (detail, latest) if part)
+            gone = self._unavailable(no_answer(self.send_timeout, ",".join(self._servers()), more))
+        gone.__cause__ = cause
+        return gone
 
     def _client_message_error(self, exc: Exception) -> bool:
         if not isinstance(exc, KafkaException) or not exc.args:
             return False
         error: KafkaError = exc.args[0]
         return not error.fatal() and error.code() in MESSAGE_ERROR_CODES
+
+    def _client_problem(self, exc: Exception) -> Problem | None:
+        if not isinstance(exc, KafkaException) or not exc.args:
+            return None
+        return describe(exc.args[0], self.topic, self.send_timeout, ",".join(self._servers()))
+
+    def _last_error_problem(self) -> Problem | str | None:
+        """Return what librdkafka's latest error says failed, or ``None`` if it reported none."""
+        error = self._last_error
+        return None if error is None else self._client_problem(KafkaException(error)) or error.str()
 
     def _produce(self, key: Any, value: Any, headers: Any, report: Callable[..., None]) -> None:
         """Queue one message, waiting (up to ``send_timeout``) while librdkafka's queue is full."""
@@ -180,9 +244,16 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
                 waited += QUEUE_FULL_WAIT_S
 
     def _on_client_error(self, error: KafkaError) -> None:
-        """Remember librdkafka's latest error, the cause reported if the cluster stays away."""
+        """Note librdkafka's error, the cause reported if the cluster stays away; log it once.
+
+        ``_ALL_BROKERS_DOWN`` follows the error of the last broker to fail: it is not logged.
+        """
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._all_down = True
+            return
         self._last_error = error
-        logger.debug("Backend %r: librdkafka reports %s", self.alias, error)
+        self._all_down = self._all_down or error.fatal()
+        self._errors.error(error.code(), self._last_error_problem())
 
     def _discard(self, producer: Any) -> None:
         producer.purge()

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...outbox.health import OutboxStatus, outbox_status
+from ...outbox.health import FailureReason, OutboxStatus, outbox_status
 from ...outbox.models import OutboxEvent
 from ..arguments import seconds
 from ..migrated import require_migrated
@@ -17,9 +17,9 @@ from ..migrated import require_migrated
 class Command(BaseCommand):
     help = (
         "Show the outbox's state: events by status, the lag (how long the oldest unfinished "
-        "event has waited to reach every destination), each destination's backlog and lag, and "
-        "the most common failures. With --max-lag, exit with status 1 when the lag is over the "
-        "limit (for health checks)."
+        "event has waited to reach every destination), each destination's backlog and lag, why "
+        "pending events wait, and the most common failures. With --max-lag, exit with status 1 "
+        "when the lag is over the limit (for health checks)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             type=int,
             default=5,
             metavar="N",
-            help="How many distinct failure reasons to list (default: 5).",
+            help="How many distinct waiting and failure reasons to list (default: 5).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -78,7 +78,15 @@ def render(status: OutboxStatus) -> str:
             "",
             *_destinations(status),
             "",
-            *_failures(status),
+            *_reasons(
+                "Why pending events wait (by last error):", status.waiting_reasons, "Waiting"
+            ),
+            "",
+            *_reasons(
+                "Top failure reasons (failed events by last error):",
+                status.top_failures,
+                "Failures",
+            ),
         ]
     )
 
@@ -116,13 +124,10 @@ def _seconds(lag: timedelta | None) -> str:
     return "-" if lag is None else f"{lag.total_seconds():.1f} s"
 
 
-def _failures(status: OutboxStatus) -> list[str]:
-    if not status.top_failures:
-        return ["Failures: none."]
-    return [
-        "Top failure reasons (failed events by last error):",
-        *(f"  {f.count:>7,}  {_shorten(f.reason)}" for f in status.top_failures),
-    ]
+def _reasons(title: str, reasons: list[FailureReason], what: str) -> list[str]:
+    if not reasons:
+        return [f"{what}: none."]
+    return [title, *(f"  {r.count:>7,}  {_shorten(r.reason)}" for r in reasons)]
 
 
 def _shorten(text: str, limit: int = 200) -> str:

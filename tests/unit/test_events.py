@@ -203,7 +203,8 @@ def test_extension_validation_matches_the_spec(name: str, value: object) -> None
             )
         )
     )
-    expected_ok = name_ok and name not in reserved and value_ok
+    # expirytime must be an RFC 3339 time, and no value drawn here is one
+    expected_ok = name_ok and name not in reserved and value_ok and name != "expirytime"
     try:
         make(extensions={name: value})
     except InvalidEvent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -43,15 +44,15 @@ else:  # ModelAdmin is not subscriptable at run time
 class OutboxEventAdmin(ModelAdmin):
     """List and inspect outbox events; retry or discard them in bulk."""
 
+    # Created at comes early, so that it stays in sight when the columns after it do not fit.
     list_display = [
         "short_id",
-        "event_type",
-        "source",
-        "subject",
+        "created",
         "coloured_status",
+        "event_type",
+        "subject",
+        "scheduled",
         "retry_count",
-        "scheduled_at",
-        "created_at",
         "short_error",
     ]
     list_filter = [
@@ -159,10 +160,24 @@ class OutboxEventAdmin(ModelAdmin):
 
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: OutboxEvent) -> SafeString:
-        """Return the id's first eight characters; the whole id shows on pointing at them."""
+        """Return the id's last eight characters; the whole id shows on pointing at them.
+
+        Not the first eight: ids are UUIDv7, whose first eight are the same for every event of
+        the same minute or so; the last are random.
+        """
         return format_html(
-            '<span class="broadcaster-id" title="{}">{}</span>', obj.id, str(obj.id)[:8]
+            '<span class="broadcaster-id" title="{}">&hellip;{}</span>', obj.id, str(obj.id)[-8:]
         )
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj: OutboxEvent) -> SafeString:
+        """Return when the event was created, short (``2026-12-07 14:50:03``)."""
+        return _moment(obj.created_at)
+
+    @admin.display(description="scheduled at", ordering="scheduled_at")
+    def scheduled(self, obj: OutboxEvent) -> SafeString:
+        """Return when a worker may next claim the event, short."""
+        return _moment(obj.scheduled_at)
 
     @admin.display(description="status", ordering="status")
     def coloured_status(self, obj: OutboxEvent) -> SafeString:
@@ -237,3 +252,10 @@ class OutboxEventAdmin(ModelAdmin):
     def _has_model_permission(self, request: HttpRequest, action: str) -> bool:
         codename = get_permission_codename(action, self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+
+def _moment(value: datetime) -> SafeString:
+    """Return ``value`` in the current time zone to the second, all of it on pointing at it."""
+    exact = value.isoformat()
+    shown = f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}"
+    return format_html('<time datetime="{}" title="{}">{}</time>', exact, exact, shown)

@@ -1,7 +1,7 @@
 """The dashboard's chart of the last hour, as shapes for an SVG template (no script, no CDN).
 
 One pair of bars a minute, published and failed side by side; the scale's top is a round
-number at or above the busiest minute, with a tick at its half.
+number at or above the busiest minute, with a tick at its half when that is a whole number.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def chart(minutes: Sequence[Minute]) -> Chart:
 
     published = [bar(i, m.published, 1, "published", m) for i, m in enumerate(minutes)]
     failed = [bar(i, m.failed, 1 + BAR, "failed", m) for i, m in enumerate(minutes)]
-    counts = [Tick(HEIGHT - BOTTOM - plot * part, f"{top * part:g}") for part in (0, 0.5, 1)]
+    parts = (0, 0.5, 1) if top % 2 == 0 else (0, 1)  # no tick at 2.5 events
+    counts = [Tick(HEIGHT - BOTTOM - plot * part, f"{top * part:g}") for part in parts]
     times = [
         Tick(LEFT + i * step, f"{m.start:%H:%M}") for i, m in enumerate(minutes) if i % 15 == 0
     ]

@@ -84,7 +84,7 @@ def test_each_destination_shows_its_backlog_wait_deferred_and_state(staff_client
     assert (kafka.failing, redis.failing) == (True, False)
     page = response.content.decode()
     assert '<tr data-destination="kafka">' in page
-    assert "failing</span>\n            since the last delivery at" in page
+    assert "failing</span>\n            no delivery since" in page
 
 
 @override_settings(BROADCASTER={"BACKENDS": BACKENDS})
@@ -145,7 +145,9 @@ def test_the_changelist_links_the_dashboard_and_shows_compact_columns(
     page = staff_client.get(CHANGELIST).content.decode()
     assert f'<a href="{DASHBOARD}" class="viewlink">Dashboard</a>' in page
     row = outbox_in_known_states["deferred"]
-    assert f'<span class="broadcaster-id" title="{row.pk}">{str(row.pk)[:8]}</span>' in page
+    assert (
+        f'<span class="broadcaster-id" title="{row.pk}">&hellip;{str(row.pk)[-8:]}</span>' in page
+    )
     assert '<span class="broadcaster-status broadcaster-failed">failed</span>' in page
     assert (
         f'<span class="broadcaster-error" title="kafka: {TOO_LARGE}">kafka: EventRejected' in page
@@ -157,7 +159,7 @@ def test_the_charts_scale_is_a_round_number_at_or_above_the_busiest_minute() -> 
     start = timezone.now().replace(second=0, microsecond=0)
     minutes = [Minute(start + timedelta(minutes=n), n % 4, 0) for n in range(60)]
     drawn = chart(minutes)
-    assert [tick.label for tick in drawn.counts] == ["0", "2.5", "5"]
+    assert [tick.label for tick in drawn.counts] == ["0", "5"]
     tallest = max(drawn.published, key=lambda bar: bar.height)
     assert (tallest.height, tallest.y + tallest.height) == (148 * 3 / 5, drawn.baseline)
     assert [tick.label for tick in drawn.times] == [f"{m.start:%H:%M}" for m in minutes[::15]]

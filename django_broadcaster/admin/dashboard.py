@@ -56,6 +56,12 @@ class DestinationHealth:
     last_failure: datetime | None
 
     @property
+    def waited(self) -> str:
+        """Return :attr:`oldest_wait` for people (``45 s``, ``3 min 12 s``, ``2 h 5 min``), or
+        ``""`` when no event waits."""
+        return "" if self.oldest_wait is None else duration(self.oldest_wait)
+
+    @property
     def failing(self) -> bool:
         """Return whether the latest attempt recorded at the destination failed."""
         if self.last_failure is None:
@@ -125,6 +131,18 @@ def dashboard(now: datetime | None = None) -> Dashboard:
         failed_read=len(rows),
         minutes=_minutes(now),
     )
+
+
+def duration(span: timedelta) -> str:
+    """Return ``span`` in its two largest units: ``45 s``, ``3 min 12 s``, ``2 h 0 min``."""
+    seconds = int(span.total_seconds())
+    units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
+    first = next(index for index, (_, size) in enumerate(units) if seconds >= size or size == 1)
+    parts = []
+    for unit, size in units[first : first + 2]:
+        parts.append(f"{seconds // size} {unit}")
+        seconds %= size
+    return " ".join(parts)
 
 
 def failure_groups(rows: Iterable[tuple[Any, str, datetime]]) -> list[FailureGroup]:

@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_broadcaster.admin.chart import chart
-from django_broadcaster.admin.dashboard import Minute
+from django_broadcaster.admin.dashboard import Minute, duration
 from django_broadcaster.events import format_timestamp
 from django_broadcaster.models import OutboxEvent, Status
 from tests.integration.test_admin import BACKENDS, CHANGELIST, client_for, event, listed, run_action
@@ -163,3 +163,14 @@ def test_the_charts_scale_is_a_round_number_at_or_above_the_busiest_minute() -> 
     tallest = max(drawn.published, key=lambda bar: bar.height)
     assert (tallest.height, tallest.y + tallest.height) == (148 * 3 / 5, drawn.baseline)
     assert [tick.label for tick in drawn.times] == [f"{m.start:%H:%M}" for m in minutes[::15]]
+
+
+def test_waits_read_in_their_two_largest_units() -> None:
+    spans = [timedelta(seconds=s) for s in (0, 45, 192, 7500, 273_600 + 59)]
+    assert [duration(span) for span in spans] == [
+        "0 s",
+        "45 s",
+        "3 min 12 s",
+        "2 h 5 min",
+        "3 d 4 h",
+    ]

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # So that live_server serves the admin's CSS and ours to the browser tests.
+    "django.contrib.staticfiles",
     "django_broadcaster",
 ]
 # More apps for a worker subprocess, as a JSON list: tests/faults registers its handlers this way.

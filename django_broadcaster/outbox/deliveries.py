@@ -4,7 +4,9 @@ A destination is a configured backend alias or a registered handler's name (``ha
 dotted path). An event is *bound for* a backend when its ``backends`` is null (every backend) or
 names the alias (the publisher then listed it in ``delivery`` as ``pending``), and for a handler
 when the handler takes its type. It has *reached* a destination when its ``delivery`` entry there
-says ``delivered``. The admin and ``outbox_status`` share these definitions.
+says ``delivered``. A failure's *kind* is what its error begins with: the exception's class name
+(``KeyError``, ``EventRejected``) or ``unavailable``. The admin and ``outbox_status`` share these
+definitions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.lookups import Exact
+from django.db.models.lookups import Exact, In, StartsWith
 
 from ..conf import get_settings
 from ..events import parse_timestamp
@@ -81,6 +83,25 @@ def awaiting(destination: Destination) -> Q:
     """Return the condition: bound for ``destination`` and not delivered there yet."""
     tried = Q(delivery__has_key=destination.name)
     return bound_for(destination) & (~tried | ~reached(destination))
+
+
+def error_kind(error: str) -> str:
+    """Return the kind of a destination's ``error``: its text up to the first colon, stripped."""
+    return error.split(":", 1)[0].strip()
+
+
+def failed_with(destination: str, kind: str) -> Q:
+    """Return the condition: the event ended ``failed`` with an error of ``kind`` at
+    ``destination`` (a name, so that destinations no longer configured can be chosen)."""
+    entry = KeyTransform(destination, "delivery")
+    error = KeyTextTransform("error", entry)
+    refused = In(KeyTextTransform("state", entry), list(NOT_REACHED))
+    of_kind = Q(Exact(error, kind)) | Q(StartsWith(error, f"{kind}:"))
+    return Q(status=Status.FAILED) & Q(refused) & of_kind
+
+
+#: The states of a destination that was tried and did not take the event.
+NOT_REACHED = (str(DestinationState.REJECTED), str(DestinationState.UNAVAILABLE))
 
 
 def wants(row: OutboxEvent, destination: Destination) -> bool:

@@ -229,6 +229,11 @@ class OutboxEvent(models.Model):
                 name="outbox_pending_key_idx",
                 condition=Q(status="pending", partition_key__isnull=False),
             ),
+            # For the admin's dashboard: the last hour's published rows; the failed rows.
+            *(
+                models.Index(fields=[column], name=f"outbox_{state}_idx", condition=Q(status=state))
+                for column, state in [("published_at", "published"), ("scheduled_at", "failed")]
+            ),
         ]
 
     def __str__(self) -> str:

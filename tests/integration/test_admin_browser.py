@@ -1,29 +1,41 @@
-"""The admin in a real browser: log in, select a failed event, run "retry now".
+"""The admin in a real browser: run "retry now"; the changelist's layout and the dashboard at
+1400x900, with screenshots.
 
 Drives Debian's headless Chromium through chromedriver (packages ``chromium`` and
 ``chromium-driver``) against pytest-django's ``live_server``. Without them the test is skipped,
-except under ``CI=true``, where it fails.
+except under ``CI=true``, where it fails. Screenshots go to ``artifacts/screenshots/`` at the
+repository's root (ignored by git; ``SCREENSHOTS_DIR`` to change it), where CI leaves them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import override_settings
+from django.utils import timezone
 
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from tests.ci import missing
+from tests.integration.test_admin import BACKENDS
 
 pytestmark = pytest.mark.browser
 
 WAIT_S = 20
+CHANGELIST = "/admin/django_broadcaster/outboxevent/"
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or Path(__file__).parents[2] / "artifacts" / "screenshots"
+)
 CHROMIUM_FLAGS = [
     "--headless",
+    "--window-size=1400,900",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -64,15 +76,10 @@ def test_an_admin_retries_a_failed_event(browser: Any, live_server: Any) -> None
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
-    User.objects.create_superuser("admin", "admin@example.com", "a-long-password")
     row = publisher.publish_event("order.created", "shop", {"order": 7})
     OutboxEvent.objects.filter(pk=row.pk).update(status=Status.FAILED, retry_count=6)
     wait = WebDriverWait(browser, WAIT_S)
-
-    browser.get(f"{live_server.url}/admin/login/?next=/admin/django_broadcaster/outboxevent/")
-    browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys("a-long-password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, f"{live_server.url}{CHANGELIST}")
 
     checkbox = wait.until(
         ready.element_to_be_clickable((By.CSS_SELECTOR, f"input[value='{row.pk}']"))
@@ -87,3 +94,94 @@ def test_an_admin_retries_a_failed_event(browser: Any, live_server: Any) -> None
     assert message.text == "1 of 1 selected events will be retried now."
     row.refresh_from_db()
     assert (row.status, row.retry_count) == (Status.PENDING, 0)
+
+
+@override_settings(BROADCASTER={"BACKENDS": BACKENDS})
+def test_the_changelist_fits_1400_pixels(browser: Any, live_server: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    rows = busy_outbox()
+    log_in(browser, f"{live_server.url}{CHANGELIST}")
+    assert browser.execute_script("return window.innerWidth") == 1400
+    id_cell = browser.find_element(By.CSS_SELECTOR, f"span[title='{rows[0].pk}']")
+    one_line = browser.execute_script(
+        "return parseFloat(getComputedStyle(arguments[0]).lineHeight)", id_cell
+    )
+    assert (id_cell.text, id_cell.size["height"] < 1.5 * one_line) == (
+        "…" + str(rows[0].pk)[-8:],
+        True,
+    )
+    save_screenshot(browser, "changelist-1400x900.png")
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    header = browser.find_element(By.CSS_SELECTOR, "#result_list th.column-created")
+    cells = browser.find_elements(By.CSS_SELECTOR, "#result_list td.field-created")
+    for element in [header, *cells]:
+        assert element.location["x"] + element.size["width"] <= viewport, element.text
+        assert browser.execute_script(
+            "return arguments[0].scrollWidth <= arguments[0].clientWidth", element
+        )
+
+
+@override_settings(BROADCASTER={"BACKENDS": BACKENDS})
+def test_the_dashboard_shows_destinations_failures_and_the_chart(
+    browser: Any, live_server: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    busy_outbox()
+    log_in(browser, f"{live_server.url}{CHANGELIST}")
+    browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/dashboard/']").click()
+    kafka = browser.find_element(By.CSS_SELECTOR, "tr[data-destination='kafka']")
+    assert "failing" in kafka.text
+    failures = browser.find_element(By.ID, "broadcaster-failures")
+    assert "EventRejected" in failures.text
+    chart = browser.find_element(By.CSS_SELECTOR, ".broadcaster-chart svg")
+    assert chart.size["width"] == 720
+    assert len(chart.find_elements(By.CSS_SELECTOR, "rect.published")) == 1
+    save_screenshot(browser, "dashboard-1400x900.png")
+    failures.find_element(By.LINK_TEXT, "EventRejected").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 3
+
+
+def log_in(browser: Any, then: str) -> None:
+    """Log in as a new superuser through the login page, which then opens ``then``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    User.objects.create_superuser("admin", "admin@example.com", "a-long-password")
+    origin, _, path = then.partition("/admin/")
+    browser.get(f"{origin}/admin/login/?next=/admin/{path}")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("a-long-password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, WAIT_S).until(lambda driver: "/login/" not in driver.current_url)
+
+
+def busy_outbox() -> list[OutboxEvent]:
+    """Return rows as a busy outbox has them: long types and subjects, failures, one published."""
+    now = timezone.now()
+    error = "EventRejected: message too large for topic orders; the broker takes 1 MB at most"
+    at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    delivery = {"kafka": {"state": "rejected", "attempts": 6, "error": error, "at": at}}
+    failed = [
+        publisher.publish_event(
+            "com.example.shop.order.payment-authorised", "https://shop.example.com/orders",
+            {"order": n}, subject=f"orders/2026/12/{n:06d}",
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    OutboxEvent.objects.filter(pk__in=[r.pk for r in failed]).update(
+        status=Status.FAILED, retry_count=6, delivery=delivery, last_error=f"kafka: {error}"
+    )
+    published = publisher.publish_event("order.created", "shop", {"order": 7})
+    ten_minutes_ago = now - timedelta(minutes=10)  # kafka's last delivery, before the failures
+    OutboxEvent.objects.filter(pk=published.pk).update(
+        status=Status.PUBLISHED, published_at=ten_minutes_ago
+    )
+    return failed
+
+
+def save_screenshot(browser: Any, name: str) -> None:
+    """Save the window as ``name`` in :data:`SCREENSHOTS` (made if missing)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / name))

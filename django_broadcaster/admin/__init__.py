@@ -1,4 +1,5 @@
-"""A read-mostly admin for the outbox: find events, see where they went, retry or discard them.
+"""A read-mostly admin for the outbox: find events, see where they went, retry or discard them;
+a dashboard (:mod:`.dashboard`) shows each destination's state, the failures and the last hour.
 
 Rows are never edited by hand: a save could overwrite what a worker just recorded. Two actions
 change them, each behind a model permission: "retry now" needs ``change_outboxevent`` and
@@ -10,24 +11,28 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
-from .outbox.deliveries import (
-    Destination,
-    awaiting,
-    bound_for,
-    configured_destinations,
-    delivery_states,
-)
-from .outbox.models import OutboxEvent, OutboxEventQuerySet, Status
+from ..outbox.deliveries import configured_destinations, delivery_states
+from ..outbox.models import OutboxEvent, OutboxEventQuerySet, Status
+from .chart import chart
+from .dashboard import dashboard
+from .filters import DestinationFilter, FailureFilter, NotDeliveredFilter
+
+#: How many characters of an event's last error the list shows.
+ERROR_SHOWN = 60
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[OutboxEvent]
@@ -35,40 +40,29 @@ else:  # ModelAdmin is not subscriptable at run time
     ModelAdmin = admin.ModelAdmin
 
 
-class DestinationFilter(admin.SimpleListFilter):
-    """Events bound for one destination: a configured backend alias or a registered handler."""
-
-    title = "destination"
-    parameter_name = "destination"
-
-    def condition(self, destination: Destination) -> Q:
-        """Return the condition this filter applies for ``destination``."""
-        return bound_for(destination)
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(d.name, d.name) for d in configured_destinations()]
-
-    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
-        chosen = {d.name: d for d in configured_destinations()}.get(self.value() or "")
-        return queryset if chosen is None else queryset.filter(self.condition(chosen))
-
-
-class NotDeliveredFilter(DestinationFilter):
-    """Events bound for one destination that it has not accepted yet."""
-
-    title = "not yet delivered to"
-    parameter_name = "not_delivered_to"
-
-    def condition(self, destination: Destination) -> Q:
-        return awaiting(destination)
-
-
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ModelAdmin):
     """List and inspect outbox events; retry or discard them in bulk."""
 
-    list_display = ["id", "event_type", "source", "status", "retry_count", "created_at"]
-    list_filter = ["status", "event_type", "source", DestinationFilter, NotDeliveredFilter]
+    # Created at comes early, so that it stays in sight when the columns after it do not fit.
+    list_display = [
+        "short_id",
+        "created",
+        "coloured_status",
+        "event_type",
+        "subject",
+        "scheduled",
+        "retry_count",
+        "short_error",
+    ]
+    list_filter = [
+        "status",
+        "event_type",
+        "source",
+        DestinationFilter,
+        NotDeliveredFilter,
+        FailureFilter,
+    ]
     search_fields = ["event_type"]  # and the id: see get_search_results()
     search_help_text = "An event id (exact), or part of an event type."
     date_hierarchy = "created_at"
@@ -97,6 +91,34 @@ class OutboxEventAdmin(ModelAdmin):
         "backends",
     ]
     exclude = ["data", "delivery", "lease_token"]
+
+    class Media:
+        css = {"all": ["django_broadcaster/admin.css"]}
+
+    def get_urls(self) -> list[URLPattern]:
+        """Return the model's admin URLs, after the dashboard's (``.../outboxevent/dashboard/``)."""
+        view = self.admin_site.admin_view(self.dashboard_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_dashboard"
+        return [path("dashboard/", view, name=name), *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        """Render the dashboard; raise ``PermissionDenied`` without the model's view permission."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        figures = dashboard()
+        changelist = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Outbox dashboard",
+            "opts": self.opts,
+            "media": self.media,
+            "dashboard": figures,
+            "chart": chart(figures.minutes),
+            "changelist": changelist,
+        }
+        return TemplateResponse(request, "admin/django_broadcaster/dashboard.html", context)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: OutboxEvent | None = None
@@ -135,6 +157,43 @@ class OutboxEventAdmin(ModelAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(pk=event_id), False
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: OutboxEvent) -> SafeString:
+        """Return the id's last eight characters; the whole id shows on pointing at them.
+
+        Not the first eight: ids are UUIDv7, whose first eight are the same for every event of
+        the same minute or so; the last are random.
+        """
+        return format_html(
+            '<span class="broadcaster-id" title="{}">&hellip;{}</span>', obj.id, str(obj.id)[-8:]
+        )
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj: OutboxEvent) -> SafeString:
+        """Return when the event was created, short (``2026-12-07 14:50:03``)."""
+        return _moment(obj.created_at)
+
+    @admin.display(description="scheduled at", ordering="scheduled_at")
+    def scheduled(self, obj: OutboxEvent) -> SafeString:
+        """Return when a worker may next claim the event, short."""
+        return _moment(obj.scheduled_at)
+
+    @admin.display(description="status", ordering="status")
+    def coloured_status(self, obj: OutboxEvent) -> SafeString:
+        """Return the status word on its colour (the word says it; the colour helps to scan)."""
+        return format_html(
+            '<span class="broadcaster-status broadcaster-{}">{}</span>', obj.status, obj.status
+        )
+
+    @admin.display(description="last error")
+    def short_error(self, obj: OutboxEvent) -> SafeString:
+        """Return the start of ``last_error``; the whole text shows on pointing at it."""
+        return format_html(
+            '<span class="broadcaster-error" title="{}">{}</span>',
+            obj.last_error,
+            Truncator(obj.last_error).chars(ERROR_SHOWN),
+        )
 
     @admin.display(description="data")
     def pretty_data(self, obj: OutboxEvent) -> SafeString:
@@ -193,3 +252,10 @@ class OutboxEventAdmin(ModelAdmin):
     def _has_model_permission(self, request: HttpRequest, action: str) -> bool:
         codename = get_permission_codename(action, self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+
+def _moment(value: datetime) -> SafeString:
+    """Return ``value`` in the current time zone to the second, all of it on pointing at it."""
+    exact = value.isoformat()
+    shown = f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}"
+    return format_html('<time datetime="{}" title="{}">{}</time>', exact, exact, shown)

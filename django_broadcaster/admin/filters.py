@@ -1,0 +1,93 @@
+"""The changelist's own filters: by destination, by what a destination has not accepted, and by
+failure (the dashboard's failure groups link to it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpRequest
+
+from ..outbox.deliveries import (
+    Destination,
+    awaiting,
+    bound_for,
+    configured_destinations,
+    failed_with,
+)
+
+
+class DestinationFilter(admin.SimpleListFilter):
+    """Events bound for one destination: a configured backend alias or a registered handler."""
+
+    title = "destination"
+    parameter_name = "destination"
+
+    def condition(self, destination: Destination) -> Q:
+        """Return the condition this filter applies for ``destination``."""
+        return bound_for(destination)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(d.name, d.name) for d in configured_destinations()]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        chosen = {d.name: d for d in configured_destinations()}.get(self.value() or "")
+        return queryset if chosen is None else queryset.filter(self.condition(chosen))
+
+
+class NotDeliveredFilter(DestinationFilter):
+    """Events bound for one destination that it has not accepted yet."""
+
+    title = "not yet delivered to"
+    parameter_name = "not_delivered_to"
+
+    def condition(self, destination: Destination) -> Q:
+        return awaiting(destination)
+
+
+class FailureFilter(admin.ListFilter):
+    """Failed events whose error at one destination is of one kind (``failed_at`` and
+    ``error_kind``), as the dashboard groups them; shown in the sidebar only while applied."""
+
+    title = "failure"
+    parameters = ("failed_at", "error_kind")
+
+    def __init__(
+        self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any
+    ) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)  # a list of values since Django 5.0
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return len(self.used_parameters) == len(self.parameters)
+
+    def expected_parameters(self) -> list[str | None]:
+        return list(self.parameters)
+
+    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+        remove = self.expected_parameters()
+        yield {
+            "selected": False,
+            "query_string": changelist.get_query_string(remove=remove),
+            "display": "All",
+        }
+        destination, kind = self._chosen()
+        yield {
+            "selected": True,
+            "query_string": changelist.get_query_string(),
+            "display": f"{kind} at {destination}",
+        }
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if not self.has_output():
+            return queryset
+        return queryset.filter(failed_with(*self._chosen()))
+
+    def _chosen(self) -> tuple[str, str]:
+        destination, kind = (str(self.used_parameters[name]) for name in self.parameters)
+        return destination, kind

@@ -1,7 +1,7 @@
 """The guide's pages run as written, in a fresh venv holding the built wheel.
 
 ``docs/quickstart.md`` is followed once, in a new ``django-admin startproject`` (the
-``quickstart`` fixture).
+``quickstart`` fixture); every other page starts from a copy of the project it leaves.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import DOCS
 from .follow import Project
 
 pytestmark = [pytest.mark.newcomer, pytest.mark.redis]
@@ -45,3 +46,8 @@ def test_an_order_placed_through_the_view_reaches_redis(
     assert [event["data"] for event in events if event["subject"] == str(order_id)] == [
         {"order_id": order_id, "customer": "grace@example.com", "total": "5.00"}
     ]
+
+
+@pytest.mark.parametrize("page", ["testing.md"])
+def test_the_page_runs_as_written(page: str, quickstart: Project, tmp_path: Path) -> None:
+    quickstart.copy(tmp_path / "site").follow(DOCS / page)

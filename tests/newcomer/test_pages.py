@@ -48,6 +48,6 @@ def test_an_order_placed_through_the_view_reaches_redis(
     ]
 
 
-@pytest.mark.parametrize("page", ["testing.md"])
+@pytest.mark.parametrize("page", ["events.md", "handlers.md", "testing.md"])
 def test_the_page_runs_as_written(page: str, quickstart: Project, tmp_path: Path) -> None:
     quickstart.copy(tmp_path / "site").follow(DOCS / page)

@@ -58,12 +58,15 @@ def require_modules(*names: str) -> None:
         missing(f"{', '.join(absent)} not installed (pip install -e '.[release]')")
 
 
-def make_venv(path: Path, log: Path, *requirements: str) -> Path:
-    """Make a venv at ``path`` with ``python -m venv``, pip-install ``requirements``; return it."""
+def make_venv(path: Path, log: Path, *requirements: str, cwd: Path | None = None) -> Path:
+    """Make a venv at ``path`` with ``python -m venv``, pip-install ``requirements``; return it.
+
+    ``cwd`` is where pip runs, for requirements given as paths.
+    """
     run_logged([sys.executable, "-m", "venv", str(path)], log)
     if requirements:
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "--no-input"]
-        run_logged([*pip, *requirements], log.with_suffix(".pip.log"))
+        run_logged([*pip, *requirements], log.with_suffix(".pip.log"), cwd=cwd)
     return path
 
 

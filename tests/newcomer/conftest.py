@@ -70,6 +70,20 @@ def make_venv(path: Path, log: Path, *requirements: str, cwd: Path | None = None
     return path
 
 
+def source_files() -> list[str]:
+    """Return the files git tracks, and those it would (untracked, not ignored), by path."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        missing(f"cannot list the source files with git: {exc}")
+    return [name for name in listed.decode().split("\0") if name and (ROOT / name).is_file()]
+
+
 @pytest.fixture(scope="session")
 def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
     """Build the sdist, then the wheel from it, as a release would (``python -m build``)."""

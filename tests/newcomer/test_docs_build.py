@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.ci import missing
-
-from .conftest import ROOT, make_venv, run_logged
+from .conftest import ROOT, make_venv, run_logged, source_files
 from .follow import reader_environment
 
 pytestmark = pytest.mark.newcomer
@@ -48,20 +45,10 @@ def readme_sphinx_command() -> str:
 
 
 def source_copy(destination: Path) -> Path:
-    """Copy the files git tracks, or would (untracked, not ignored), to ``destination``."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        missing(f"cannot list the source files with git: {exc}")
-    for name in filter(None, listed.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, destination / name)
+    """Copy the source files (see :func:`source_files`) to ``destination``; return it."""
+    for name in source_files():
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination / name)
     return destination
 
 

@@ -9,13 +9,13 @@ them under ``CI=true``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,9 +51,17 @@ def run_logged(command: list[str], log: Path, **options: object) -> None:
         pytest.fail(f"`{' '.join(command)}` exited {done.returncode}:\n{log.read_text()}")
 
 
-def require_modules(*names: str) -> None:
-    """Skip (fail under CI=true) unless the test suite's Python can import every module named."""
-    absent = [name for name in names if importlib.util.find_spec(name) is None]
+def require_packages(*names: str) -> None:
+    """Skip (fail under CI=true) unless every package named is installed for the suite's Python.
+
+    Installed, not importable: a ``build/`` directory left by setuptools imports as ``build``.
+    """
+    absent = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            absent.append(name)
     if absent:
         missing(f"{', '.join(absent)} not installed (pip install -e '.[release]')")
 
@@ -87,9 +95,10 @@ def source_files() -> list[str]:
 @pytest.fixture(scope="session")
 def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
     """Build the sdist, then the wheel from it, as a release would (``python -m build``)."""
-    require_modules("build")
+    require_packages("build")
     out = tmp_path_factory.mktemp("dist")
-    run_logged([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], out / "build.log")
+    build = [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)]
+    run_logged(build, out / "build.log", cwd=out)
     [sdist], [wheel] = sorted(out.glob("*.tar.gz")), sorted(out.glob("*.whl"))
     return Distributions(sdist, wheel)
 

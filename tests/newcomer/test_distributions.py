@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Distributions, require_modules, run_logged, source_files
+from .conftest import Distributions, require_packages, run_logged, source_files
 
 pytestmark = pytest.mark.newcomer
 
@@ -43,7 +43,7 @@ def wheel_metadata(wheel: Path) -> Message:
 
 
 def test_twine_check_passes(distributions: Distributions, tmp_path: Path) -> None:
-    require_modules("twine")
+    require_packages("twine")
     check = [sys.executable, "-m", "twine", "check", "--strict"]
     run_logged([*check, str(distributions.sdist), str(distributions.wheel)], tmp_path / "log")
 

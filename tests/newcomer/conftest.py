@@ -24,6 +24,7 @@ import pytest
 from tests.ci import missing
 
 from .follow import Project, reader_environment
+from .pages import RUN_AS_WRITTEN
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -157,5 +158,5 @@ def quickstart(
     env = reader_environment(fresh_venv, reader_tools, {"REDIS_URL": docs_redis_url})
     project = Project(tmp_path_factory.mktemp("quickstart") / "site", env)
     project.directory.mkdir()
-    project.follow(DOCS / "quickstart.md")
+    project.follow(DOCS / RUN_AS_WRITTEN[0])
     yield project

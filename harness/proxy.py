@@ -20,16 +20,20 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
 
 #: Bytes read at a time from either side.
 CHUNK = 65536
 
 
 def _abort(sock: socket.socket) -> None:
-    """Close ``sock`` with a TCP RST instead of a FIN (``SO_LINGER`` with a zero timeout)."""
+    """Close ``sock`` with a TCP RST instead of a FIN (``SO_LINGER`` with a zero timeout).
+
+    ``SHUT_RD`` first wakes the thread blocked reading it (Linux sends nothing for it): a socket
+    closed under a blocked ``recv()`` is only released, and the RST sent, when that call returns.
+    """
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RD)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -127,7 +131,10 @@ class FaultProxy:
                 target.sendall(data)
         except OSError:
             pass
-        self._forget(pair, source, target)
+        with self._lock:
+            reset = pair not in self._pairs  # then reset() closed both sockets already
+        if not reset:
+            self._forget(pair, source, target)
 
     def _forget(
         self, pair: tuple[socket.socket, socket.socket | None], *socks: socket.socket
@@ -143,10 +150,5 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

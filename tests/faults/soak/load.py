@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from types import TracebackType
 
 import psycopg
 
@@ -97,12 +96,7 @@ class Load:
     def __enter__(self) -> Load:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

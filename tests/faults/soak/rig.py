@@ -15,7 +15,6 @@ import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 
 from harness.polling import poll
 from harness.process import Process, django_command
@@ -130,12 +129,7 @@ class Rig:
         self.new_kafka_reader()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
     def new_kafka_reader(self) -> TopicReader:

@@ -109,6 +109,14 @@ class Rig:
         }
 
     def __enter__(self) -> Rig:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()  # what started before the failure
+            raise
+        return self
+
+    def _start(self) -> None:
         stack = self._stack
         stack.enter_context(self.postgres)
         stack.enter_context(self.redis)
@@ -127,7 +135,6 @@ class Rig:
         self._start_consumers()
         stack.enter_context(self.stream_reader)
         self.new_kafka_reader()
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()

@@ -164,10 +164,17 @@ class Injector:
             read = set(reader.ids)
             poll(lambda: self.kafka_drained(read), DRAIN_TIMEOUT_S, "consume_kafka to catch up")
             reader.stop()  # else it would read the restarted broker's topic as well
+            # The restarted broker starts every partition at offset 0 again and has no committed
+            # offsets: a consumer that kept its positions would skip the new log's first
+            # messages. A real Kafka keeps both; here consume_kafka starts over with the broker.
+            consumer = rig.consumers["consume_kafka"]
+            if (status := consumer.end(signal.SIGTERM)) != 0:
+                self.problems.append(f"consume_kafka exited {status} on SIGTERM, not 0")
             rig.tansu.stop()
             time.sleep(hold)
             rig.tansu.start()
             rig.new_kafka_reader()
+            rig.restart(consumer)
         finally:
             for worker in rig.workers:
                 worker.signal(signal.SIGCONT)

@@ -9,7 +9,9 @@ The rules, for every transport:
 * Then the event becomes a dead letter: a ``failed`` inbox entry with the error and the event
   as CloudEvents JSON. Only then is the message acknowledged. When even that write fails (the
   database is down), the handlers are tried again later instead: an outage never turns good
-  events into dead letters.
+  events into dead letters. Nor does an attempt that failed because the database could not be
+  reached (``OperationalError``, ``InterfaceError``): it waits and is tried again, however
+  often, since the database may be back by the time a dead letter would be written.
 * A message that cannot be decoded is a dead letter at once, keyed by where it was read
   (``redis:<stream>`` or ``kafka:<topic>`` and its position), since it has no usable id.
 * An event no handler wants is acknowledged without an inbox entry.
@@ -29,7 +31,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, DataError, IntegrityError, connections
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
 
 from ..events import CloudEvent
 from ..formats import to_structured_json
@@ -116,6 +125,10 @@ class Processor:
         except StopNow:
             raise
         except BaseException as exc:  # a handler's, whatever it raised: SystemExit included
+            if _outage(exc):
+                logger.warning("Event %s waits: the database is unavailable (%s).", event.id, exc)
+                _discard_broken_connections()
+                return None  # an outage, not the handler's failure: never a dead letter
             logger.warning(
                 "Event %s (%s) failed, attempt %d of %d: %s",
                 *(event.id, event.event_type, attempt, self.policy.max_attempts, exc),
@@ -199,6 +212,16 @@ def _payload(event: CloudEvent) -> str:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def _outage(error: BaseException) -> bool:
+    """Return whether ``error`` says the database could not be reached, rather than refused.
+
+    Django raises ``OperationalError`` or ``InterfaceError`` for a connection that could not be
+    made or was lost. Decided by type, not by the connection's state afterwards: Django may
+    have connected again by then, if the server is back.
+    """
+    return isinstance(error, (OperationalError, InterfaceError))
 
 
 def _discard_broken_connections() -> None:

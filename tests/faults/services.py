@@ -198,6 +198,9 @@ class TansuBroker(ServiceProcess):
     def __init__(self) -> None:
         self.binary = tansu_binary()
         super().__init__()
+        #: The port the broker tells clients to connect to: set it to a proxy's port before
+        #: :meth:`start` to route every client through the proxy (the default is its own).
+        self.advertised_port = self.port
 
     @property
     def bootstrap_servers(self) -> str:
@@ -209,7 +212,7 @@ class TansuBroker(ServiceProcess):
         return [
             self.binary, "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
 
@@ -283,6 +286,10 @@ class PostgresCluster:
         log = str(self.directory / "server.log")
         self.pg_ctl("-l", log, "-w", "-t", "60", "-o", options, "start")
 
+    def stop(self) -> None:
+        """Stop the cluster the way an operator would: ``pg_ctl stop -m fast``."""
+        self.pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
+
     def restart(self) -> None:
         """Restart the cluster the way an operator would: ``pg_ctl restart -m fast``."""
         log = str(self.directory / "server.log")  # else the server writes to our pipe
@@ -318,18 +325,19 @@ class PostgresCluster:
         if result.returncode != 0:
             pytest.fail(f"could not create the cluster's data directory:\n{result.stdout}")
 
-    def _create_database(self) -> None:
+    def create_database(self, name: str) -> None:
+        """Create the empty database ``name`` (a plain identifier); fail the drill if refused."""
         result = self._run(
             str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-            "-d", "postgres", "-XtAc", f"create database {self.database}",
+            "-d", "postgres", "-XtAc", f"create database {name}",
         )  # fmt: skip
         if result.returncode != 0:
-            pytest.fail(f"could not create the drill's database:\n{result.stderr}")
+            pytest.fail(f"could not create the database {name}:\n{result.stderr}")
 
     def __enter__(self) -> PostgresCluster:
         self._init_data()
         self.start()
-        self._create_database()
+        self.create_database(self.database)
         return self
 
     def __exit__(

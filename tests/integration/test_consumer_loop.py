@@ -131,6 +131,29 @@ def test_an_outage_never_makes_a_dead_letter(monkeypatch: pytest.MonkeyPatch) ->
     assert handled() == [event.id]
 
 
+@pytest.mark.postgres
+def test_an_outage_that_ends_before_the_dead_letter_does_not_make_one() -> None:
+    # Found by the soak (tests/faults/test_soak.py): a PostgreSQL restart failed every attempt
+    # of consume_kafka's event with "connection refused", each spent as a handler failure. Had
+    # the last one failed just before the database came back, the dead letter, written on a new
+    # connection a moment later, would have succeeded: a good event dead-lettered by an outage.
+    # Here each of the first attempts loses its connection, as a restart does, and the database
+    # is back for the dead letter.
+    attempts: list[int] = []
+
+    def loses_the_connection(event: CloudEvent) -> None:
+        attempts.append(1)
+        if len(attempts) <= QUICK.max_attempts:
+            connection.connection.close()  # the server went away under the handler
+        side_effect(event)
+
+    event = published_event()
+    stats = consumer_of([message(event)], loses_the_connection).run()
+    assert (stats.processed, stats.dead_lettered) == (1, 0)
+    assert handled() == [event.id]
+    assert not InboxEntry.objects.filter(status=InboxStatus.FAILED).exists()
+
+
 def test_events_with_over_long_keys_are_handled_and_do_not_hold_up_the_next() -> None:
     def poison(event: CloudEvent) -> None:
         if event.data == "poison":

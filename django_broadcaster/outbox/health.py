@@ -102,9 +102,9 @@ def outbox_status(
     pending = _pending().aggregate(
         due=Count("pk", filter=due),
         oldest_due=Min("scheduled_at", filter=due),
-        **_lag_aggregates(destinations, now),
+        **lag_aggregates(destinations, now),
     )
-    lags = _destination_lags(destinations, pending, now)
+    lags = destination_lags(destinations, pending, now)
     return OutboxStatus(
         now=now,
         counts=counts,
@@ -128,8 +128,8 @@ def lags(
     """
     now = now or timezone.now()
     destinations = configured_destinations(registry)
-    pending = _pending().aggregate(**_lag_aggregates(destinations, now))
-    return _age(pending["since"], now), _destination_lags(destinations, pending, now)
+    pending = _pending().aggregate(**lag_aggregates(destinations, now))
+    return _age(pending["since"], now), destination_lags(destinations, pending, now)
 
 
 def waiting_since() -> Case:
@@ -142,7 +142,8 @@ def _pending() -> QuerySet[OutboxEvent]:
     return cast("QuerySet[OutboxEvent]", OutboxEvent.objects.filter(status=Status.PENDING))
 
 
-def _lag_aggregates(destinations: Sequence[Destination], now: datetime) -> dict[str, Aggregate]:
+def lag_aggregates(destinations: Sequence[Destination], now: datetime) -> dict[str, Aggregate]:
+    """Return the pending rows' aggregates: ``since``, then ``since_<i>`` per destination."""
     since = waiting_since()
     waiting = ~Q(last_error="", scheduled_at__gt=now)  # all but those published for later
     aggregates: dict[str, Aggregate] = {"since": Min(since, filter=waiting)}
@@ -151,9 +152,10 @@ def _lag_aggregates(destinations: Sequence[Destination], now: datetime) -> dict[
     return aggregates
 
 
-def _destination_lags(
+def destination_lags(
     destinations: Sequence[Destination], values: dict[str, Any], now: datetime
 ) -> dict[str, timedelta | None]:
+    """Return each destination's lag from the ``values`` of :func:`lag_aggregates`."""
     return {d.name: _age(values[f"since_{index}"], now) for index, d in enumerate(destinations)}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Final
@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
+from .commands import COMMANDS
 from .conf import MAX_RETRIES_LIMIT, get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
@@ -26,9 +27,11 @@ from .events import (
     format_timestamp,
     require_aware,
 )
-from .exceptions import InvalidEvent, UnknownBackend
+from .exceptions import InvalidEvent
 from .outbox.bulk import insert_rows
+from .outbox.deliveries import backends_for, handler_entries
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
+from .registry import event_registry
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
@@ -188,7 +191,9 @@ def _build_row(
     the data's JSON; raise :class:`InvalidEvent` naming any problem."""
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
-    aliases = None if backends is None else _checked_aliases(backends, config.backends)
+    aliases = None  # every backend, unless the caller chose or the event is a command
+    if backends is not None or event.event_type in COMMANDS:
+        aliases = backends_for(event.event_type, backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -216,7 +221,10 @@ def _build_row(
         max_retries=max_retries,
         backends=aliases,
         delivery={
-            alias: {"state": DestinationState.PENDING, "attempts": 0} for alias in aliases or ()
+            **{
+                alias: {"state": DestinationState.PENDING, "attempts": 0} for alias in aliases or ()
+            },
+            **(handler_entries(event, event_registry) if event_registry.predicates else {}),
         },
     )
     keep_encoding(row, text)  # the insert sends this text; no second encoding
@@ -230,14 +238,6 @@ def _row_id(event_id: str | None) -> uuid.UUID:
         return uuid.UUID(event_id)
     except ValueError as exc:
         raise InvalidEvent(f"id must be a UUID, not {event_id!r}; leave it unset for one.") from exc
-
-
-def _checked_aliases(backends: Sequence[str], known: Collection[str]) -> list[str]:
-    if isinstance(backends, str):
-        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
-    if unknown := [alias for alias in backends if alias not in known]:
-        raise UnknownBackend(f"Unknown backend alias {unknown[0]!r}; configured: {sorted(known)}.")
-    return list(backends)
 
 
 def _check_lengths(event: CloudEvent) -> None:

@@ -29,10 +29,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "django_broadcaster"
 #: The layers, lowest first: a module may import from its own layer and those below.
 LAYERS = [
     ["exceptions", "signals", "conf", "events"],
-    ["formats", "typed", "telemetry", "retry", "registry", "stopping"],
+    [
+        "formats",
+        "typed",
+        "telemetry",
+        "retry",
+        "registry",
+        "stopping",
+        "commands",
+        "predicates",
+        "handler_names",
+    ],
     ["outbox", "consumers.inbox"],
     ["backends"],
-    ["publishers"],
+    ["publishers", "bus"],
     ["worker", "consumers"],
     ["admin", "checks", "testing", "pytest_plugin", "apps", "models", "management", "migrations"],
 ]

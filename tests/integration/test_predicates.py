@@ -2,6 +2,8 @@
 predicate chose when they were published; a predicate that raises is that handler's failure."""
 
 import logging
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -9,12 +11,14 @@ from typing import ClassVar
 import pytest
 
 from django_broadcaster.backends import locmem
+from django_broadcaster.consumers.processing import Disposition, Message, Processor
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.outbox.deliveries import configured_destinations, delivery_states
 from django_broadcaster.outbox.health import lags, outbox_status
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import event_registry, handler_name
+from django_broadcaster.registry import EventRegistry, event_registry, handler_name
+from django_broadcaster.retry import RetryPolicy
 from django_broadcaster.testing import run_worker
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +144,18 @@ def test_a_typed_events_predicate_gets_the_instance(calls: Calls) -> None:
         event_registry.unregister(big_orders, OrderPlaced.event_type)
     assert asked == [OrderPlaced(total=500), OrderPlaced(total=5)]  # once per event
     assert OutboxEvent.objects.filter(delivery__has_key=BIG).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the consumer discards connections after an error
+def test_a_consumer_handlers_predicate_is_asked_at_each_message() -> None:
+    registry, got = EventRegistry(), []
+    registry.register(ORDER, when=lambda event: event.data["total"] > 100)(got.append)
+    processor = Processor(registry, RetryPolicy(max_attempts=1), threading.Event())
+
+    def process(n: int, total: object) -> Disposition:
+        event = CloudEvent(ORDER, "tests/shop", {"n": n, "total": total}, id=str(uuid.uuid4()))
+        return processor.process(Message("test", str(n), None, event))
+
+    assert process(1, 500) == process(2, 5) == Disposition.PROCESSED
+    assert [event.data["n"] for event in got] == [1]
+    assert process(3, None) == Disposition.DEAD_LETTERED  # a predicate's error, as a handler's

@@ -45,7 +45,9 @@ class HandlerNames:
     def known(self, handler: Callable[..., object]) -> str | None:
         """Return the name ``handler`` was given, or ``None`` if it has none yet."""
         for known, name in self._names:
-            if known == handler:  # ==, not is: bound methods are made anew at each access
+            # ==, not is: bound methods are made anew at each access; a command's handler is
+            # registered wrapped, and known by the function too.
+            if handler in (known, getattr(known, "__wrapped__", None)):
                 return name
         return None
 

@@ -84,12 +84,17 @@ def test_returned_follow_ups_are_not_doubled_after_a_sigkill(tmp_path: Path) -> 
     [paid] = OutboxEvent.objects.filter(event_type=RETURNS_TYPE)
     assert paid.status == Status.PENDING and paid.delivered == [HANDLER]
 
+    poll(nothing_held, 30, "the dead worker's leases to run out")  # till then, nothing is due
     locmem = {"BACKEND": "django_broadcaster.backends.LocMemBackend"}
     with start_worker("--burst", backends={"default": locmem}, env=DRILL_APP) as worker:
         assert worker.wait() == 0, worker.output()
 
     assert follow_ups() == ["drill.receipt", "drill.restock", "drill.restocked"]
     assert set(OutboxEvent.objects.values_list("status", flat=True)) == {Status.PUBLISHED}
+
+
+def nothing_held() -> bool:
+    return not OutboxEvent.objects.in_flight(timezone.now()).exists()
 
 
 def follow_ups() -> list[str]:

@@ -89,11 +89,11 @@ def refusals(
         entry = listing.delivery.get(name)
         if entry is None:
             refused[name] = None
-        elif str(entry.get("error", "")).startswith(PREDICATE_FAILED):
-            why = str(entry["error"])[len(PREDICATE_FAILED) :].lstrip(": ")
+        elif (error := str(entry.get("error", ""))).startswith(PREDICATE_FAILED):
+            why = error.removeprefix(PREDICATE_FAILED)
             refused[name] = PredicateFailed(why, destination=name)
     return refused
 
 
-#: How the error of a handler's entry starts when its predicate raised: the exception's name.
-PREDICATE_FAILED = PredicateFailed.__name__
+#: How the error of a handler's entry starts when its predicate raised (the error's *kind*).
+PREDICATE_FAILED = f"{PredicateFailed.__name__}: "

@@ -30,6 +30,8 @@ from .delivery import couriers_for, deliver
 logger = logging.getLogger(__name__)
 
 _HOOK: Final = "django_broadcaster.eager"
+#: The name of the registry's handler thread (``registry._HandlerThread``).
+HANDLER_THREAD: Final = "broadcaster-handlers"
 
 
 def follow_setting(*, setting: str = SETTING_NAME, **kwargs: Any) -> None:
@@ -97,7 +99,8 @@ class _Deliveries:
 
     A handler's follow-ups commit on the handler thread while the delivery that called it
     waits for it; delivering them there would wait for that thread itself, so they queue here
-    and the thread delivering now takes them next.
+    and the thread delivering now takes them next. With no eager delivery on, follow-ups that
+    commit on a handler thread are a worker's (one runs in this process), and are left to it.
     """
 
     def __init__(self) -> None:
@@ -108,6 +111,8 @@ class _Deliveries:
     def run(self, ids: list[uuid.UUID]) -> None:
         """Deliver ``ids`` and whatever queues meanwhile, or queue them if a delivery is on."""
         with self._lock:
+            if not self._busy and threading.current_thread().name == HANDLER_THREAD:
+                return
             self._waiting.append(ids)
             if self._busy:
                 return

@@ -1,7 +1,9 @@
 """Eager mode: the publishing process delivers its events itself once its transaction commits."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,12 +15,13 @@ from django_broadcaster.events import CloudEvent
 from django_broadcaster.outbox import leases
 from django_broadcaster.outbox.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import event_registry
+from django_broadcaster.registry import EventRegistry, event_registry
+from django_broadcaster.testing import run_worker
 from django_broadcaster.worker import eager
 
 LOCMEM = {"mem": {"BACKEND": "django_broadcaster.backends.LocMemBackend"}}
 EAGER = {"EAGER": True, "BACKENDS": LOCMEM}
-LEASE = leases.timedelta(minutes=1)
+LEASE = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -196,3 +199,24 @@ def test_one_commit_is_delivered_as_one_batch(monkeypatch: pytest.MonkeyPatch) -
     publisher.publish_event("order.created", "shop", {"order": 7})  # autocommit: at once
     assert batches == [7, 1]
     assert sent() == [{"order": n} for n in range(8)]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(BROADCASTER={**EAGER, "HANDLER_TIMEOUT": timedelta(seconds=5)})
+def test_a_worker_in_an_eager_process_delivers_its_handlers_follow_ups_itself() -> None:
+    # The follow-up commits on the worker's handler thread; delivering it eagerly there would
+    # wait on that very thread until HANDLER_TIMEOUT.
+    registry = EventRegistry()
+    invoiced: list[CloudEvent] = []
+
+    @registry.register("order.created")
+    def invoice(event: CloudEvent) -> None:
+        publisher.publish_event("invoice.requested", "billing", {"order": event.data["order"]})
+
+    registry.register("invoice.requested")(invoiced.append)
+    with override_settings(BROADCASTER={"BACKENDS": LOCMEM}):  # not eager while publishing
+        publisher.publish_event("order.created", "shop", {"order": 1})
+    started = time.monotonic()
+    stats = run_worker(registry=registry)
+    assert time.monotonic() - started < 5  # no handler call waited out its timeout
+    assert (stats.published, stats.retried, len(invoiced)) == (2, 0, 1)

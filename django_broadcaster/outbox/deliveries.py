@@ -12,7 +12,7 @@ error begins with: the exception's class name (``KeyError``, ``EventRejected``) 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from ..commands import COMMANDS, is_command_type
 from ..conf import get_settings
 from ..events import CloudEvent, format_timestamp, parse_timestamp
-from ..exceptions import InvalidEvent, UnknownBackend
+from ..exceptions import InvalidEvent
 from ..predicates import choose
 from ..registry import EventRegistry, event_registry
 from .models import DestinationEntry, DestinationState, OutboxEvent, Status
@@ -150,29 +150,22 @@ def _state(row: OutboxEvent, name: str, entry: DestinationEntry | None) -> Deliv
     )
 
 
-def backends_for(
-    event_type: str, backends: Sequence[str] | None, known: Collection[str]
-) -> list[str] | None:
-    """Return the backend aliases an event of ``event_type`` goes to (``None``: every one).
+def route_to_handlers(row: OutboxEvent, event: CloudEvent, registry: EventRegistry) -> OutboxEvent:
+    """Make the unsaved ``row`` of ``event`` go where commands and predicates send it; return it.
 
-    ``backends`` is the publisher's choice; ``known`` the configured aliases. A command goes to
-    its handler alone, so to no backend. Raises :class:`InvalidEvent` (``UnknownBackend`` for an
-    alias not configured) naming the fault.
+    A command goes to its one handler alone: no backend (``InvalidEvent`` if the publisher chose
+    some). The handlers with a predicate that chooses the event are listed in its ``delivery``
+    (:func:`handler_entries`).
     """
-    if is_command_type(event_type):
-        if backends:
+    if is_command_type(event.event_type):
+        if row.backends:
             raise InvalidEvent(
-                f"{event_type!r} is a command: it goes to its one handler, never to a backend; "
-                "publish it without backends=."
+                f"{event.event_type!r} is a command: it goes to its one handler, never to a "
+                "backend; publish it without backends=."
             )
-        return []
-    if backends is None:
-        return None
-    if isinstance(backends, str):
-        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
-    if unknown := [alias for alias in backends if alias not in known]:
-        raise UnknownBackend(f"Unknown backend alias {unknown[0]!r}; configured: {sorted(known)}.")
-    return list(backends)
+        row.backends, row.delivery = [], {}
+    row.delivery = {**row.delivery, **handler_entries(event, registry)}
+    return row
 
 
 def handler_entries(event: CloudEvent, registry: EventRegistry) -> dict[str, DestinationEntry]:

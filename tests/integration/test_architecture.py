@@ -42,7 +42,7 @@ LAYERS = [
     ],
     ["outbox", "consumers.inbox"],
     ["backends"],
-    ["publishers", "bus"],
+    ["publishers", "async_publishing", "bus"],
     ["worker", "consumers"],
     ["admin", "checks", "testing", "pytest_plugin", "apps", "models", "management", "migrations"],
 ]

@@ -20,6 +20,18 @@ class Queue:
             channel.queue_declare(name, durable=True)
             channel.queue_bind(name, exchange, self.binding_key)
 
+    def bind(self, binding_key: str) -> None:
+        """Bind the queue to the exchange with ``binding_key`` too."""
+        with self._channel() as channel:
+            channel.queue_bind(self.name, self.exchange, binding_key)
+
+    def publish(self, routing_key: str, body: bytes, **properties: Any) -> None:
+        """Publish ``body`` to the exchange as another producer would, with ``properties``."""
+        with self._channel() as channel:
+            channel.basic_publish(
+                self.exchange, routing_key, body, pika.BasicProperties(**properties)
+            )
+
     def count(self) -> int:
         """Return how many messages wait in the queue."""
         with self._channel() as channel:

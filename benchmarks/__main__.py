@@ -36,6 +36,7 @@ MEASUREMENTS = {
     "publish": "publish_cost",
     "latency": "latency",
     "claim": "claim_cost",
+    "priority": "priority_burst",
     "scale-out": "scale_out",
     "memory": "memory",
 }

@@ -32,7 +32,7 @@ LAYERS = [
     ["formats", "typed", "telemetry", "retry", "registry", "stopping"],
     ["outbox", "consumers.inbox"],
     ["backends"],
-    ["publishers"],
+    ["publishers", "async_publishing"],
     ["worker", "consumers"],
     ["admin", "checks", "testing", "pytest_plugin", "apps", "models", "management", "migrations"],
 ]

@@ -5,7 +5,8 @@ from typing import ClassVar
 
 from django_broadcaster.commands import Command
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.registry import event_registry
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry, event_registry
 
 #: The event type whose handler always fails.
 POISON_TYPE = "drill.poison"
@@ -41,3 +42,15 @@ def order_paid(event: CloudEvent) -> list[object]:
 def restock(command: Restock) -> CloudEvent:
     """Return the event saying the command was done."""
     return CloudEvent("drill.restocked", "drill", {"sku": command.sku})
+
+
+#: The handlers of the RabbitMQ drills' consumer (``consume_rabbitmq --registry``).
+drill_consumers = EventRegistry()
+#: The side effect of each event the drills' consumer handles: an event of this type naming it.
+HANDLED_TYPE = "drill.handled"
+
+
+@drill_consumers.register("drill.event")
+def record_handled(event: CloudEvent) -> None:
+    """Publish the side effect in the handler's transaction: its rows count the handlings."""
+    publisher.publish_event(HANDLED_TYPE, "https://drills.example.com", {"event": event.id})

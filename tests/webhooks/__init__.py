@@ -1,0 +1,1 @@
+"""Receivers for the webhook tests: the project's view under gunicorn, and an SDK-only one."""

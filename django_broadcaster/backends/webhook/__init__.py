@@ -21,7 +21,7 @@ from ...conf import get_settings
 from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ...signatures import Signer, secrets_problem
-from ..base import BaseBackend, Rejections
+from ..base import BaseBackend, Rejections, masked
 from .answers import DELIVERED, Answer, classify
 from .messages import MODES, SINGLE_BUILDERS, WebhookRequest, batched_request
 
@@ -44,6 +44,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SHARE: Final = 0.75
 #: Set by the backend itself, so ``pool_options`` must not set them.
 RESERVED_POOL_OPTIONS: Final = frozenset({"host", "port", "maxsize", "block", "timeout", "retries"})
+
+
+class _Masking(logging.Filter):
+    """Mask the secrets in urllib3's own log lines, which show each request's path and query."""
+
+    def __init__(self, secrets: frozenset[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = masked(record.getMessage(), self.secrets), None
+        return True
 
 
 class WebhookBackend(BaseBackend):
@@ -94,6 +106,7 @@ class WebhookBackend(BaseBackend):
         self._pool: urllib3.HTTPConnectionPool | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._timeout: urllib3.Timeout | None = None
+        self._masking = _Masking(self._secrets)
 
     def open(self) -> bool:
         """Build the connection pool and the senders if needed; return whether this call did.
@@ -110,6 +123,7 @@ class WebhookBackend(BaseBackend):
         self._pool = urllib3.connection_from_url(
             self.url, maxsize=self.max_in_flight, block=True, **self._pool_options
         )
+        logging.getLogger("urllib3.connectionpool").addFilter(self._masking)
         if self.max_in_flight > 1:
             self._executor = ThreadPoolExecutor(
                 self.max_in_flight, f"broadcaster-{self.alias}-http"
@@ -124,6 +138,7 @@ class WebhookBackend(BaseBackend):
             executor.shutdown(wait=True)
         if pool is not None:
             pool.close()
+            logging.getLogger("urllib3.connectionpool").removeFilter(self._masking)
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """POST ``events`` and return the refused ones by event id (see :mod:`.answers`).

@@ -11,11 +11,11 @@ import time
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.registry import consumer_registry
 
-#: The event type the receiver handles.
-HANDLED_TYPE = "tests.webhook.order"
+from . import HANDLED_TYPE
 
 
 @consumer_registry.register(HANDLED_TYPE)
+@consumer_registry.register("drill.event")  # what the drills' steady publisher sends
 def note_order(event: CloudEvent) -> None:
     """Append the event's id to the file of handled events; fail or dawdle if asked."""
     data = event.data if isinstance(event.data, dict) else {}

@@ -6,15 +6,20 @@ SDK's HTTP binding (a batch with the SDK's JSON format). Each event accepted for
 is printed as ``received <id> <type> <data as JSON>``; a request whose events were all seen
 already is answered 409, as the project's receiving view does. Run it as::
 
-    python tests/webhooks/sdk_receiver.py PORT SECRET [STATUS]
+    python tests/webhooks/sdk_receiver.py PORT SECRET [BEHAVIOUR_FILE]
 
-``STATUS`` (default 200) is what to answer after verifying, to play a failing receiver.
+To play a failing receiver, ``BEHAVIOUR_FILE`` holds JSON read on every request:
+``{"status": 429, "retry_after": "3", "hang_s": 5}`` answers 429 with that ``Retry-After``
+after verifying, ``hang_s`` seconds late; a missing file or status 200 means healthy. Each
+request is printed first as ``request <unix time> <status>``.
 """
 
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.formats.json import JSONFormat
@@ -23,7 +28,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 FORMAT = JSONFormat()
 SEEN: set[tuple[str, str]] = set()
-LOCK = threading.Lock()  # requests run on threads: one line, and one check of SEEN, at a time
+LOCK = threading.Lock()  # requests run on threads: one print, one check of SEEN at a time
 
 
 def decode(headers: dict[str, str], body: bytes) -> list[CloudEvent]:
@@ -31,6 +36,14 @@ def decode(headers: dict[str, str], body: bytes) -> list[CloudEvent]:
     if headers.get("content-type", "").startswith("application/cloudevents-batch"):
         return [FORMAT.read(CloudEvent, json.dumps(item).encode()) for item in json.loads(body)]
     return [from_http(HTTPMessage(headers=headers, body=body), FORMAT, CloudEvent)]
+
+
+def read_behaviour() -> dict[str, object]:
+    """Return what the behaviour file asks, or nothing (healthy)."""
+    path = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    if path is None or not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()))
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -44,9 +57,13 @@ class Receiver(BaseHTTPRequestHandler):
         except WebhookVerificationError as exc:
             return self.answer(401, str(exc))
         events = decode(headers, body)
-        status = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+        behaviour = read_behaviour()
+        status = int(behaviour.get("status", 200))
+        with LOCK:
+            print(f"request {time.time():.3f} {status}", flush=True)
+        time.sleep(float(behaviour.get("hang_s", 0)))
         if status != 200:
-            return self.answer(status, "told to fail")
+            return self.answer(status, "told to fail", behaviour.get("retry_after"))
         with LOCK:
             fresh = [e for e in events if (e.get_source(), e.get_id()) not in SEEN]
             for event in fresh:
@@ -55,9 +72,11 @@ class Receiver(BaseHTTPRequestHandler):
                 print(f"received {event.get_id()} {event.get_type()} {data}", flush=True)
         self.answer(200 if fresh else 409, "ok" if fresh else "seen already")
 
-    def answer(self, status: int, text: str) -> None:
+    def answer(self, status: int, text: str, retry_after: str | None = None) -> None:
         payload = text.encode()
         self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -31,7 +31,8 @@ def free_port() -> int:
 def start_view_receiver(port: int, handled_file: Path, *, workers: int = 2) -> Process:
     """Serve ``/webhooks/`` on ``port`` with gunicorn; handlers append ids to ``handled_file``.
 
-    Its URL is ``http://127.0.0.1:PORT/webhooks/``.
+    Its URL is ``http://127.0.0.1:PORT/webhooks/``; each request is an access log line,
+    ``"POST /webhooks/ HTTP/1.1" <status>``.
     """
     env = {
         **os.environ,
@@ -44,6 +45,7 @@ def start_view_receiver(port: int, handled_file: Path, *, workers: int = 2) -> P
     command = [
         *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
         *("--workers", str(workers), "--timeout", "60", "--graceful-timeout", "5"),
+        *("--access-logfile", "-", "--access-logformat", '"%(r)s" %(s)s'),
         *("--preload", "django.core.wsgi:get_wsgi_application()"),
     ]
     process = Process(
@@ -53,9 +55,12 @@ def start_view_receiver(port: int, handled_file: Path, *, workers: int = 2) -> P
     return process
 
 
-def start_sdk_receiver(port: int, status: int = 200, secret: str = WEBHOOK_SECRET) -> Process:
-    """Run the SDK-only receiver on ``port``, answering ``status`` to verified requests."""
-    command = [sys.executable, "tests/webhooks/sdk_receiver.py", str(port), secret, str(status)]
+def start_sdk_receiver(
+    port: int, behaviour: Path | None = None, secret: str = WEBHOOK_SECRET
+) -> Process:
+    """Run the SDK-only receiver on ``port``, behaving as the file ``behaviour`` says, if given."""
+    command = [sys.executable, "tests/webhooks/sdk_receiver.py", str(port), secret]
+    command += [str(behaviour)] if behaviour else []
     process = Process(
         command,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},

@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_broadcaster.publishers import publisher
 
-from .handlers import HANDLED_TYPE
+from . import HANDLED_TYPE  # not from .handlers: this process must not register them
 
 
 @csrf_exempt

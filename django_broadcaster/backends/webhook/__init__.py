@@ -11,6 +11,7 @@ receiver (docs/backends.md says why urllib3).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -39,6 +40,9 @@ else:
     )
 
 logger = logging.getLogger(__name__)
+
+#: The answer of a request left unsent because another of its batch met an outage.
+NOT_SENT: Final = Answer(unavailable=True, problem="not sent: the receiver is unavailable")
 
 #: The share of ``SEND_DEADLINE`` a request may take by default, so an answer comes in time.
 DEFAULT_TIMEOUT_SHARE: Final = 0.75
@@ -153,7 +157,7 @@ class WebhookBackend(BaseBackend):
         rejected: Rejections = {}
         requests = self._requests(events, rejected)
         answers = self._post_all(requests)
-        outages = [answer for answer in answers if answer.unavailable]
+        outages = [answer for answer in answers if answer.unavailable and answer is not NOT_SENT]
         if outages:
             waits = [answer.retry_after for answer in outages if answer.retry_after is not None]
             raise self._unavailable(outages[0].problem, retry_after=max(waits, default=None))
@@ -183,9 +187,21 @@ class WebhookBackend(BaseBackend):
         return requests
 
     def _post_all(self, requests: list[WebhookRequest]) -> list[Answer]:
+        """Return each request's answer; after an outage, the requests not yet started are not
+        sent (:data:`NOT_SENT`), so a receiver that asks for a pause gets one at once."""
+        outage = threading.Event()
+
+        def post(request: WebhookRequest) -> Answer:
+            if outage.is_set():
+                return NOT_SENT
+            answer = self._post(request)
+            if answer.unavailable:
+                outage.set()
+            return answer
+
         if self._executor is None or len(requests) == 1:
-            return [self._post(request) for request in requests]
-        return list(self._executor.map(self._post, requests))
+            return [post(request) for request in requests]
+        return list(self._executor.map(post, requests))
 
     def _post(self, request: WebhookRequest) -> Answer:
         """POST ``request``, signed now, and return what its answer means."""

@@ -31,6 +31,7 @@ from .services import running_services
 MEASUREMENTS = {
     "redis": "redis_drain",
     "kafka": "kafka_drain",
+    "webhook": "webhook_drain",
     "publish": "publish_cost",
     "latency": "latency",
     "claim": "claim_cost",

@@ -14,7 +14,7 @@
 - ``django_broadcaster.W004``: a Redis backend sets ``max_len``, which drops the oldest entries
   whether or not the consumer groups have read them.
 - ``django_broadcaster.E030``: ``BROADCASTER["WEBHOOK_RECEIVER"]`` is wrong (its secrets, its
-  tolerance or an unknown key).
+  tolerance, its attempts or an unknown key).
 - ``django_broadcaster.E031``: a webhook backend's ``timeout`` is not below ``SEND_DEADLINE``,
   so the worker would give up on a request before the request itself does.
 """

@@ -22,7 +22,7 @@ from django_broadcaster.backends.webhook.messages import (
 )
 from django_broadcaster.consumers.inbox import InboxEntry
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.receivers import WebhookReceiver
+from django_broadcaster.receivers import FailedAttempts, WebhookReceiver
 from django_broadcaster.registry import EventRegistry
 from tests.settings import WEBHOOK_OLD_SECRET, WEBHOOK_SECRET
 
@@ -39,12 +39,16 @@ def _count(event: CloudEvent) -> None:
     CALLS.append(str(event.id))
 
 
-urlpatterns = [path("in/", WebhookReceiver.as_view(registry=REGISTRY))]
+urlpatterns: list[Any] = []
 
 
 @pytest.fixture(autouse=True)
 def _routes(settings: Any) -> None:
-    settings.ROOT_URLCONF = __name__
+    """Route ``/in/`` to a view with this test's own count of failed attempts."""
+    global urlpatterns
+    view = WebhookReceiver.as_view(registry=REGISTRY, attempts=FailedAttempts())
+    urlpatterns = [path("in/", view)]
+    settings.ROOT_URLCONF = __name__  # set after: the change clears Django's URL caches
     CALLS.clear()
 
 
@@ -79,6 +83,10 @@ def post(
     return Client().post("/in/", body, content_type=content_type, **extra)
 
 
+def counts(**nonzero: int) -> dict[str, int]:
+    return {"processed": 0, "duplicates": 0, "ignored": 0, "dead_lettered": 0, **nonzero}
+
+
 def send(request: Any, **options: Any) -> Any:
     return post(request.body, request.headers, request.message_id, **options)
 
@@ -87,10 +95,7 @@ def send(request: Any, **options: Any) -> Any:
 def test_a_signed_event_is_handled_once_then_a_replay_is_409(build: Any) -> None:
     request = build(event())
     first = send(request)
-    assert (first.status_code, first.json()) == (
-        200,
-        {"processed": 1, "duplicates": 0, "ignored": 0},
-    )
+    assert (first.status_code, first.json()) == (200, counts(processed=1))
     again = send(request)
     assert again.status_code == 409
     assert CALLS == ["order-1"]
@@ -99,7 +104,7 @@ def test_a_signed_event_is_handled_once_then_a_replay_is_409(build: Any) -> None
 def test_a_batch_runs_its_new_events_and_skips_the_old() -> None:
     send(binary_request(event(1)))
     response = send(batched_request([event(1), event(2), event(3)]))
-    assert response.json() == {"processed": 2, "duplicates": 1, "ignored": 0}
+    assert response.json() == counts(processed=2, duplicates=1)
     assert CALLS == ["order-1", "order-2", "order-3"]
 
 
@@ -163,5 +168,19 @@ def test_only_post_is_allowed() -> None:
 
 def test_an_event_no_handler_wants_is_ignored() -> None:
     other = CloudEvent("tests.receiver.other", "/shop", id="other-1")
-    assert send(binary_request(other)).json() == {"processed": 0, "duplicates": 0, "ignored": 1}
+    assert send(binary_request(other)).json() == counts(ignored=1)
     assert not InboxEntry.objects.exists()
+
+
+def test_an_event_failing_max_attempts_times_becomes_a_dead_letter(settings: Any) -> None:
+    settings.BROADCASTER = {**settings.BROADCASTER, "WEBHOOK_RECEIVER": {
+        **settings.BROADCASTER["WEBHOOK_RECEIVER"], "MAX_ATTEMPTS": 3,
+    }}  # fmt: skip
+    request = batched_request([event(1, fail=True), event(2)])
+    assert [send(request).status_code for _ in range(2)] == [500, 500]
+    third = send(request)
+    assert (third.status_code, third.json()) == (200, counts(processed=1, dead_lettered=1))
+    [dead] = InboxEntry.objects.failed()
+    assert (dead.event_id, dead.error) == ("order-1", "RuntimeError: handler bug")
+    assert send(request).status_code == 409  # the dead letter makes a re-send a duplicate
+    assert CALLS == ["order-2"]

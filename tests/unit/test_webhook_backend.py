@@ -124,6 +124,9 @@ def test_checks_report_webhook_settings() -> None:
     assert check_ids(WEBHOOK_RECEIVER={"SECRETS": [new_secret()], "TOLERANCE": 300}) == [
         "django_broadcaster.E030"
     ]
+    assert check_ids(WEBHOOK_RECEIVER={"SECRETS": [new_secret()], "MAX_ATTEMPTS": 0}) == [
+        "django_broadcaster.E030"
+    ]
     assert check_ids(WEBHOOK_RECEIVER={"SECRET": [new_secret()]}) == [
         "django_broadcaster.E030",
         "django_broadcaster.E030",

@@ -85,6 +85,9 @@ def test_a_batch_is_a_json_array_under_a_stable_id() -> None:
         ({"timeout": 2}, "timeout must be"),
         ({"pool_options": {"maxsize": 3}}, "pool_options"),
         ({"retries": 3}, "unknown option 'retries'"),
+        ({"headers": {"Webhook-Id": "x"}}, "must not set 'Webhook-Id'"),
+        ({"headers": {"Content-Type": "text/plain"}}, "must not set"),
+        ({"headers": {"X-Attempt": 1}}, "names to strings"),
     ],
 )
 def test_bad_options_name_the_problem(options: dict[str, object], problem: str) -> None:

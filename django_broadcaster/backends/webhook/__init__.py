@@ -48,6 +48,8 @@ NOT_SENT: Final = Answer(unavailable=True, problem="not sent: the receiver is un
 DEFAULT_TIMEOUT_SHARE: Final = 0.75
 #: Set by the backend itself, so ``pool_options`` must not set them.
 RESERVED_POOL_OPTIONS: Final = frozenset({"host", "port", "maxsize", "block", "timeout", "retries"})
+#: Headers the backend writes itself, so ``headers`` must not set them.
+RESERVED_PREFIXES: Final = ("ce-", "webhook-")
 
 
 class _Masking(logging.Filter):
@@ -257,3 +259,13 @@ class WebhookBackend(BaseBackend):
                 self._improperly_configured(f"{name} must be a positive timedelta")
         if clashes := sorted(RESERVED_POOL_OPTIONS.intersection(self._pool_options)):
             self._improperly_configured(f"pool_options must not set {clashes}")
+        self._check_headers()
+
+    def _check_headers(self) -> None:
+        for name, value in self._headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                self._improperly_configured("headers must map names to strings")
+            if name.lower() == "content-type" or name.lower().startswith(RESERVED_PREFIXES):
+                self._improperly_configured(
+                    f"headers must not set {name!r}: the binding and the signature set it"
+                )

@@ -116,12 +116,14 @@ def test_the_old_secret_still_verifies() -> None:
     "tamper",
     [
         pytest.param({"secret": "whsec_" + "QUFB" * 8}, id="wrong-signature"),
-        pytest.param({"at": datetime.now(timezone.utc) - timedelta(minutes=6)}, id="expired"),
-        pytest.param({"at": datetime.now(timezone.utc) + timedelta(minutes=6)}, id="from-future"),
+        pytest.param({"at": -timedelta(minutes=6)}, id="expired"),
+        pytest.param({"at": timedelta(minutes=6)}, id="from-future"),
         pytest.param({"signed_body": b'{"n":2}'}, id="body-changed-after-signing"),
     ],
 )
 def test_an_untrustworthy_request_is_401_and_runs_nothing(tamper: dict[str, Any]) -> None:
+    if "at" in tamper:  # an offset from now, when the test runs rather than when collected
+        tamper = {"at": datetime.now(timezone.utc) + tamper["at"]}
     response = send(binary_request(event()), **tamper)
     assert response.status_code == 401
     assert CALLS == [] and not InboxEntry.objects.exists()

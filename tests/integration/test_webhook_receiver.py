@@ -11,8 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from django.test import Client
-from django.urls import path
+from django.test import RequestFactory
 from standardwebhooks import Webhook
 
 from django_broadcaster.backends.webhook.messages import (
@@ -39,17 +38,24 @@ def _count(event: CloudEvent) -> None:
     CALLS.append(str(event.id))
 
 
-urlpatterns: list[Any] = []
+#: The view under test, built afresh for each test (its own count of failed attempts).
+VIEW: Any = None
 
 
 @pytest.fixture(autouse=True)
-def _routes(settings: Any) -> None:
-    """Route ``/in/`` to a view with this test's own count of failed attempts."""
-    global urlpatterns
-    view = WebhookReceiver.as_view(registry=REGISTRY, attempts=FailedAttempts())
-    urlpatterns = [path("in/", view)]
-    settings.ROOT_URLCONF = __name__  # set after: the change clears Django's URL caches
+def _view() -> None:
+    # Called directly, not through the test client, whose responses resolve their URL lazily
+    # and would fail to once another test's URLconf is in place.
+    global VIEW
+    VIEW = WebhookReceiver.as_view(registry=REGISTRY, attempts=FailedAttempts())
     CALLS.clear()
+
+
+def call(method: str, body: bytes = b"", content_type: str = "", **extra: str) -> Any:
+    request = getattr(RequestFactory(), method)("/in/", body, content_type=content_type, **extra)
+    response = VIEW(request)
+    response.json_body = json.loads(response.content)
+    return response
 
 
 def event(number: int = 1, **data: Any) -> CloudEvent:
@@ -80,7 +86,7 @@ def post(
         f"HTTP_{name.upper().replace('-', '_')}": v for name, v in {**headers, **signed}.items()
     }
     content_type = extra.pop("HTTP_CONTENT_TYPE", "application/octet-stream")
-    return Client().post("/in/", body, content_type=content_type, **extra)
+    return call("post", body, content_type, **extra)
 
 
 def counts(**nonzero: int) -> dict[str, int]:
@@ -95,7 +101,7 @@ def send(request: Any, **options: Any) -> Any:
 def test_a_signed_event_is_handled_once_then_a_replay_is_409(build: Any) -> None:
     request = build(event())
     first = send(request)
-    assert (first.status_code, first.json()) == (200, counts(processed=1))
+    assert (first.status_code, first.json_body) == (200, counts(processed=1))
     again = send(request)
     assert again.status_code == 409
     assert CALLS == ["order-1"]
@@ -104,7 +110,7 @@ def test_a_signed_event_is_handled_once_then_a_replay_is_409(build: Any) -> None
 def test_a_batch_runs_its_new_events_and_skips_the_old() -> None:
     send(binary_request(event(1)))
     response = send(batched_request([event(1), event(2), event(3)]))
-    assert response.json() == counts(processed=2, duplicates=1)
+    assert response.json_body == counts(processed=2, duplicates=1)
     assert CALLS == ["order-1", "order-2", "order-3"]
 
 
@@ -132,7 +138,7 @@ def test_an_untrustworthy_request_is_401_and_runs_nothing(tamper: dict[str, Any]
 def test_a_missing_signature_is_401() -> None:
     request = binary_request(event())
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in request.headers.items()}
-    response = Client().post("/in/", request.body, content_type="application/json", **extra)
+    response = call("post", request.body, "application/json", **extra)
     assert response.status_code == 401 and CALLS == []
 
 
@@ -165,12 +171,12 @@ def test_a_failing_handler_is_500_and_rolls_the_whole_request_back() -> None:
 
 
 def test_only_post_is_allowed() -> None:
-    assert Client().get("/in/").status_code == 405
+    assert VIEW(RequestFactory().get("/in/")).status_code == 405
 
 
 def test_an_event_no_handler_wants_is_ignored() -> None:
     other = CloudEvent("tests.receiver.other", "/shop", id="other-1")
-    assert send(binary_request(other)).json() == counts(ignored=1)
+    assert send(binary_request(other)).json_body == counts(ignored=1)
     assert not InboxEntry.objects.exists()
 
 
@@ -181,7 +187,7 @@ def test_an_event_failing_max_attempts_times_becomes_a_dead_letter(settings: Any
     request = batched_request([event(1, fail=True), event(2)])
     assert [send(request).status_code for _ in range(2)] == [500, 500]
     third = send(request)
-    assert (third.status_code, third.json()) == (200, counts(processed=1, dead_lettered=1))
+    assert (third.status_code, third.json_body) == (200, counts(processed=1, dead_lettered=1))
     [dead] = InboxEntry.objects.failed()
     assert (dead.event_id, dead.error) == ("order-1", "RuntimeError: handler bug")
     assert send(request).status_code == 409  # the dead letter makes a re-send a duplicate

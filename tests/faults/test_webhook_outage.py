@@ -35,6 +35,7 @@ from .drill import DRILL_TIMEOUT_S, SteadyPublisher, poll, publish, published_co
 pytestmark = [
     pytest.mark.faults,
     pytest.mark.timeout(DRILL_TIMEOUT_S),
+    pytest.mark.postgres,  # three processes writing one SQLite file: not what the drills test
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -15,6 +15,7 @@ class Scale:
     memory_events: int
     latency_s: float
     publish_events: int
+    priority_backlog: int
     rounds: int
 
 
@@ -25,6 +26,7 @@ FULL = Scale(
     memory_events=200_000,
     latency_s=30.0,
     publish_events=2_000,
+    priority_backlog=50_000,
     rounds=3,
 )
 #: Everything runs, at sizes far too small for the figures to mean anything.
@@ -35,5 +37,6 @@ SMOKE = Scale(
     memory_events=2_000,
     latency_s=2.0,
     publish_events=100,
+    priority_backlog=2_000,
     rounds=1,
 )

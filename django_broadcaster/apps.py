@@ -8,7 +8,8 @@ from django.utils.module_loading import autodiscover_modules
 
 
 class BroadcasterConfig(AppConfig):
-    """Register the checks, follow ``override_settings`` and import each app's ``handlers``.
+    """Register the checks, follow ``override_settings`` (eager mode included) and import each
+    app's ``handlers``.
 
     Importing ``<app>.handlers`` for every installed app (as the admin imports ``<app>.admin``)
     registers the handlers defined there with ``@event_registry.register``, in the web process
@@ -23,8 +24,11 @@ class BroadcasterConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
         from .conf import reset_on_setting_changed
+        from .worker.eager import follow_setting
 
         setting_changed.connect(reset_on_setting_changed, dispatch_uid="django_broadcaster.conf")
+        setting_changed.connect(follow_setting, dispatch_uid="django_broadcaster.eager")
+        follow_setting()
         autodiscover_modules("handlers")
 
 

@@ -17,6 +17,8 @@
   tolerance, its attempts or an unknown key).
 - ``django_broadcaster.E031``: a webhook backend's ``timeout`` is not below ``SEND_DEADLINE``,
   so the worker would give up on a request before the request itself does.
+- ``django_broadcaster.W020``: ``EAGER`` is on while ``DEBUG`` is off: eager mode is for
+  development and tests, not production.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def check_settings(
         Error(message, hint=ZONE_HINT, id="django_broadcaster.E004") for message in zone_errors
     ]
     if not value_errors and not shape_errors and not zone_errors:
-        messages += _lease_warnings()  # reads get_settings(), which raises on any error above
+        messages += _lease_warnings() + _eager_warnings()  # get_settings() raises on any above
     messages += _legacy_setting_warnings() + _receiver_errors()
     return messages
 
@@ -151,6 +153,21 @@ def _lease_warnings() -> list[CheckMessage]:
             hint="Raise LEASE_DURATION (default 60 s), or lower SEND_DEADLINE (default 2 s) or "
             "HANDLER_TIMEOUT (default 10 s).",
             id="django_broadcaster.W002",
+        )
+    ]
+
+
+def _eager_warnings() -> list[CheckMessage]:
+    if not get_settings().eager or settings.DEBUG:
+        return []
+    return [
+        Warning(
+            "BROADCASTER['EAGER'] is on while DEBUG is off: each request delivers its events "
+            "itself after its commit, waiting for every backend and handler, and an event whose "
+            "delivery fails waits for a worker that eager mode lets you do without.",
+            hint="Remove EAGER in production and run `manage.py outbox_worker`; eager mode is "
+            "for development and tests.",
+            id="django_broadcaster.W020",
         )
     ]
 

@@ -53,6 +53,7 @@ class BroadcasterSettings:
     cleanup_after: timedelta | None = None
     cleanup_interval: timedelta = timedelta(hours=1)
     progress_interval: timedelta | None = timedelta(seconds=5)
+    eager: bool = False
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -73,6 +74,7 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "CLEANUP_AFTER": ("cleanup_after", timedelta),
     "CLEANUP_INTERVAL": ("cleanup_interval", timedelta),
     "PROGRESS_INTERVAL": ("progress_interval", timedelta),
+    "EAGER": ("eager", bool),
 }
 # WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers).
 KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER"}
@@ -92,6 +94,8 @@ POSITIVE_KEYS: Final = frozenset(
 NULLABLE_KEYS: Final = frozenset({"CLEANUP_AFTER", "HANDLER_TIMEOUT", "PROGRESS_INTERVAL"})
 #: The largest ``max_retries``: the outbox's column is a 32-bit integer on PostgreSQL.
 MAX_RETRIES_LIMIT: Final = 2**31 - 1
+#: The priorities an event may have (-100 to 100); higher ones are claimed first, 0 is the default.
+PRIORITIES: Final = range(-100, 101)
 
 
 @cache

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-from datetime import datetime
 from typing import Any, Final
 
 from cloudevents.core.formats.json import JSONFormat
@@ -45,6 +44,8 @@ class StrictJSONFormat(JSONFormat):
 
 
 JSON_FORMAT: Final = StrictJSONFormat()
+#: The content type of a structured-mode message, as the Kafka and AMQP bindings write it.
+STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 #: Compact, and UTF-8 rather than ``\u`` escapes. Built once: ``json.dumps()`` with options
 #: builds an encoder on every call.
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -167,42 +168,3 @@ def stored_data_json(event: CloudEvent) -> str | None:
     """
     stored = event._data_json
     return None if stored == "null" else stored
-
-
-def attribute_text(value: Any) -> str:
-    """Return the attribute ``value`` in its CloudEvents canonical string form.
-
-    What the binary content modes put in a header: RFC 3339 in UTC for a time, ``true`` or
-    ``false`` for a boolean (the SDK writes Python's ``True``), the text of anything else.
-    """
-    if type(value) is str:  # most attributes are: the quick case first
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    return str(value)
-
-
-def binary_data(event: CloudEvent) -> bytes | None:
-    """Return ``event``'s data as the body of a binary content mode message, or ``None``.
-
-    JSON data is compact JSON (the outbox's stored text when the event has it); other data is
-    written by the SDK's format under its content type. Raises :class:`InvalidEvent` when JSON
-    data cannot be encoded. The SDK's own binary bindings write a list or a string as Python
-    text, which is why this is not theirs.
-    """
-    stored, content_type = stored_data_json(event), event.datacontenttype
-    is_json = content_type == DEFAULT_DATACONTENTTYPE or is_json_content_type(content_type)
-    if stored is not None and is_json:
-        return stored.encode()
-    if event.data is None:
-        return None
-    if is_json:
-        try:
-            return json.dumps(
-                event.data, allow_nan=False, ensure_ascii=False, separators=(",", ":")
-            ).encode()
-        except (TypeError, ValueError) as exc:
-            raise InvalidEvent(f"data cannot be encoded as JSON: {exc}.") from exc
-    return JSON_FORMAT.write_data(text_unless_json(event.data, content_type), content_type)

@@ -1,7 +1,7 @@
 """Write events to the outbox, in the caller's transaction: they exist only if it commits.
 
 Bad input raises :class:`~.exceptions.InvalidEvent` before any SQL, alike on every database, so the
-caller's transaction goes on. ``a``-prefixed methods: ``sync_to_async`` twins (``docs/async.md``).
+caller's transaction goes on. The ``a``-prefixed twins come from :mod:`.async_publishing`.
 """
 
 from __future__ import annotations
@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Final
 
-from asgiref.sync import sync_to_async
 from django.db import router
 from django.utils import timezone
 
-from .conf import MAX_RETRIES_LIMIT, get_settings
+from .async_publishing import AsyncPublishing
+from .backends import checked_aliases
+from .conf import MAX_RETRIES_LIMIT, PRIORITIES, get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
     CloudEvent,
@@ -26,7 +27,7 @@ from .events import (
     format_timestamp,
     require_aware,
 )
-from .exceptions import InvalidEvent, UnknownBackend
+from .exceptions import InvalidEvent
 from .outbox.bulk import insert_rows
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
 from .signals import event_created
@@ -44,7 +45,7 @@ _UNSTORABLE: Final = re.compile(r"\\u(?:0000|d[89ab]..(?!\\ud[c-f])|(?<!\\ud[89a
 _BRACKETS: Final = str.maketrans("{}", "[]", "".join({chr(n) for n in range(128)} - set('[]{}"')))
 
 
-class Publisher:
+class Publisher(AsyncPublishing):
     """Turn events into outbox rows. Use the module-level :data:`publisher`."""
 
     def publish_event(
@@ -59,6 +60,7 @@ class Publisher:
         backends: Sequence[str] | None = None,
         partition_key: str | None = None,
         expires_at: datetime | None = None,
+        priority: int = 0,
         datacontenttype: str = DEFAULT_DATACONTENTTYPE,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
@@ -70,7 +72,8 @@ class Publisher:
         delays delivery; ``max_retries`` overrides ``BROADCASTER["MAX_RETRIES"]``; ``backends``
         limits delivery to those aliases; ``partition_key`` (the ``partitionkey`` extension) keeps
         one key's events in order; after ``expires_at`` (``expirytime``) the event is ``expired``,
-        not sent. An empty ``subject`` means none. Raises :class:`InvalidEvent` naming the fault.
+        not sent; ``priority`` (-100 to 100) puts it before lower ones due with it. An empty
+        ``subject`` means none. Raises :class:`InvalidEvent` naming the fault.
         """
         all_extensions = dict(extensions or {})
         if partition_key is not None:
@@ -91,6 +94,7 @@ class Publisher:
             scheduled_at=scheduled_at,
             max_retries=max_retries,
             backends=backends,
+            priority=priority,
             using=using,
         )
 
@@ -105,6 +109,7 @@ class Publisher:
         backends: Sequence[str] | None = None,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
+        priority: int = 0,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write a typed event (a dataclass or pydantic model instance) and return its row.
@@ -124,6 +129,7 @@ class Publisher:
             scheduled_at=scheduled_at,
             max_retries=max_retries,
             backends=backends,
+            priority=priority,
             using=using,
         )
 
@@ -134,10 +140,11 @@ class Publisher:
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
+        priority: int = 0,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write ``cloud_event`` like :meth:`publish_event`; a set ``id`` must be a UUID."""
-        row = _build_row(cloud_event, scheduled_at, max_retries, backends)
+        row = _build_row(cloud_event, scheduled_at, max_retries, backends, priority)
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
         _published.set(_published.get() + 1)
         event_created.send(sender=OutboxEvent, event=row)
@@ -150,27 +157,17 @@ class Publisher:
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
+        priority: int = 0,
         using: str | None = None,
     ) -> list[OutboxEvent]:
         """Write many events at once and return their rows, in order; one bad event writes none."""
-        rows = [_build_row(event, scheduled_at, max_retries, backends) for event in cloud_events]
+        options = scheduled_at, max_retries, backends, priority
+        rows = [_build_row(event, *options) for event in cloud_events]
         insert_rows(rows, using or router.db_for_write(OutboxEvent))
         _published.set(_published.get() + len(rows))
         for row in rows:
             event_created.send(sender=OutboxEvent, event=row)
         return rows
-
-    async def apublish(self, typed_event: object, **kwargs: Any) -> OutboxEvent:
-        """Do what :meth:`publish` does, from async code (see the module docstring)."""
-        return await sync_to_async(self.publish)(typed_event, **kwargs)
-
-    async def apublish_event(self, *args: Any, **kwargs: Any) -> OutboxEvent:
-        """Do what :meth:`publish_event` does, from async code (see the module docstring)."""
-        return await sync_to_async(self.publish_event)(*args, **kwargs)
-
-    async def apublish_cloud_event(self, cloud_event: CloudEvent, **kwargs: Any) -> OutboxEvent:
-        """Do what :meth:`publish_cloud_event` does, from async code (see the module docstring)."""
-        return await sync_to_async(self.publish_cloud_event)(cloud_event, **kwargs)
 
 
 #: The publisher to import: ``from django_broadcaster.publishers import publisher``.
@@ -183,12 +180,13 @@ def _build_row(
     scheduled_at: datetime | None,
     max_retries: int | None,
     backends: Sequence[str] | None,
+    priority: int,
 ) -> OutboxEvent:
     """Return the unsaved row for ``event``, with the trace context, its own copy of the data and
     the data's JSON; raise :class:`InvalidEvent` naming any problem."""
     config = get_settings()
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
-    aliases = None if backends is None else _checked_aliases(backends, config.backends)
+    aliases = None if backends is None else checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
     if scheduled_at is not None:
@@ -199,6 +197,7 @@ def _build_row(
         raise InvalidEvent(f"max_retries must be an integer, got {max_retries!r}.")
     elif not 0 <= max_retries <= MAX_RETRIES_LIMIT:
         raise InvalidEvent(f"max_retries must be from 0 to {MAX_RETRIES_LIMIT}, got {max_retries}.")
+    _check_priority(priority)
     row = OutboxEvent(
         id=_row_id(event.id),
         event_type=event.event_type,
@@ -214,6 +213,7 @@ def _build_row(
         created_at=now,
         scheduled_at=scheduled_at or now,
         max_retries=max_retries,
+        priority=priority,
         backends=aliases,
         delivery={
             alias: {"state": DestinationState.PENDING, "attempts": 0} for alias in aliases or ()
@@ -232,12 +232,11 @@ def _row_id(event_id: str | None) -> uuid.UUID:
         raise InvalidEvent(f"id must be a UUID, not {event_id!r}; leave it unset for one.") from exc
 
 
-def _checked_aliases(backends: Sequence[str], known: Collection[str]) -> list[str]:
-    if isinstance(backends, str):
-        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
-    if unknown := [alias for alias in backends if alias not in known]:
-        raise UnknownBackend(f"Unknown backend alias {unknown[0]!r}; configured: {sorted(known)}.")
-    return list(backends)
+def _check_priority(priority: int) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {type(priority).__name__} {priority!r}.")
+    if priority not in PRIORITIES:
+        raise InvalidEvent(f"priority must be from -100 to 100, got {priority}.")
 
 
 def _check_lengths(event: CloudEvent) -> None:

@@ -1,21 +1,21 @@
 """Backends deliver events to one transport each; choose them in ``BROADCASTER["BACKENDS"]``.
 
 ``django_broadcaster.backends.RedisStreamBackend``, ``...KafkaBackend``,
-``...ConfluentKafkaBackend`` and ``...WebhookBackend`` are importable from here, but their client
-libraries are imported only when one of them is used, so the core works without ``redis``,
-``kafka-python``, ``confluent-kafka`` or ``urllib3`` installed.
+``...ConfluentKafkaBackend``, ``...RabbitMQBackend`` and ``...WebhookBackend`` are importable from
+here, but their client libraries are imported only when one of them is used, so the core works
+without ``redis``, ``kafka-python``, ``confluent-kafka``, ``pika`` or ``urllib3`` installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from importlib import import_module
 from typing import Any
 
 from django.utils.module_loading import import_string
 
 from ..conf import BackendConfig, get_settings
-from ..exceptions import BroadcasterImproperlyConfigured
+from ..exceptions import BroadcasterImproperlyConfigured, InvalidEvent, UnknownBackend
 from .base import BaseBackend, Rejections, accepted_options, label, unknown_options
 from .console import ConsoleBackend
 from .locmem import LocMemBackend
@@ -27,6 +27,7 @@ __all__ = [
     "KafkaBackend",
     "LocMemBackend",
     "PublisherBackend",
+    "RabbitMQBackend",
     "RedisStreamBackend",
     "Rejections",
     "WebhookBackend",
@@ -39,6 +40,7 @@ _LAZY = {
     "KafkaBackend": ".kafka",
     "ConfluentKafkaBackend": ".kafka",
     "WebhookBackend": ".webhook",
+    "RabbitMQBackend": ".rabbitmq",
 }
 
 
@@ -97,3 +99,16 @@ def _call_problem(backend_class: type[BaseBackend], options: Mapping[str, Any]) 
 def create_backends() -> dict[str, BaseBackend]:
     """Build every backend in ``BROADCASTER["BACKENDS"]``, keyed by alias."""
     return {alias: create_backend(config) for alias, config in get_settings().backends.items()}
+
+
+def checked_aliases(backends: Sequence[str], known: Collection[str]) -> list[str]:
+    """Return the aliases a publisher chose, as a list, if each is one of ``known``.
+
+    Raises :class:`InvalidEvent` for a string (a common slip for a one-alias list) and
+    :class:`UnknownBackend` naming the first alias that is not configured.
+    """
+    if isinstance(backends, str):
+        raise InvalidEvent(f"backends must be a list of aliases, got the string {backends!r}.")
+    if unknown := [alias for alias in backends if alias not in known]:
+        raise UnknownBackend(f"Unknown backend alias {unknown[0]!r}; configured: {sorted(known)}.")
+    return list(backends)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,18 +75,20 @@ class Claim:
     rows: list[ClaimedEvent]
 
 
-def claim(limit: int, lease: timedelta, using: str | None = None) -> Claim:
+def claim(
+    limit: int, lease: timedelta, using: str | None = None, *, ids: Collection[uuid.UUID] = ()
+) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox for ``lease``; return them, oldest first.
 
-    ``using`` is the database alias (default: the router's choice for writes). The caller records
-    the outcomes with the claim's token before the lease ends (:mod:`.outcomes`), or the rows
-    become claimable again.
+    ``using`` is the database alias (default: the router's choice for writes); ``ids``, when
+    given, limits the claim to those rows (eager delivery). The caller records the outcomes with
+    the claim's token before the lease ends (:mod:`.outcomes`), or the rows are claimable again.
     """
     database = using or router.db_for_write(OutboxEvent)
     token = uuid.uuid4()
     now = timezone.now()
-    one_statement = connections[database].vendor in UPDATE_RETURNING_VENDORS
-    lease_rows = _lease_returning if one_statement else _lease_in_two_steps
+    one_statement = not ids and connections[database].vendor in UPDATE_RETURNING_VENDORS
+    lease_rows = _lease_returning if one_statement else functools.partial(_lease_in_two_steps, ids)
     with atomic_unless_one_statement(database, 1 if one_statement else 2):
         values = lease_rows(database, limit, now, token, now + lease)
     rows = [_claimed(row, token) for row in values]
@@ -201,11 +203,18 @@ def _claim_statement(database: str, limit: int) -> _Statement:
 
 
 def _lease_in_two_steps(
-    database: str, limit: int, now: datetime, token: uuid.UUID, leased_until: datetime
+    ids: Collection[uuid.UUID],
+    database: str,
+    limit: int,
+    now: datetime,
+    token: uuid.UUID,
+    leased_until: datetime,
 ) -> list[dict[str, Any]]:
-    """Select rows, then lease those still due (a compare-and-set); return their values by name."""
+    """Select rows (of ``ids`` if any), then lease those still due (a compare-and-set); return
+    their values by name."""
     outbox = OutboxEvent.objects.using(database)
-    due = outbox.claimable(now).select_for_update(skip_locked=True)
+    due = outbox.claimable(now).filter(pk__in=ids) if ids else outbox.claimable(now)
+    due = due.select_for_update(skip_locked=True)
     ids = list(due.values_list("pk", flat=True)[:limit])
     if not ids:
         return []

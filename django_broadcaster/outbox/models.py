@@ -128,18 +128,17 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     """Queries over the outbox."""
 
     def due(self, now: datetime) -> OutboxEventQuerySet:
-        """Return the pending events due at ``now`` that no worker holds, oldest first.
-
-        Served by the partial index ``outbox_due_idx``: the cost does not grow with history.
-        """
+        """Return the pending events due at ``now`` that no worker holds, highest priority first,
+        then oldest first: the order of the partial index ``outbox_due_idx``, which serves it (the
+        cost does not grow with history)."""
         due = self.filter(status=Status.PENDING, scheduled_at__lte=now).not_held(now)
-        return cast(OutboxEventQuerySet, due.order_by("scheduled_at"))
+        return cast(OutboxEventQuerySet, due.order_by("-priority", "scheduled_at"))
 
     def claimable(self, now: datetime) -> OutboxEventQuerySet:
-        """Return the due events a worker may take now, oldest first.
+        """Return the due events a worker may take now, in the order of :meth:`due`.
 
-        An event with a partition key is claimable only while no earlier event of its key is
-        pending (waiting for a retry, or held): each key's events reach every destination in order.
+        An event with a partition key is claimable only while no earlier event of its key, of any
+        priority, is pending (held, or waiting for a retry): each key's events arrive in order.
         """
         earlier_of_key = self.model.objects.filter(
             Q(created_at__lt=OuterRef("created_at"))
@@ -200,6 +199,7 @@ class OutboxEvent(models.Model):
     scheduled_at = models.DateTimeField(
         default=timezone.now, help_text="When a worker may next claim the event."
     )
+    priority = models.SmallIntegerField(default=0, help_text="Higher is claimed first when due.")
     published_at = models.DateTimeField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
     max_retries = models.PositiveIntegerField(default=5)
@@ -221,7 +221,9 @@ class OutboxEvent(models.Model):
         verbose_name = "outbox event"
         indexes = [
             models.Index(
-                fields=["scheduled_at"], name="outbox_due_idx", condition=Q(status="pending")
+                fields=["-priority", "scheduled_at"],
+                name="outbox_due_idx",
+                condition=Q(status="pending"),
             ),
             models.Index(fields=["event_type", "created_at"], name="outbox_type_created_idx"),
             models.Index(

@@ -8,6 +8,10 @@ SQLite in ``example/db.sqlite3``. The outbox's backends are chosen with one envi
     SHOP_BROADCASTER=redis,kafka    both (any comma-separated combination works)
     SHOP_BROADCASTER=webhook        POST signed CloudEvents to SHOP_WEBHOOK_URL (default: the
                                     shop's own /webhooks/ view, on runserver's port 8000)
+    SHOP_BROADCASTER=rabbitmq       publish to the exchange amq.topic at RABBITMQ_URL; bind a
+                                    queue first (`manage.py consume_rabbitmq --queue shop
+                                    --burst` binds one for every event), or the broker returns
+                                    each event as unroutable
 """
 
 import os
@@ -74,6 +78,13 @@ SHOP_BACKENDS = {
             "url": os.environ.get("SHOP_WEBHOOK_URL", "http://localhost:8000/webhooks/"),
             "secrets": [SHOP_WEBHOOK_SECRET],
             "mode": os.environ.get("SHOP_WEBHOOK_MODE", "binary"),
+        },
+    },
+    "rabbitmq": {
+        "BACKEND": "django_broadcaster.backends.RabbitMQBackend",
+        "OPTIONS": {
+            "url": os.environ.get("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/%2F"),
+            "exchange": "amq.topic",
         },
     },
 }

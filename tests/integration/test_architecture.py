@@ -32,7 +32,7 @@ LAYERS = [
     ["formats", "typed", "telemetry", "retry", "registry", "stopping", "signatures"],
     ["outbox", "consumers.inbox"],
     ["backends"],
-    ["publishers"],
+    ["publishers", "async_publishing"],
     ["worker", "consumers"],
     [
         "admin",

@@ -70,13 +70,12 @@ def test_every_command_that_uses_a_table_says_so(
 
 def test_an_unapplied_migration_of_the_package_is_named(empty_database: dict[str, str]) -> None:
     output, status = output_and_status(
-        "migrate", "django_broadcaster", "0009", "-v", "0", env=empty_database
+        "migrate", "django_broadcaster", "0010", "-v", "0", env=empty_database
     )
     assert status == 0, output
     with start_worker("--burst", backends=LOCMEM, env=empty_database) as worker:
         status = worker.wait(EXIT_S)
     assert (worker.output(), status) == (
-        f"CommandError: django_broadcaster has 1 unapplied migration (0010_dashboard_indexes): "
-        f"{MIGRATE}",
+        f"CommandError: django_broadcaster has 1 unapplied migration (0011_priority): {MIGRATE}",
         1,
     )

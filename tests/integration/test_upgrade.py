@@ -112,6 +112,7 @@ def test_a_0_2_0_outbox_upgrades_in_place(
         "6 pending": {},
     }
     assert rows["4 expired"].last_error.startswith("expired at ")  # last_error is kept
+    assert {row.priority for row in rows.values()} == {0}  # 0011: the default priority
 
     # The worker goes on from where 0.2.0 left off: only what is missing is sent.
     OutboxEvent.objects.filter(status=Status.PENDING).update(scheduled_at=timezone.now())

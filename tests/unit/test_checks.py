@@ -4,6 +4,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.core.checks import CheckMessage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
@@ -152,6 +153,19 @@ def test_a_lease_not_well_above_the_send_deadline_is_a_warning() -> None:
     }
     assert ids(BROADCASTER=short) == ["django_broadcaster.W002"]
     assert ids(BROADCASTER={**short, "LEASE_DURATION": timedelta(seconds=9)}) == []
+
+
+def test_eager_mode_without_debug_is_a_warning() -> None:
+    [warning] = [m for m in _messages(BROADCASTER={"EAGER": True}, DEBUG=False)]
+    assert warning.id == "django_broadcaster.W020" and "EAGER" in warning.msg
+    assert ids(BROADCASTER={"EAGER": True}, DEBUG=True) == []
+    assert ids(BROADCASTER={"EAGER": False}, DEBUG=False) == []
+    assert ids(BROADCASTER={"EAGER": 1}) == ["django_broadcaster.E001"]
+
+
+def _messages(**settings: object) -> list[CheckMessage]:
+    with override_settings(**settings):
+        return check_settings()
 
 
 def test_the_lease_must_leave_room_for_a_hung_handler() -> None:

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from ...events import CloudEvent
-from ...exceptions import InvalidEvent
-from ...formats import attribute_text, binary_data, to_structured_json
+from ...formats import STRUCTURED_CONTENT_TYPE, to_structured_json
+from ..binary import attribute_text, binary_data, require_id
 
-STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
 #: The binary mode's header for each attribute not named ``ce_<attribute>``.
 _HEADER_NAMES: Final = {"datacontenttype": "content-type"}
@@ -47,7 +46,7 @@ def binary_message(event: CloudEvent) -> KafkaMessage:
     every other attribute and extension is a ``ce_<name>`` header. Raises ``InvalidEvent`` if the
     event has no id or its JSON data cannot be encoded.
     """
-    _require_id(event)
+    require_id(event)
     headers = [
         (_HEADER_NAMES.get(name) or f"ce_{name}", attribute_text(value).encode())
         for name, value in event.attributes().items()
@@ -63,7 +62,7 @@ def structured_message(event: CloudEvent) -> KafkaMessage:
 
     Raises ``InvalidEvent`` if the event has no id.
     """
-    _require_id(event)
+    require_id(event)
     value = to_structured_json(event)
     return KafkaMessage(key=_key(event), value=value, headers=list(_STRUCTURED_HEADERS))
 
@@ -73,11 +72,6 @@ MESSAGE_BUILDERS: Final[dict[str, Callable[[CloudEvent], KafkaMessage]]] = {
     "binary": binary_message,
     "structured": structured_message,
 }
-
-
-def _require_id(event: CloudEvent) -> None:
-    if event.id is None:
-        raise InvalidEvent("The event has no id: only published events can be sent.")
 
 
 def _key(event: CloudEvent) -> bytes | None:

@@ -20,10 +20,9 @@ from typing import Final
 from urllib.parse import quote
 
 from ...events import CloudEvent
-from ...exceptions import InvalidEvent
-from ...formats import attribute_text, binary_data, to_structured_json
+from ...formats import STRUCTURED_CONTENT_TYPE, to_structured_json
+from ..binary import attribute_text, binary_data, require_id
 
-STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json; charset=UTF-8"
 MODES: Final = ("binary", "structured", "batched")
 #: Printable ASCII but space, ``"`` and ``%``: what a ``ce-`` header carries as it is.
@@ -83,6 +82,5 @@ def _header_value(name: str, value: object) -> str:
 
 
 def _require_id(event: CloudEvent) -> str:
-    if event.id is None:
-        raise InvalidEvent("The event has no id: only published events can be sent.")
+    require_id(event)
     return str(event.id)

@@ -32,6 +32,7 @@ from .services import running_services
 MEASUREMENTS = {
     "redis": "redis_drain",
     "kafka": "kafka_drain",
+    "webhook": "webhook_drain",
     "rabbitmq": "rabbitmq_drain",
     "publish": "publish_cost",
     "latency": "latency",

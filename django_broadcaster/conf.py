@@ -76,7 +76,8 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "PROGRESS_INTERVAL": ("progress_interval", timedelta),
     "EAGER": ("eager", bool),
 }
-KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS"}
+# WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers).
+KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER"}
 # Keys whose value must be more than zero.
 POSITIVE_KEYS: Final = frozenset(
     {
@@ -104,7 +105,7 @@ def get_settings() -> BroadcasterSettings:
     if errors:
         raise BroadcasterImproperlyConfigured(errors[0])
     raw = raw_settings()
-    values = {SETTING_FIELDS[key][0]: value for key, value in raw.items() if key != "BACKENDS"}
+    values = {SETTING_FIELDS[key][0]: value for key, value in raw.items() if key in SETTING_FIELDS}
     return BroadcasterSettings(backends=_backend_configs(backends_setting()), **values)
 
 

@@ -36,6 +36,7 @@ LAYERS = [
         "retry",
         "registry",
         "stopping",
+        "signatures",
         "commands",
         "predicates",
         "handler_names",
@@ -44,7 +45,17 @@ LAYERS = [
     ["backends"],
     ["publishers", "async_publishing", "bus"],
     ["worker", "consumers"],
-    ["admin", "checks", "testing", "pytest_plugin", "apps", "models", "management", "migrations"],
+    [
+        "admin",
+        "checks",
+        "receivers",
+        "testing",
+        "pytest_plugin",
+        "apps",
+        "models",
+        "management",
+        "migrations",
+    ],
 ]
 MAX_WALK = 12
 MAX_LINES = 300

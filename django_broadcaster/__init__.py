@@ -2,7 +2,8 @@
 
 Publish with :data:`publisher` inside your transaction, run ``python manage.py outbox_worker``,
 and the events reach every configured backend and the local handlers registered with
-:data:`event_registry`; ``consume_redis`` and ``consume_kafka`` call those registered with
+:data:`event_registry`; a :class:`Command` goes to its one handler, now with :func:`handle` or
+later through the outbox; ``consume_redis`` and ``consume_kafka`` call those registered with
 :data:`consumer_registry` with the events they read. The names in ``__all__`` are the public
 API; each is importable from here and from the module that defines it. They load on first use,
 so that importing the package (as ``INSTALLED_APPS`` does) imports no model before Django is
@@ -25,6 +26,9 @@ _HOMES = {
     "consumer_registry": "registry",
     "EventRegistry": "registry",
     "from_cloud_event": "typed",
+    "Command": "commands",
+    "handle": "bus",
+    "ahandle": "bus",
     "OutboxEvent": "outbox.models",
     "Status": "outbox.models",
     "BaseBackend": "backends.base",
@@ -38,6 +42,7 @@ _HOMES = {
     "DeliveryError": "exceptions",
     "EventRejected": "exceptions",
     "BackendUnavailable": "exceptions",
+    "PredicateFailed": "exceptions",
     "event_created": "signals",
     "event_published": "signals",
     "event_failed": "signals",
@@ -45,11 +50,13 @@ _HOMES = {
 
 __all__ = [
     "__version__",
+    "ahandle",
     "BackendUnavailable",
     "BaseBackend",
     "BroadcasterError",
     "BroadcasterImproperlyConfigured",
     "CloudEvent",
+    "Command",
     "consumer_registry",
     "DeliveryError",
     "event_created",
@@ -59,8 +66,10 @@ __all__ = [
     "EventRegistry",
     "EventRejected",
     "from_cloud_event",
+    "handle",
     "InvalidEvent",
     "OutboxEvent",
+    "PredicateFailed",
     "Publisher",
     "publisher",
     "Rejections",
@@ -72,6 +81,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .backends.base import BaseBackend, Rejections
+    from .bus import ahandle, handle
+    from .commands import Command
     from .events import CloudEvent
     from .exceptions import (
         BackendUnavailable,
@@ -80,6 +91,7 @@ if TYPE_CHECKING:
         DeliveryError,
         EventRejected,
         InvalidEvent,
+        PredicateFailed,
         UnknownBackend,
     )
     from .outbox.models import OutboxEvent, Status

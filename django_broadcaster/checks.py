@@ -19,19 +19,26 @@
   so the worker would give up on a request before the request itself does.
 - ``django_broadcaster.W020``: ``EAGER`` is on while ``DEBUG`` is off: eager mode is for
   development and tests, not production.
+- ``django_broadcaster.E010``: a command class has no handler in ``event_registry``.
+- ``django_broadcaster.E011``: a command class has more than one handler.
+
+The command checks cover every :class:`~.commands.Command` class defined in an installed app's
+module and imported by the time the checks run (its ``handlers`` module, its models, the URLconf
+and what they import): a command's one handler must be known before anything sends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from .commands import COMMANDS, Command
 from .conf import (
     LEGACY_SETTING_NAME,
     SETTING_NAME,
@@ -43,13 +50,20 @@ from .conf import (
     settings_errors,
     time_zone_errors,
 )
+from .registry import EventRegistry, event_registry
+from .typed import event_type_of
 
 if TYPE_CHECKING:
     from .backends.base import BaseBackend
 
 HINT = "See the settings reference in the django-broadcaster documentation."
 ZONE_HINT = "Set USE_TZ = True (Django's default since 5.0)."
+APP = "django_broadcaster"
 OWN_EVENTS = "django_broadcaster.W003"
+COMMAND_HINT = (
+    "A command has exactly one handler: register one function with "
+    "@event_registry.register(TheCommandClass) in the app's handlers.py, and no other."
+)
 #: How many send deadlines a lease must last, leaving room for handlers and the deadline's growth,
 #: on top of one handler call that runs out its ``HANDLER_TIMEOUT``.
 LEASE_OVER_DEADLINE = 4
@@ -77,6 +91,34 @@ def check_settings(
     if not value_errors and not shape_errors and not zone_errors:
         messages += _lease_warnings() + _eager_warnings()  # get_settings() raises on any above
     messages += _legacy_setting_warnings() + _receiver_errors()
+    return messages
+
+
+@register()
+def check_commands(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report the command classes of installed apps that have no handler, or more than one."""
+    installed = [c for c in COMMANDS.values() if apps.get_containing_app_config(c.__module__)]
+    return command_errors(installed, event_registry)
+
+
+def command_errors(
+    commands: Iterable[type[Command]], registry: EventRegistry
+) -> list[CheckMessage]:
+    """Return an ``E010`` or ``E011`` error for each of ``commands`` without exactly one handler
+    in ``registry``."""
+    messages: list[CheckMessage] = []
+    for command in commands:
+        names = sorted(registry.handlers_for(event_type_of(command)))
+        if len(names) == 1:
+            continue
+        what = f"The command {command.__module__}.{command.__qualname__}"
+        if names:
+            message, id_ = f"{what} has {len(names)} handlers: {', '.join(names)}.", "E011"
+        else:
+            message, id_ = f"{what} has no handler: nothing would run it.", "E010"
+        messages.append(Error(message, hint=COMMAND_HINT, obj=command, id=f"{APP}.{id_}"))
     return messages
 
 

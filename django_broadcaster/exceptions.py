@@ -82,6 +82,13 @@ class HandlerBusy(DeliveryError):
         self.until = until
 
 
+class PredicateFailed(DeliveryError):
+    """A handler's ``when=`` predicate raised on an event: that handler's failure for the event.
+
+    The handler is not called for it; the other destinations of the event are unaffected.
+    """
+
+
 class LeaseLost(BroadcasterError):
     """The worker no longer holds the event (its lease ran out and another worker took it)."""
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .async_publishing import AsyncPublishing
 from .backends import checked_aliases
+from .commands import COMMANDS
 from .conf import MAX_RETRIES_LIMIT, PRIORITIES, get_settings
 from .events import (
     DEFAULT_DATACONTENTTYPE,
@@ -29,7 +30,9 @@ from .events import (
 )
 from .exceptions import InvalidEvent
 from .outbox.bulk import insert_rows
+from .outbox.deliveries import route_to_handlers
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
+from .registry import event_registry
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
@@ -215,12 +218,11 @@ def _build_row(
         max_retries=max_retries,
         priority=priority,
         backends=aliases,
-        delivery={
-            alias: {"state": DestinationState.PENDING, "attempts": 0} for alias in aliases or ()
-        },
+        delivery={a: {"state": DestinationState.PENDING, "attempts": 0} for a in aliases or ()},
     )
     keep_encoding(row, text)  # the insert sends this text; no second encoding
-    return row
+    routed = event.event_type in COMMANDS or event_registry.predicates  # see outbox.deliveries
+    return route_to_handlers(row, event, event_registry) if routed else row
 
 
 def _row_id(event_id: str | None) -> uuid.UUID:

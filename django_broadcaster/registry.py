@@ -7,9 +7,9 @@ Two registries keep the two roles apart, so one event never runs one handler twi
 - :data:`consumer_registry` holds **consumer handlers**: ``consume_redis`` and ``consume_kafka``
   call them with each event read from a broker, through the inbox.
 
-Register with ``@event_registry.register(...)``: an event type, a typed event class or nothing
-(every event). Each installed app's ``handlers`` module is imported at start-up, so that is the
-place for both kinds. The worker waits ``BROADCASTER["HANDLER_TIMEOUT"]`` for a local handler.
+Register with ``@event_registry.register(...)``: an event type, a typed event or command class,
+or nothing (every event but commands). Each installed app's ``handlers`` module is imported at
+start-up: the place for both kinds. The worker waits ``HANDLER_TIMEOUT`` for a local handler.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from typing import Final, TypeVar
 from django.db import connections, transaction
 from django.utils import timezone
 
+from .commands import COMMANDS, as_registered
 from .events import CloudEvent
 from .exceptions import HandlerBusy, HandlerTimeout
+from .handler_names import HANDLER_PREFIX, HandlerNames, handler_name  # noqa: F401  (public here)
+from .predicates import Listing, Predicate, When, refusals, typed_predicate
 from .signals import event_created, event_published  # noqa: F401  (0.1.1 had them here)
 from .stopping import MAIN_THREAD_SIGNALS, StopNow
 from .typed import event_type_of
@@ -39,75 +42,74 @@ from .typed import event_type_of
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], object]
-H = TypeVar("H", bound=Handler)
+H = TypeVar("H", bound=Callable[..., object])
 #: A handler's call: given what to run once the handler has returned, before the commit.
 Call = Callable[[Callable[[], None]], None]
-Inside = AbstractContextManager[object]
+Inside = AbstractContextManager[Callable[[Handler, object], None] | None]  # see call_handlers()
 
-HANDLER_PREFIX: Final = "handler:"
 #: How long the handler thread waits idle before it closes its database connection.
 IDLE_CLOSE_S: Final = 5.0
-
-
-def handler_name(handler: Handler) -> str:
-    """Return the destination name of ``handler``: ``handler:`` and its dotted path."""
-    owner = getattr(handler, "__self__", None)  # bound built-in methods have no __module__
-    module = getattr(handler, "__module__", None) or type(owner).__module__
-    qualname = getattr(handler, "__qualname__", None) or repr(handler)
-    return f"{HANDLER_PREFIX}{module}.{qualname}"
 
 
 class EventRegistry:
     """Map event types to the local handlers that receive them.
 
-    Each handler gets a destination name, stable across restarts: ``handler:`` and its dotted
-    path, with ``#2``, ``#3``... appended (in registration order) when two handlers share a path,
-    as lambdas and bound methods can.
+    Each handler gets a destination name, stable across restarts (:mod:`.handler_names`).
+    :attr:`predicates` maps the name of each handler registered ``when=`` to its predicate.
     """
 
     def __init__(self) -> None:
-        self._by_type: dict[str, list[Handler]] = {}
-        self._for_all: list[Handler] = []
-        self._names: list[tuple[Handler, str]] = []
+        self._by_type: dict[str, dict[str, Handler]] = {}  # each handler by name
+        self._for_all: dict[str, Handler] = {}
+        self._names = HandlerNames()
         self._found: dict[str, dict[str, Handler]] = {}  # handlers_for() until a change
         self._thread: _HandlerThread | None = None
         self._late: dict[str, _HandlerThread] = {}  # each handler's call that missed its deadline
         self._calling = threading.Lock()
+        self.predicates: dict[str, Predicate] = {}
 
-    def register(self, event_type: str | type | None = None) -> Callable[[H], H]:
+    def register(
+        self, event_type: str | type | None = None, *, when: When | None = None
+    ) -> Callable[[H], H]:
         """Return a decorator that registers a handler for ``event_type``, or for every event.
 
-        ``event_type`` is a CloudEvent type or a typed event class (its ``event_type``; the handler
-        still gets a :class:`CloudEvent`), else ``TypeError``. The decorator returns the handler
-        unchanged, so it stacks; registering it again for the same type is a no-op.
+        ``event_type`` is a CloudEvent type, a typed event class (the handler still gets the
+        :class:`CloudEvent`) or a command class (it gets the command), else ``TypeError``. With
+        ``when``, the handler gets only the events it is true for (:mod:`.predicates`). The
+        decorator returns the handler unchanged, so it stacks; registering it again is a no-op.
         """
+        typed: type | None = None
         if isinstance(event_type, type):
-            event_type = event_type_of(event_type)
+            typed, event_type = event_type, event_type_of(event_type)
+            when = when and typed_predicate(when, typed)
 
         def decorator(handler: H) -> H:
             handlers = (
-                self._for_all if event_type is None else self._by_type.setdefault(event_type, [])
+                self._for_all if event_type is None else self._by_type.setdefault(event_type, {})
             )
-            if handler not in handlers:
-                handlers.append(handler)
+            call = as_registered(typed, handler, when)
+            name = self._names.of(call)
+            if name not in handlers:
+                handlers[name] = call
                 self._found.clear()
-                logger.debug("Registered %s for %s", self._name_of(handler), event_type or "*")
+                logger.debug("Registered %s for %s", name, event_type or "*")
+            if when is not None:
+                self.predicates[name] = when
             return handler
 
         return decorator
 
     def unregister(self, handler: Handler, event_type: str | None = None) -> None:
         """Remove ``handler`` from ``event_type``, or from the catch-alls; no error if absent."""
-        handlers = self._for_all if event_type is None else self._by_type.get(event_type, [])
-        if handler in handlers:
-            handlers.remove(handler)
+        handlers = self._for_all if event_type is None else self._by_type.get(event_type, {})
+        if handlers.pop(self._names.known(handler) or "", None) is not None:
             self._found.clear()
 
     def handlers_for(self, event_type: str) -> dict[str, Handler]:
         """Return the handlers of ``event_type`` by destination name: its own, then catch-alls."""
         if event_type not in self._found:
-            handlers = [*self._by_type.get(event_type, ()), *self._for_all]
-            self._found[event_type] = {self._name_of(handler): handler for handler in handlers}
+            catch_alls = {} if event_type in COMMANDS else self._for_all  # point to point
+            self._found[event_type] = {**self._by_type.get(event_type, {}), **catch_alls}
         return self._found[event_type]
 
     def call_handlers(
@@ -115,13 +117,18 @@ class EventRegistry:
         event: CloudEvent,
         *,
         skip: Collection[str] = (),
+        listing: Listing | None = None,
         inside: Callable[[str], Inside] = lambda name: nullcontext(),
         timeout: timedelta | None = None,
     ) -> Iterator[tuple[str, BaseException | None]]:
         """Call each handler of ``event`` but those in ``skip``; yield its name and its error.
 
-        Each runs in a transaction of its own, with ``inside(name)`` entered around the call, so
-        a failing handler rolls back only its own writes. Any exception a handler raises is its
+        With ``listing`` (the claimed row) they skip what it has delivered and what it does not
+        list for them (:func:`.predicates.refusals`: a predicate's failure is yielded again).
+
+        Each runs in a transaction of its own, with ``inside(name)`` entered around the call (it
+        may give a function, called with the handler and what it returned but ``None``), so a
+        failing handler rolls back only its own writes. Any exception a handler raises is its
         failure (``SystemExit`` and ``KeyboardInterrupt`` too); only the worker's own
         :class:`~django_broadcaster.stopping.StopNow` goes on up.
 
@@ -132,8 +139,12 @@ class EventRegistry:
         caller's, whose rows no other connection sees, calls stay on the caller's thread.
         """
         timeout = None if transaction.get_connection().in_atomic_block else timeout
+        skip = {*skip, *listing.delivered} if listing else skip
+        refused = refusals(self.predicates, listing) if listing and self.predicates else {}
         for name, handler in self.handlers_for(event.event_type).items():
-            if name in skip:
+            if name in skip or name in refused:
+                if (failure := refused.get(name)) is not None and name not in skip:
+                    yield name, failure
                 continue
             call = functools.partial(_call, handler, event, inside(name))
             try:
@@ -160,12 +171,12 @@ class EventRegistry:
         """Return each handler's destination name and the event types it gets (``None``: all)."""
         types: dict[str, set[str] | None] = {}
         for event_type, handlers in self._by_type.items():
-            for handler in handlers:
-                known = types.setdefault(self._name_of(handler), set())
+            for name in handlers:
+                known = types.setdefault(name, set())
                 if known is not None:
                     known.add(event_type)
-        for handler in self._for_all:
-            types[self._name_of(handler)] = None
+        for name in self._for_all:
+            types[name] = None
         return {name: None if got is None else frozenset(got) for name, got in types.items()}
 
     def clear(self) -> None:
@@ -174,6 +185,7 @@ class EventRegistry:
         self._for_all.clear()
         self._names.clear()
         self._found.clear()
+        self.predicates.clear()
 
     def _call_in_time(self, name: str, event: CloudEvent, call: Call, timeout: timedelta) -> None:
         with self._calling:  # one caller at a time: a call waits for no other
@@ -199,24 +211,12 @@ class EventRegistry:
         )
         raise HandlerTimeout(f"no return within {seconds:g} s", destination=name)
 
-    def _name_of(self, handler: Handler) -> str:
-        for known, name in self._names:
-            if known == handler:
-                return name
-        base = handler_name(handler)
-        taken = {name for _, name in self._names}
-        name, suffix = base, 1
-        while name in taken:
-            suffix += 1
-            name = f"{base}#{suffix}"
-        self._names.append((handler, name))
-        return name
-
 
 def _call(handler: Handler, event: CloudEvent, inside: Inside, ready: Callable[[], None]) -> None:
     with transaction.atomic():
-        with inside:
-            handler(event)
+        with inside as returned:
+            if (result := handler(event)) is not None and returned is not None:
+                returned(handler, result)
         ready()  # may raise, to roll the call back
 
 

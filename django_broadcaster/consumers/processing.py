@@ -42,6 +42,7 @@ from django.db import (
 
 from ..events import CloudEvent
 from ..formats import to_structured_json
+from ..predicates import Predicate
 from ..registry import EventRegistry, Handler
 from ..retry import RetryPolicy
 from ..stopping import StopNow
@@ -121,7 +122,7 @@ class Processor:
     ) -> Disposition | None:
         """Run the handlers once; return the outcome, or ``None`` to try again later."""
         try:
-            fresh = process_once(event, _all(handlers), using=self.using)
+            fresh = process_once(event, _all(handlers, self.registry.predicates), using=self.using)
         except StopNow:
             raise
         except BaseException as exc:  # a handler's, whatever it raised: SystemExit included
@@ -192,12 +193,16 @@ class Processor:
         return Disposition.DEAD_LETTERED
 
 
-def _all(handlers: Mapping[str, Handler]) -> Handler:
-    """Return a handler that calls each of ``handlers`` in turn."""
+def _all(handlers: Mapping[str, Handler], predicates: Mapping[str, Predicate]) -> Handler:
+    """Return a handler that calls each of ``handlers`` in turn, but those whose predicate (in
+    ``predicates``, by name) does not choose the event. The inbox keeps no record per handler,
+    so a predicate is asked at each attempt; one that raises fails the attempt."""
 
     def call_all(event: CloudEvent) -> None:
-        for handler in handlers.values():
-            handler(event)
+        for name, handler in handlers.items():
+            predicate = predicates.get(name)
+            if predicate is None or predicate(event):
+                handler(event)
 
     return call_all
 

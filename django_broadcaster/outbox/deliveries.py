@@ -3,10 +3,11 @@
 A destination is a configured backend alias or a registered handler's name (``handler:`` and a
 dotted path). An event is *bound for* a backend when its ``backends`` is null (every backend) or
 names the alias (the publisher then listed it in ``delivery`` as ``pending``), and for a handler
-when the handler takes its type. It has *reached* a destination when its ``delivery`` entry there
-says ``delivered``. A failure's *kind* is what its error begins with: the exception's class name
-(``KeyError``, ``EventRejected``) or ``unavailable``. The admin and ``outbox_status`` share these
-definitions.
+when the handler takes its type and, if it has a predicate, the publisher listed it there too
+(:mod:`..predicates`); a command goes to no backend and no catch-all handler. It has *reached* a
+destination when its ``delivery`` entry there says ``delivered``. A failure's *kind* is what its
+error begins with: the exception's class name (``KeyError``, ``EventRejected``) or
+``unavailable``. The admin and ``outbox_status`` share these definitions.
 """
 
 from __future__ import annotations
@@ -18,20 +19,28 @@ from datetime import datetime
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import Exact, In, StartsWith
+from django.utils import timezone
 
+from ..commands import COMMANDS, is_command_type
 from ..conf import get_settings
-from ..events import parse_timestamp
+from ..events import CloudEvent, format_timestamp, parse_timestamp
+from ..exceptions import InvalidEvent
+from ..predicates import choose
 from ..registry import EventRegistry, event_registry
 from .models import DestinationEntry, DestinationState, OutboxEvent, Status
 
 
 @dataclass(frozen=True)
 class Destination:
-    """A backend alias or handler name, and the event types it takes (``None``: every type)."""
+    """A backend alias or handler name, and the event types it takes (``None``: every type).
+
+    ``listed`` says that the handler has a predicate: it is bound for the events that list it.
+    """
 
     name: str
     is_backend: bool
     event_types: frozenset[str] | None = None
+    listed: bool = False
 
     @property
     def kind(self) -> str:
@@ -57,9 +66,10 @@ class DeliveryState:
 def configured_destinations(registry: EventRegistry | None = None) -> list[Destination]:
     """Return the configured backends, then the handlers of ``registry`` (default: global)."""
     backends = [Destination(alias, is_backend=True) for alias in get_settings().backends]
+    registry = registry or event_registry
     handlers = [
-        Destination(name, is_backend=False, event_types=types)
-        for name, types in (registry or event_registry).destinations().items()
+        Destination(name, is_backend=False, event_types=types, listed=name in registry.predicates)
+        for name, types in registry.destinations().items()
     ]
     return [*backends, *handlers]
 
@@ -68,9 +78,10 @@ def bound_for(destination: Destination) -> Q:
     """Return the condition on outbox rows: the event should go to ``destination``."""
     if destination.is_backend:
         return Q(backends__isnull=True) | Q(delivery__has_key=destination.name)
-    if destination.event_types is None:
-        return Q()
-    return Q(event_type__in=sorted(destination.event_types))
+    listed = Q(delivery__has_key=destination.name) if destination.listed else Q()
+    if destination.event_types is None:  # every event but commands
+        return (~Q(event_type__in=sorted(COMMANDS)) if COMMANDS else Q()) & listed
+    return Q(event_type__in=sorted(destination.event_types)) & listed
 
 
 def reached(destination: Destination) -> Q:
@@ -108,7 +119,11 @@ def wants(row: OutboxEvent, destination: Destination) -> bool:
     """Return whether ``row`` should go to ``destination`` (:func:`bound_for`, in Python)."""
     if destination.is_backend:
         return row.wants_backend(destination.name)
-    return destination.event_types is None or row.event_type in destination.event_types
+    if destination.listed and destination.name not in (row.delivery or {}):
+        return False
+    if destination.event_types is None:
+        return not is_command_type(row.event_type)
+    return row.event_type in destination.event_types
 
 
 def delivery_states(row: OutboxEvent, destinations: Iterable[Destination]) -> list[DeliveryState]:
@@ -133,3 +148,44 @@ def _state(row: OutboxEvent, name: str, entry: DestinationEntry | None) -> Deliv
         error=entry.get("error", ""),
         at=None if at is None else parse_timestamp(at),
     )
+
+
+def route_to_handlers(row: OutboxEvent, event: CloudEvent, registry: EventRegistry) -> OutboxEvent:
+    """Make the unsaved ``row`` of ``event`` go where commands and predicates send it; return it.
+
+    A command goes to its one handler alone: no backend (``InvalidEvent`` if the publisher chose
+    some). The handlers with a predicate that chooses the event are listed in its ``delivery``
+    (:func:`handler_entries`).
+    """
+    if is_command_type(event.event_type):
+        if row.backends:
+            raise InvalidEvent(
+                f"{event.event_type!r} is a command: it goes to its one handler, never to a "
+                "backend; publish it without backends=."
+            )
+        row.backends, row.delivery = [], {}
+    row.delivery = {**row.delivery, **handler_entries(event, registry)}
+    return row
+
+
+def handler_entries(event: CloudEvent, registry: EventRegistry) -> dict[str, DestinationEntry]:
+    """Return the ``delivery`` entries listing the handlers with a predicate that ``event`` is for.
+
+    Each predicate of the event's handlers is asked once (:func:`~..predicates.choose`): a
+    handler it chose is listed ``pending``; one whose predicate raised is listed ``rejected``,
+    with the error, as tried once; one it did not choose is not listed, so is no destination.
+    """
+    chosen = choose(registry.predicates, registry.handlers_for(event.event_type), event)
+    entries: dict[str, DestinationEntry] = {}
+    for name, failure in chosen.items():
+        if failure is None:
+            entries[name] = {"state": DestinationState.PENDING, "attempts": 0}
+            continue
+        error, at = f"{type(failure).__name__}: {failure}", format_timestamp(timezone.now())
+        entries[name] = {
+            "state": DestinationState.REJECTED,
+            "attempts": 1,
+            "error": error,
+            "at": at,
+        }
+    return entries

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from django.utils import timezone
 
 from ..backends.base import BaseBackend
+from ..bus import publish_returned
 from ..conf import BroadcasterSettings
 from ..exceptions import BackendUnavailable, HandlerBusy
 from ..outbox.leases import ClaimedEvent
@@ -229,7 +230,7 @@ def deliver(
         for outcome in (o for o in live if registry.handlers_for(o.event.event_type)):
             inside = functools.partial(_followups_recorded, outcome)
             for name, error in registry.call_handlers(
-                outcome.event, skip=[*outcome.delivered], inside=inside, timeout=handler_timeout
+                outcome.event, listing=outcome.row, inside=inside, timeout=handler_timeout
             ):
                 _note_handler(outcome, name, error)
         for courier, call, pending in calls:
@@ -255,10 +256,10 @@ def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> Non
 
 
 @contextlib.contextmanager
-def _followups_recorded(outcome: Outcome, handler: str) -> Iterator[None]:
-    """Record the handler's success in its transaction if it published follow-up events."""
+def _followups_recorded(outcome: Outcome, handler: str) -> Iterator[Callable[..., None]]:
+    """Record the handler's success in its transaction if it published or returned follow-ups."""
     published_before = published_so_far()
-    yield
+    yield publish_returned  # what the handler returns is published before the check below
     if published_so_far() != published_before:
         record_handler_success(outcome, handler)
 

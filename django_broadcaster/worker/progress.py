@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from django.db import DatabaseError
 
 from .. import telemetry
+from ..handler_names import HANDLER_PREFIX
 from ..outbox.health import lags
 from ..outbox.outcomes import Tally
-from ..registry import HANDLER_PREFIX, EventRegistry
+from ..registry import EventRegistry
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,21 @@ PACKAGE = Path(__file__).resolve().parents[2] / "django_broadcaster"
 #: The layers, lowest first: a module may import from its own layer and those below.
 LAYERS = [
     ["exceptions", "signals", "conf", "events"],
-    ["formats", "typed", "telemetry", "retry", "registry", "stopping", "signatures"],
+    [
+        "formats",
+        "typed",
+        "telemetry",
+        "retry",
+        "registry",
+        "stopping",
+        "signatures",
+        "commands",
+        "predicates",
+        "handler_names",
+    ],
     ["outbox", "consumers.inbox"],
     ["backends"],
-    ["publishers", "async_publishing"],
+    ["publishers", "async_publishing", "bus"],
     ["worker", "consumers"],
     [
         "admin",

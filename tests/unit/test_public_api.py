@@ -51,6 +51,16 @@ def test_each_public_name_is_importable_from_the_package(name: str) -> None:
     assert name in dir(django_broadcaster)
 
 
+def test_the_message_bus_names_are_public() -> None:
+    from django_broadcaster.bus import ahandle, handle
+    from django_broadcaster.commands import Command
+    from django_broadcaster.exceptions import PredicateFailed
+
+    public = (django_broadcaster.Command, django_broadcaster.handle, django_broadcaster.ahandle)
+    assert public == (Command, handle, ahandle)
+    assert django_broadcaster.PredicateFailed is PredicateFailed
+
+
 def test_all_lists_every_public_name_once() -> None:
     assert sorted(django_broadcaster.__all__) == sorted(["__version__", *django_broadcaster._HOMES])
 

@@ -5,6 +5,7 @@ from typing import ClassVar
 
 import pytest
 
+from django_broadcaster.commands import Command
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.registry import EventRegistry
 
@@ -79,3 +80,56 @@ def test_destinations_lists_each_handler_with_its_types() -> None:
         "handler:tests.unit.test_registry.handler": frozenset({"a", "b"}),
         f"handler:tests.unit.test_registry.{everything.__qualname__}": None,
     }
+
+
+@dataclass(frozen=True)
+class Created:
+    event_type: ClassVar[str] = "order.created"
+    order_id: int
+
+
+@dataclass(frozen=True)
+class Ship(Command):
+    event_type: ClassVar[str] = "tests.registry.ship"
+    source: ClassVar[str] = "tests"
+    order_id: int
+
+
+def ship(command: Ship) -> int:
+    return command.order_id
+
+
+def test_a_command_handler_gets_the_command_and_no_catch_all_gets_commands() -> None:
+    registry = EventRegistry()
+    registry.register(Ship)(ship)
+    registry.register()(handler)
+    [(name, call)] = registry.handlers_for("tests.registry.ship").items()
+    assert name == "handler:tests.unit.test_registry.ship"
+    assert call(CloudEvent("tests.registry.ship", "tests", {"order_id": 7})) == 7
+    assert registry.destinations()[name] == frozenset({"tests.registry.ship"})
+
+
+def test_a_command_handler_is_unregistered_by_its_function() -> None:
+    registry = EventRegistry()
+    registry.register(Ship)(ship)
+    registry.register(Ship)(ship)  # again: a no-op
+    assert len(registry.handlers_for("tests.registry.ship")) == 1
+    registry.unregister(ship, "tests.registry.ship")
+    assert registry.handlers_for("tests.registry.ship") == {}
+
+
+def test_a_predicate_is_kept_by_name_and_gets_the_typed_instance() -> None:
+    registry = EventRegistry()
+    seen: list[object] = []
+    registry.register(Created, when=seen.append)(handler)
+    registry.register("other", when=lambda event: True)(ship)
+    assert set(registry.predicates) == {
+        "handler:tests.unit.test_registry.handler",
+        "handler:tests.unit.test_registry.ship",
+    }
+    registry.predicates["handler:tests.unit.test_registry.handler"](
+        CloudEvent("order.created", "tests", {"order_id": 1})
+    )
+    assert seen == [Created(order_id=1)]
+    registry.clear()
+    assert registry.predicates == {}

@@ -13,6 +13,12 @@
   it prints this warning when it starts (see :func:`own_events_warnings`).
 - ``django_broadcaster.W004``: a Redis backend sets ``max_len``, which drops the oldest entries
   whether or not the consumer groups have read them.
+- ``django_broadcaster.E050``: a rule of ``ROUTES`` is malformed (its shape, a key or a value).
+- ``django_broadcaster.E051``: a rule of ``ROUTES`` names a backend alias that is not configured.
+- ``django_broadcaster.E052``: a rule of ``ROUTES`` can never match: earlier rules take every
+  type it names (the first matching rule wins).
+- ``django_broadcaster.W050``: two rules' types overlap: an event matching both goes by the
+  earlier one only. Put the narrower rule first, or silence the warning if that is intended.
 - ``django_broadcaster.W020``: ``EAGER`` is on while ``DEBUG`` is off: eager mode is for
   development and tests, not production.
 """
@@ -39,6 +45,8 @@ from .conf import (
     settings_errors,
     time_zone_errors,
 )
+from .globs import covers, overlap
+from .routing import Route, parse_routes, unknown_aliases
 
 if TYPE_CHECKING:
     from .backends.base import BaseBackend
@@ -73,6 +81,62 @@ def check_settings(
     if not value_errors and not shape_errors and not zone_errors:
         messages += _lease_warnings() + _eager_warnings()  # get_settings() raises on any above
     messages += _legacy_setting_warnings()
+    if not shape_errors:
+        messages += _route_messages(raw_settings().get("ROUTES", []))
+    return messages
+
+
+def _route_messages(raw: object) -> list[CheckMessage]:
+    if not isinstance(raw, list | tuple):
+        return []  # E001 says so
+    routes, errors = parse_routes(raw)
+    found = [(message, "E050") for message in errors]
+    found += [(message, "E051") for message in unknown_aliases(routes, backends_setting())]
+    found += [(message, "E052") for message in shadowed_rules(routes)]
+    found += [(message, "W050") for message in overlapping_rules(routes)]
+    hint = "See Routing in the django-broadcaster documentation."
+    return [
+        (Error if code[0] == "E" else Warning)(message, hint=hint, id=f"django_broadcaster.{code}")
+        for message, code in found
+    ]
+
+
+def shadowed_rules(routes: Sequence[Route]) -> list[str]:
+    """Return a message for each rule that can never match: earlier rules take all its types.
+
+    A rule with ``WHEN`` takes only some events of its types, so it shadows none.
+    """
+    messages = []
+    for index, route in enumerate(routes):
+        earlier = [p for r in routes[:index] if r.when is None for p in r.types]
+        mine = route.types or ("*",)
+        if earlier and all(any(covers(p, q) for p in earlier) for q in mine):
+            messages.append(
+                f'{SETTING_NAME}["ROUTES"] rule {route.number} ({route.condition}) can never '
+                "match: earlier rules take every type it names (the first matching rule wins)."
+            )
+    return messages
+
+
+def overlapping_rules(routes: Sequence[Route]) -> list[str]:
+    """Return a message per pair of rules some type matches both of, neither covering the
+    other's pattern (that is :func:`shadowed_rules`' case, or a narrower rule put first)."""
+    messages = []
+    for index, route in enumerate(routes):
+        for earlier in routes[:index]:
+            pairs = [
+                (p, q)
+                for p in earlier.types
+                for q in route.types
+                if overlap(p, q) and not covers(p, q) and not covers(q, p)
+            ]
+            if pairs:
+                p, q = pairs[0]
+                messages.append(
+                    f'{SETTING_NAME}["ROUTES"] rules {earlier.number} ({p!r}) and '
+                    f"{route.number} ({q!r}) overlap: an event of a type both match goes by "
+                    f"rule {earlier.number} only."
+                )
     return messages
 
 

@@ -30,6 +30,7 @@ from .events import (
 from .exceptions import InvalidEvent
 from .outbox.bulk import insert_rows
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
+from .routing import apply_route
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
@@ -60,7 +61,7 @@ class Publisher(AsyncPublishing):
         backends: Sequence[str] | None = None,
         partition_key: str | None = None,
         expires_at: datetime | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         datacontenttype: str = DEFAULT_DATACONTENTTYPE,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
@@ -69,11 +70,11 @@ class Publisher(AsyncPublishing):
         """Write one event to the outbox and return its row.
 
         It joins the transaction of database ``using`` (default: the router's). ``scheduled_at``
-        delays delivery; ``max_retries`` overrides ``BROADCASTER["MAX_RETRIES"]``; ``backends``
-        limits delivery to those aliases; ``partition_key`` (the ``partitionkey`` extension) keeps
-        one key's events in order; after ``expires_at`` (``expirytime``) the event is ``expired``,
-        not sent; ``priority`` (-100 to 100) puts it before lower ones due with it. An empty
-        ``subject`` means none. Raises :class:`InvalidEvent` naming the fault.
+        delays delivery; ``max_retries`` overrides ``MAX_RETRIES``; ``backends`` limits delivery
+        to those aliases; ``partition_key`` (``partitionkey``) keeps a key's events in order;
+        after ``expires_at`` (``expirytime``) it is ``expired``, not sent; ``priority`` (-100 to
+        100) puts it before lower ones due with it. Left out, these come from the event's route
+        (:mod:`.routing`). An empty ``subject`` means none. Raises :class:`InvalidEvent`.
         """
         all_extensions = dict(extensions or {})
         if partition_key is not None:
@@ -109,7 +110,7 @@ class Publisher(AsyncPublishing):
         backends: Sequence[str] | None = None,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write a typed event (a dataclass or pydantic model instance) and return its row.
@@ -140,7 +141,7 @@ class Publisher(AsyncPublishing):
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write ``cloud_event`` like :meth:`publish_event`; a set ``id`` must be a UUID."""
@@ -157,7 +158,7 @@ class Publisher(AsyncPublishing):
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> list[OutboxEvent]:
         """Write many events at once and return their rows, in order; one bad event writes none."""
@@ -180,23 +181,24 @@ def _build_row(
     scheduled_at: datetime | None,
     max_retries: int | None,
     backends: Sequence[str] | None,
-    priority: int,
+    priority: int | None,
 ) -> OutboxEvent:
-    """Return the unsaved row for ``event``, with the trace context, its own copy of the data and
-    the data's JSON; raise :class:`InvalidEvent` naming any problem."""
+    """Return the unsaved row for ``event``, routed, with the trace context, its own copy of the
+    data and the data's JSON; raise :class:`InvalidEvent` naming any problem."""
     config = get_settings()
+    if config.routes:  # without rules there is nothing to look up
+        event, backends, max_retries, priority = apply_route(event, backends, max_retries, priority)
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
     aliases = None if backends is None else checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
-    if scheduled_at is not None:
-        require_aware("scheduled_at", scheduled_at)
-    if max_retries is None:
-        max_retries = config.max_retries
-    elif isinstance(max_retries, bool) or not isinstance(max_retries, int):
+    require_aware("scheduled_at", scheduled_at or now)
+    max_retries = config.max_retries if max_retries is None else max_retries
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
         raise InvalidEvent(f"max_retries must be an integer, got {max_retries!r}.")
     elif not 0 <= max_retries <= MAX_RETRIES_LIMIT:
         raise InvalidEvent(f"max_retries must be from 0 to {MAX_RETRIES_LIMIT}, got {max_retries}.")
+    priority = 0 if priority is None else priority
     _check_priority(priority)
     row = OutboxEvent(
         id=_row_id(event.id),

@@ -29,7 +29,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "django_broadcaster"
 #: The layers, lowest first: a module may import from its own layer and those below.
 LAYERS = [
     ["exceptions", "signals", "conf", "events"],
-    ["formats", "typed", "telemetry", "retry", "registry", "stopping"],
+    ["formats", "typed", "telemetry", "retry", "registry", "stopping"] + ["globs", "routing"],
     ["outbox", "consumers.inbox"],
     ["backends"],
     ["publishers", "async_publishing"],

@@ -53,6 +53,16 @@ class Route:
         return self.when is None or bool(self.when(event))
 
     @property
+    def defaults(self) -> str:
+        """Return the rule's defaults for people (``"max_retries 9, priority 5"``), or ``""``."""
+        named = [
+            ("max_retries", self.max_retries),
+            ("priority", self.priority),
+            ("expires after", self.expires_after),
+        ]
+        return ", ".join(f"{name} {value}" for name, value in named if value is not None)
+
+    @property
     def condition(self) -> str:
         """Return what the rule matches, for people: its types and its predicate's path."""
         parts = [", ".join(self.types)] if self.types else []

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps({**status.as_dict(), "routes": routes}, indent=2))
         else:
-            self.stdout.write(render(status) + "\n\n" + "\n".join(_route_lines(routes)))
+            self.stdout.write("\n\n".join([render(status), *_route_lines(routes)]))
         _check_lag(status, options["max_lag"])
 
 
@@ -137,16 +137,16 @@ def _routes() -> list[dict[str, Any]]:
 
 
 def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
+    """Return the routes section as one text, in a list; none without routes."""
     if not routes:
-        return ["Routes: none (every event goes to every backend)."]
-    return [
-        "Routes (the first that matches an event decides; unmatched: every backend):",
-        *(
-            f"  {r['rule']:>3}. {r['matches']} -> {', '.join(r['backends']) or '(no backend)'}"
-            + (f"  ({r['defaults']})" if r["defaults"] else "")
-            for r in routes
-        ),
+        return []  # as before routes existed: every event goes to every backend
+    lines = [
+        f"  {r['rule']:>3}. {r['matches']} -> {', '.join(r['backends']) or '(no backend)'}"
+        + (f"  ({r['defaults']})" if r["defaults"] else "")
+        for r in routes
     ]
+    title = "Routes (the first that matches an event decides; unmatched: every backend):"
+    return ["\n".join([title, *lines])]
 
 
 def _seconds(lag: timedelta | None) -> str:

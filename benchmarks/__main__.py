@@ -5,9 +5,10 @@
     python -m benchmarks --only redis     # one measurement (repeat --only for more)
     python -m benchmarks --compare main   # every figure of commit main and of this tree, together
 
-Uses DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS when all are set, else starts throwaway
-services with scripts/services. ``BENCH_SCALE=smoke`` does what ``--smoke`` does. Exits 1 when a
-measurement fails; a goal that is not met is reported in the table, not in the exit status.
+Uses DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS and RABBITMQ_URL when all are set, else
+starts throwaway services with scripts/services. ``BENCH_SCALE=smoke`` does what ``--smoke``
+does. Exits 1 when a measurement fails; a goal that is not met is reported in the table, not in
+the exit status.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MEASUREMENTS = {
     "redis": "redis_drain",
     "routed": "routed_drain",
     "kafka": "kafka_drain",
+    "rabbitmq": "rabbitmq_drain",
     "publish": "publish_cost",
     "latency": "latency",
     "claim": "claim_cost",

@@ -1,6 +1,7 @@
-"""Find or start PostgreSQL, Redis and a Kafka-protocol broker for the benchmarks.
+"""Find or start PostgreSQL, Redis, a Kafka-protocol broker and RabbitMQ for the benchmarks.
 
-When ``DATABASE_URL``, ``REDIS_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` are all set, those services
+When ``DATABASE_URL``, ``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` and ``RABBITMQ_URL`` are all
+set, those services
 are used as they are. Otherwise ``scripts/services`` starts a throwaway set on free loopback ports,
 as ``scripts/test`` does, and stops it afterwards. That script runs PostgreSQL with ``fsync`` and
 ``synchronous_commit`` off, which suits tests but not reported figures, so PostgreSQL is restarted
@@ -21,12 +22,12 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "services"
-SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL")
 
 
 @contextmanager
 def running_services() -> Iterator[None]:
-    """Make the three services' variables available in ``os.environ`` for the block.
+    """Make the services' variables available in ``os.environ`` for the block.
 
     Services this call starts are stopped when the block exits. Raises ``RuntimeError`` when
     ``scripts/services`` cannot start them.

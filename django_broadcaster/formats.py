@@ -44,6 +44,8 @@ class StrictJSONFormat(JSONFormat):
 
 
 JSON_FORMAT: Final = StrictJSONFormat()
+#: The content type of a structured-mode message, as the Kafka and AMQP bindings write it.
+STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 #: Compact, and UTF-8 rather than ``\u`` escapes. Built once: ``json.dumps()`` with options
 #: builds an encoder on every call.
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -1,9 +1,10 @@
 """Shared fixtures: real services and unique names.
 
 Services come from the environment (``scripts/test`` starts them and sets it):
-``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` (see ``tests/settings.py``).
-A test that needs one carries the marker ``redis``, ``kafka`` or ``postgres``, or asks for the
-``redis_url`` / ``kafka_bootstrap_servers`` fixture. When the service is missing or does not
+``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS``, ``RABBITMQ_URL`` and ``DATABASE_URL`` (see
+``tests/settings.py``). A test that needs one carries the marker ``redis``, ``kafka``,
+``rabbitmq`` or ``postgres``, or asks for the ``redis_url`` / ``kafka_bootstrap_servers`` /
+``rabbitmq_url`` fixture. When the service is missing or does not
 answer, the test is skipped, except under ``CI=true``, where it fails: CI must never pass by
 skipping the tests that matter.
 
@@ -20,7 +21,7 @@ import re
 import socket
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -82,24 +83,46 @@ def _kafka_problem(bootstrap_servers: str) -> str | None:
     return f"no Kafka broker answers at {bootstrap_servers}: {'; '.join(errors)}"
 
 
+def _rabbitmq_problem(url: str) -> str | None:
+    """Return why RabbitMQ at ``url`` cannot be used, or ``None`` when a connection opens.
+
+    Not cached, unlike the others: the fault drills stop and start the broker.
+    """
+    try:
+        import pika
+        from pika.exceptions import AMQPError
+    except ImportError:
+        return "the pika package is not installed (pip install -e '.[test]')"
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = parameters.blocked_connection_timeout = SERVICE_TIMEOUT_S
+    try:
+        pika.BlockingConnection(parameters).close()
+    except AMQPError as exc:
+        return f"RabbitMQ at {url} does not answer: {exc!r}"
+    return None
+
+
+def _require_service(variable: str, problem: Callable[[str], str | None]) -> str:
+    """Return the address in ``variable`` once ``problem`` finds none; else skip (CI: fail)."""
+    address = os.environ.get(variable)
+    if not address:
+        missing(f"{variable} is not set ({START_HINT})")
+    found = problem(address)
+    if found:
+        missing(found)
+    return address
+
+
 def _require_redis() -> str:
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        missing(f"REDIS_URL is not set ({START_HINT})")
-    problem = _redis_problem(url)
-    if problem:
-        missing(problem)
-    return url
+    return _require_service("REDIS_URL", _redis_problem)
 
 
 def _require_kafka() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        missing(f"KAFKA_BOOTSTRAP_SERVERS is not set ({START_HINT})")
-    problem = _kafka_problem(servers)
-    if problem:
-        missing(problem)
-    return servers
+    return _require_service("KAFKA_BOOTSTRAP_SERVERS", _kafka_problem)
+
+
+def _require_rabbitmq() -> str:
+    return _require_service("RABBITMQ_URL", _rabbitmq_problem)
 
 
 def _require_postgres() -> None:
@@ -110,7 +133,12 @@ def _require_postgres() -> None:
         missing(f"needs PostgreSQL, the default database is {vendor} (set DATABASE_URL)")
 
 
-_REQUIREMENTS = {"redis": _require_redis, "kafka": _require_kafka, "postgres": _require_postgres}
+_REQUIREMENTS = {
+    "redis": _require_redis,
+    "kafka": _require_kafka,
+    "rabbitmq": _require_rabbitmq,
+    "postgres": _require_postgres,
+}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -130,6 +158,23 @@ def redis_url() -> str:
 def kafka_bootstrap_servers() -> str:
     """Return ``KAFKA_BOOTSTRAP_SERVERS`` after a Kafka-protocol round trip to a broker."""
     return _require_kafka()
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    """Return ``RABBITMQ_URL`` after opening (and closing) a connection to the broker."""
+    return _require_rabbitmq()
+
+
+@pytest.fixture
+def rabbitmq_queue(rabbitmq_url: str, unique_name: str) -> Iterator[Any]:
+    """Yield a ``tests.amqp.Queue``: the durable queue ``unique_name``, bound to ``amq.topic``
+    for every routing key under ``<unique_name>.``; it is deleted afterwards."""
+    from tests.amqp import Queue
+
+    queue = Queue(rabbitmq_url, unique_name)
+    yield queue
+    queue.delete()
 
 
 @pytest.fixture

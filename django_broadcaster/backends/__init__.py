@@ -1,9 +1,9 @@
 """Backends deliver events to one transport each; choose them in ``BROADCASTER["BACKENDS"]``.
 
-``django_broadcaster.backends.RedisStreamBackend``, ``...KafkaBackend`` and
-``...ConfluentKafkaBackend`` are importable from here, but their client libraries are imported
-only when one of them is used, so the core works without ``redis``, ``kafka-python`` or
-``confluent-kafka`` installed.
+``django_broadcaster.backends.RedisStreamBackend``, ``...KafkaBackend``,
+``...ConfluentKafkaBackend`` and ``...RabbitMQBackend`` are importable from here, but their client
+libraries are imported only when one of them is used, so the core works without ``redis``,
+``kafka-python``, ``confluent-kafka`` or ``pika`` installed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "KafkaBackend",
     "LocMemBackend",
     "PublisherBackend",
+    "RabbitMQBackend",
     "RedisStreamBackend",
     "Rejections",
     "create_backend",
@@ -37,6 +38,7 @@ _LAZY = {
     "RedisStreamBackend": ".redis",
     "KafkaBackend": ".kafka",
     "ConfluentKafkaBackend": ".kafka",
+    "RabbitMQBackend": ".rabbitmq",
 }
 
 

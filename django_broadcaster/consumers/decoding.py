@@ -1,7 +1,7 @@
 """Messages from the brokers back into :class:`~django_broadcaster.events.CloudEvent` values.
 
 Structured JSON is read by :func:`~django_broadcaster.formats.read_structured_json`, binary
-Kafka messages by the cloudevents SDK's binding with the strict
+Kafka and AMQP messages by the cloudevents SDK's bindings with the strict
 :data:`~django_broadcaster.formats.JSON_FORMAT`; either way the attributes go straight into this
 package's own ``CloudEvent``, which validates them: the SDK's v1 event would make up an ``id``
 and a ``time`` for a message that has none, and a made-up id defeats the inbox.
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
+from cloudevents.core.bindings import amqp as amqp_binding
 from cloudevents.core.bindings import kafka as kafka_binding
 
 from ..events import (
@@ -103,11 +104,30 @@ def decode_kafka_record(
         return _with_key(_ours(event), key)
 
 
+def decode_amqp_message(
+    content_type: str | None, headers: Mapping[str, Any] | None, body: bytes
+) -> CloudEvent:
+    """Return the event in an AMQP message (RabbitMQ), in binary or structured content mode.
+
+    Structured exactly when ``content_type`` starts with ``application/cloudevents``; in binary
+    mode the attributes are the ``cloudEvents_`` or ``cloudEvents:`` headers (the AMQP binding's
+    two prefixes) and ``content_type`` is ``datacontenttype``. Raises
+    :class:`UndecodableMessage`.
+    """
+    with _decoding("a CloudEvents AMQP message"):
+        if (content_type or "").lower().startswith(STRUCTURED_PREFIX):
+            return decode_structured(body)
+        properties = {} if content_type is None else {"content-type": content_type}
+        message = amqp_binding.AMQPMessage(properties, dict(headers or {}), body)
+        return _ours(amqp_binding.from_binary(message, JSON_FORMAT, _FACTORY))
+
+
 def decode_dead_letter(entry: InboxEntry) -> CloudEvent:
     """Return the event that the dead letter ``entry`` keeps, to replay it.
 
     An entry with an ``event_type`` keeps the event as CloudEvents JSON. One without keeps the
-    message as it was read (a Redis entry's fields; a Kafka message's key, headers and value), and
+    message as it was read (a Redis entry's fields; a Kafka message's key, headers and value; an
+    AMQP message's content type, headers and body), and
     it is decoded again: a consumer of an earlier version may have refused a message that reads
     now. Raises :class:`UndecodableMessage` when it still does not, or when the message was not
     kept whole (it held bytes that are not UTF-8, stored as U+FFFD).
@@ -118,6 +138,8 @@ def decode_dead_letter(entry: InboxEntry) -> CloudEvent:
         kept = json.loads(entry.payload)
         if entry.source.startswith("kafka:"):
             return _kept_kafka_message(kept)
+        if entry.source.startswith("rabbitmq:"):
+            return decode_amqp_message(kept["content_type"], kept["headers"], _whole(kept["body"]))
         return decode_stream_entry({name.encode(): _whole(text) for name, text in kept.items()})
 
 

@@ -6,6 +6,10 @@ SQLite in ``example/db.sqlite3``. The outbox's backends are chosen with one envi
     SHOP_BROADCASTER=redis          XADD to the stream "events" at REDIS_URL
     SHOP_BROADCASTER=kafka          produce to the topic "events" at KAFKA_BOOTSTRAP_SERVERS
     SHOP_BROADCASTER=redis,kafka    both (any comma-separated combination works)
+    SHOP_BROADCASTER=rabbitmq       publish to the exchange amq.topic at RABBITMQ_URL; bind a
+                                    queue first (`manage.py consume_rabbitmq --queue shop
+                                    --burst` binds one for every event), or the broker returns
+                                    each event as unroutable
 """
 
 import os
@@ -59,6 +63,13 @@ SHOP_BACKENDS = {
         "OPTIONS": {
             "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             "topic": "events",
+        },
+    },
+    "rabbitmq": {
+        "BACKEND": "django_broadcaster.backends.RabbitMQBackend",
+        "OPTIONS": {
+            "url": os.environ.get("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/%2F"),
+            "exchange": "amq.topic",
         },
     },
 }

@@ -15,16 +15,11 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
+from ...formats import STRUCTURED_CONTENT_TYPE
 from .base import BaseKafkaBackend, Failures, Pending
 from .confluent import ConfluentKafkaBackend
 from .failures import UNREACHABLE, Problem, no_answer, problem
-from .messages import (
-    MESSAGE_BUILDERS,
-    STRUCTURED_CONTENT_TYPE,
-    KafkaMessage,
-    binary_message,
-    structured_message,
-)
+from .messages import MESSAGE_BUILDERS, KafkaMessage, binary_message, structured_message
 
 __all__ = [
     "MESSAGE_BUILDERS",

@@ -17,17 +17,14 @@ key mapper), and ``partitionkey`` stays in the event: a ``ce_partitionkey`` head
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from ...events import DEFAULT_DATACONTENTTYPE, CloudEvent, format_timestamp, is_json_content_type
-from ...exceptions import InvalidEvent
-from ...formats import JSON_FORMAT, stored_data_json, text_unless_json, to_structured_json
+from ...events import CloudEvent
+from ...formats import STRUCTURED_CONTENT_TYPE, to_structured_json
+from ..binary import attribute_text, binary_data, require_id
 
-STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 _STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
 #: The binary mode's header for each attribute not named ``ce_<attribute>``.
 _HEADER_NAMES: Final = {"datacontenttype": "content-type"}
@@ -51,12 +48,12 @@ def binary_message(event: CloudEvent) -> KafkaMessage:
     every other attribute and extension is a ``ce_<name>`` header. Raises ``InvalidEvent`` if the
     event has no id or its JSON data cannot be encoded.
     """
-    _require_id(event)
+    require_id(event)
     headers = [
-        (_HEADER_NAMES.get(name) or f"ce_{name}", _header_text(value).encode())
+        (_HEADER_NAMES.get(name) or f"ce_{name}", attribute_text(value).encode())
         for name, value in event.attributes().items()
     ]
-    key, value = _key(event), _binary_value(event)
+    key, value = _key(event), binary_data(event)
     if value is None and key is None:
         value = b""  # kafka-python refuses a message with neither key nor value
     return KafkaMessage(key=key, value=value, headers=headers)
@@ -67,7 +64,7 @@ def structured_message(event: CloudEvent) -> KafkaMessage:
 
     Raises ``InvalidEvent`` if the event has no id.
     """
-    _require_id(event)
+    require_id(event)
     value = to_structured_json(event)
     return KafkaMessage(key=_key(event), value=value, headers=list(_STRUCTURED_HEADERS))
 
@@ -77,46 +74,6 @@ MESSAGE_BUILDERS: Final[dict[str, Callable[[CloudEvent], KafkaMessage]]] = {
     "binary": binary_message,
     "structured": structured_message,
 }
-
-
-def _require_id(event: CloudEvent) -> None:
-    if event.id is None:
-        raise InvalidEvent("The event has no id: only published events can be sent.")
-
-
-def _header_text(value: Any) -> str:
-    """Return ``value`` in its CloudEvents canonical string form (RFC 3339 UTC for a time)."""
-    if type(value) is str:  # most attributes are: the quick case first
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    return str(value)
-
-
-def _binary_value(event: CloudEvent) -> bytes | None:
-    stored, content_type = stored_data_json(event), event.datacontenttype
-    is_json = content_type == DEFAULT_DATACONTENTTYPE or is_json_content_type(content_type)
-    if stored is not None and is_json:
-        return stored.encode()
-    if event.data is None:
-        return None
-    if is_json:
-        return _json(event.data)
-    return JSON_FORMAT.write_data(text_unless_json(event.data, content_type), content_type)
-
-
-def _json(data: Any) -> bytes:
-    """Return ``data`` as compact JSON, or raise ``InvalidEvent``.
-
-    Publishing checked the data strictly (:func:`~django_broadcaster.publishers.encoded_copy`),
-    so this only encodes it, as the structured mode's writer does.
-    """
-    try:
-        return json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"data cannot be encoded as JSON: {exc}.") from exc
 
 
 def _key(event: CloudEvent) -> bytes | None:

@@ -18,8 +18,9 @@ from ...events import CloudEvent
 from ...formats import to_structured_json
 from ..base import BaseBackend, Rejections
 from ..naming import REDIS, DestinationName
+from ..urls import mask_url, url_passwords
 from .trimming import age_bound, consumed_bound, trim_below
-from .urls import mask_url, url_passwords, url_problem
+from .urls import url_problem
 
 try:
     import redis

@@ -1,4 +1,4 @@
-"""What ``consume_redis`` and ``consume_kafka`` share: options, settings lookup and the run."""
+"""What the consumer commands share: options, settings lookup and the run."""
 
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ from ..arguments import seconds
 from ..log_output import log_to_stderr
 
 
-def add_common_arguments(parser: CommandParser) -> None:
-    """Add the options both commands take: ``--group``, ``--registry``, ``--burst`` and more."""
-    parser.add_argument("--group", required=True, help="The consumer group to join.")
+def add_common_arguments(parser: CommandParser, *, group: bool = True) -> None:
+    """Add the options every command takes: ``--registry``, ``--burst`` and more.
+
+    ``group`` adds ``--group``, for the transports that have consumer groups.
+    """
+    if group:
+        parser.add_argument("--group", required=True, help="The consumer group to join.")
     parser.add_argument(
         "--registry",
         metavar="DOTTED_PATH",

@@ -3,8 +3,9 @@
 ``BROADCASTER["ROUTES"]`` is an ordered list of rules. Each is a dict: ``TYPES`` (an exact type,
 a ``*`` glob, or a list of them) and/or ``WHEN`` (a predicate on the event, or its dotted path)
 say what it matches; ``BACKENDS`` lists the aliases that get those events; ``MAX_RETRIES``,
-``PRIORITY`` and ``EXPIRES_AFTER`` are their defaults. The first rule that matches an event
-decides (as Celery's ``task_routes`` does); an event no rule matches goes to every backend. The
+``PRIORITY``, ``EXPIRES_AFTER`` and the backoff (``RETRY_BASE_DELAY``, ``RETRY_MAX_DELAY``) are
+their defaults. The first rule that matches an event decides (as Celery's ``task_routes``
+does); an event no rule matches goes to every backend. The
 publisher asks :func:`route_for` once, so the row records exactly the destinations it needs, and
 an argument of the call (``backends=``, ``max_retries=``, ...) wins over the route's.
 """
@@ -25,7 +26,10 @@ from .exceptions import BroadcasterImproperlyConfigured
 from .globs import matches
 
 #: The keys a rule may have; ``BACKENDS`` and one of ``TYPES`` or ``WHEN`` are required.
-KEYS: Final = frozenset({"TYPES", "WHEN", "BACKENDS", "MAX_RETRIES", "PRIORITY", "EXPIRES_AFTER"})
+KEYS: Final = frozenset(
+    {"TYPES", "WHEN", "BACKENDS", "MAX_RETRIES", "PRIORITY", "EXPIRES_AFTER"}
+    | {"RETRY_BASE_DELAY", "RETRY_MAX_DELAY"}
+)
 Predicate = Callable[[CloudEvent], bool]
 
 
@@ -45,6 +49,8 @@ class Route:
     max_retries: int | None = None
     priority: int | None = None
     expires_after: timedelta | None = None
+    retry_base_delay: timedelta | None = None
+    retry_max_delay: timedelta | None = None
 
     def matches(self, event: CloudEvent) -> bool:
         """Return whether this rule takes ``event``."""
@@ -59,6 +65,8 @@ class Route:
             ("max_retries", self.max_retries),
             ("priority", self.priority),
             ("expires after", self.expires_after),
+            ("backoff from", self.retry_base_delay),
+            ("backoff up to", self.retry_max_delay),
         ]
         return ", ".join(f"{name} {value}" for name, value in named if value is not None)
 
@@ -129,9 +137,10 @@ def _policy_problems(rule: Mapping[str, Any]) -> list[str]:
     priority = rule.get("PRIORITY", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
         problems.append("PRIORITY must be an int from -100 to 100")
-    expiry = rule.get("EXPIRES_AFTER", timedelta(1))
-    if not isinstance(expiry, timedelta) or expiry <= timedelta(0):
-        problems.append("EXPIRES_AFTER must be a positive timedelta")
+    for key in ("EXPIRES_AFTER", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY"):
+        value = rule.get(key, timedelta(1))
+        if not isinstance(value, timedelta) or value <= timedelta(0):
+            problems.append(f"{key} must be a positive timedelta")
     return problems
 
 
@@ -161,6 +170,8 @@ def _route(number: int, rule: Mapping[str, Any]) -> Route:
         max_retries=rule.get("MAX_RETRIES"),
         priority=rule.get("PRIORITY"),
         expires_after=rule.get("EXPIRES_AFTER"),
+        retry_base_delay=rule.get("RETRY_BASE_DELAY"),
+        retry_max_delay=rule.get("RETRY_MAX_DELAY"),
     )
 
 
@@ -223,3 +234,16 @@ def apply_route(
         route.max_retries if max_retries is None else max_retries,
         route.priority if priority is None else priority,
     )
+
+
+def retry_backoff(event: CloudEvent, config: BroadcasterSettings) -> tuple[timedelta, timedelta]:
+    """Return the first and the longest retry delay for ``event``: its route's
+    ``RETRY_BASE_DELAY`` and ``RETRY_MAX_DELAY``, else the settings' of those names.
+
+    Read when a rejection is recorded, so the current routes decide. Raises
+    ``BroadcasterImproperlyConfigured`` when ``ROUTES`` is malformed.
+    """
+    route = route_for(event, config) if config.routes else None
+    base = route.retry_base_delay if route else None
+    cap = route.retry_max_delay if route else None
+    return base or config.retry_base_delay, cap or config.retry_max_delay

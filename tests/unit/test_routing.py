@@ -99,6 +99,10 @@ def test_malformed_routes_fail_the_publish_too() -> None:
             [{"TYPES": "a", "BACKENDS": [], "EXPIRES_AFTER": 60}],
             ["django_broadcaster.E050"],
         ),
+        (
+            [{"TYPES": "a", "BACKENDS": [], "RETRY_BASE_DELAY": timedelta(0)}],
+            ["django_broadcaster.E050"],
+        ),
         ([{"TYPES": "order.*", "BACKENDS": ["ordres"]}], ["django_broadcaster.E051"]),
         (
             [{"TYPES": "order.*", "BACKENDS": []}, {"TYPES": "order.paid", "BACKENDS": []}],

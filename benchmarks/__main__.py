@@ -33,6 +33,7 @@ MEASUREMENTS = {
     "redis": "redis_drain",
     "routed": "routed_drain",
     "kafka": "kafka_drain",
+    "webhook": "webhook_drain",
     "rabbitmq": "rabbitmq_drain",
     "publish": "publish_cost",
     "latency": "latency",

@@ -13,6 +13,10 @@
   it prints this warning when it starts (see :func:`own_events_warnings`).
 - ``django_broadcaster.W004``: a Redis backend sets ``max_len``, which drops the oldest entries
   whether or not the consumer groups have read them.
+- ``django_broadcaster.E030``: ``BROADCASTER["WEBHOOK_RECEIVER"]`` is wrong (its secrets, its
+  tolerance, its attempts or an unknown key).
+- ``django_broadcaster.E031``: a webhook backend's ``timeout`` is not below ``SEND_DEADLINE``,
+  so the worker would give up on a request before the request itself does.
 - ``django_broadcaster.E050``: a rule of ``ROUTES`` is malformed (its shape, a key or a value).
 - ``django_broadcaster.E051``: a rule of ``ROUTES`` names a backend alias that is not configured.
 - ``django_broadcaster.E052``: a rule of ``ROUTES`` can never match: earlier rules take every
@@ -80,7 +84,7 @@ def check_settings(
     ]
     if not value_errors and not shape_errors and not zone_errors:
         messages += _lease_warnings() + _eager_warnings()  # get_settings() raises on any above
-    messages += _legacy_setting_warnings()
+    messages += _legacy_setting_warnings() + _receiver_errors()
     if not shape_errors:
         messages += _route_messages(raw_settings().get("ROUTES", []))
     return messages
@@ -151,8 +155,36 @@ def _backend_messages() -> list[CheckMessage]:
         except ImproperlyConfigured as exc:
             messages.append(Error(str(exc), hint=HINT, id="django_broadcaster.E003"))
         else:
-            messages += _trimming_warnings(alias, backend)
+            messages += _trimming_warnings(alias, backend) + _webhook_timeout_errors(alias, backend)
     return messages
+
+
+def _webhook_timeout_errors(alias: str, backend: BaseBackend) -> list[CheckMessage]:
+    from .backends.webhook import WebhookBackend
+
+    if not isinstance(backend, WebhookBackend) or backend.timeout is None or settings_errors():
+        return []
+    deadline = get_settings().send_deadline
+    if backend.timeout < deadline:
+        return []
+    return [
+        Error(
+            f"The webhook backend {alias!r} waits up to {backend.timeout} for an answer "
+            f"(timeout), not less than SEND_DEADLINE ({deadline}): the worker would count a slow "
+            "answer as an outage while the request still runs.",
+            hint="Lower the backend's timeout, or leave it out (three quarters of SEND_DEADLINE).",
+            id="django_broadcaster.E031",
+        )
+    ]
+
+
+def _receiver_errors() -> list[CheckMessage]:
+    from .receivers import receiver_settings_errors
+
+    return [
+        Error(message, hint=HINT, id="django_broadcaster.E030")
+        for message in receiver_settings_errors()
+    ]
 
 
 def _trimming_warnings(alias: str, backend: BaseBackend) -> list[CheckMessage]:

@@ -77,7 +77,9 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "PROGRESS_INTERVAL": ("progress_interval", timedelta),
     "EAGER": ("eager", bool),
 }
-KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "ROUTES"}
+# WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers);
+# ROUTES by django_broadcaster.routing.
+KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER", "ROUTES"}
 # Keys whose value must be more than zero.
 POSITIVE_KEYS: Final = frozenset(
     {

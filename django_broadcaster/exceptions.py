@@ -8,7 +8,7 @@ event (:class:`EventRejected`) by type alone, never by message text.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,8 +52,15 @@ class BackendUnavailable(DeliveryError):
     """The destination could not be reached at all (connection refused, timeout, ...).
 
     An outage is not the event's fault: the worker defers the event without spending a retry
-    and stops calling the backend for a while (a circuit breaker).
+    and stops calling the backend for a while (a circuit breaker), at least ``retry_after`` when
+    the destination said how long (an HTTP ``Retry-After``).
     """
+
+    def __init__(
+        self, message: str, *, destination: str = "", retry_after: timedelta | None = None
+    ) -> None:
+        super().__init__(message, destination=destination)
+        self.retry_after = retry_after
 
 
 class HandlerTimeout(DeliveryError, TimeoutError):

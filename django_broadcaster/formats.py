@@ -102,7 +102,14 @@ def read_structured_json(value: bytes | str) -> tuple[dict[str, Any], Any]:
     a datetime and ``data_base64`` bytes. Raises ``ValueError`` (``InvalidEvent`` for a bad
     time) when ``value`` is no such document or breaks :func:`parse_json`'s rules.
     """
-    document = parse_json(value)
+    return read_structured_document(parse_json(value))
+
+
+def read_structured_document(document: Any) -> tuple[dict[str, Any], Any]:
+    """Return the attributes and the data of the parsed CloudEvents JSON ``document``.
+
+    As :func:`read_structured_json`, for a document already parsed (a member of a batch).
+    """
     if not isinstance(document, dict):
         raise ValueError(f"the JSON is {type(document).__name__}, not an object")
     attributes = {name: member for name, member in document.items() if member is not None}

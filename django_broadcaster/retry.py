@@ -69,7 +69,7 @@ class CircuitBreaker:
     def record_failure(self, now: datetime, error: BaseException) -> datetime:
         """Open the breaker after ``error`` and return when the destination may be tried again."""
         self.failures += 1
-        self.open_until = now + backoff_delay(self.failures, self.base, self.cap)
+        self.open_until = now + _pause(backoff_delay(self.failures, self.base, self.cap), error)
         self.last_error = error
         logger.warning(
             "Backend %r is unavailable (%s); pausing it until %s.",
@@ -85,7 +85,9 @@ class CircuitBreaker:
         For a call counted as failed when its deadline passed that has now ended with an outage
         error: the pause restarts from when it really ended.
         """
-        self.open_until = now + backoff_delay(self.failures or 1, self.base, self.cap)
+        self.open_until = now + _pause(
+            backoff_delay(self.failures or 1, self.base, self.cap), error
+        )
         self.last_error = error
         logger.info("Backend %r is still unavailable (%s).", self.alias, error)
         return self.open_until
@@ -115,6 +117,12 @@ class CircuitBreaker:
         self.failures = 0
         self.open_until = None
         self.last_error = None
+
+
+def _pause(backoff: timedelta, error: BaseException) -> timedelta:
+    """Return ``backoff``, or longer if ``error`` says the destination asked for longer."""
+    asked = getattr(error, "retry_after", None)
+    return max(backoff, asked) if isinstance(asked, timedelta) else backoff
 
 
 #: What became of an event after an attempt that did not reach every destination.

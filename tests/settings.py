@@ -108,3 +108,8 @@ for _key, _value in json.loads(os.environ.get("TEST_BROADCASTER_SETTINGS", "{}")
     BROADCASTER[_key] = (
         timedelta(seconds=_value) if _key in _DURATIONS and _value is not None else _value
     )
+
+# The webhook tests' receiver (tests/webhooks): its secrets, the first one the senders' too.
+WEBHOOK_SECRET = "whsec_dGVzdHMtb25seS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE="
+WEBHOOK_OLD_SECRET = "whsec_b2xkLXRlc3RzLW9ubHktd2ViaG9vay1zZWNyZXQtMzJi"
+BROADCASTER["WEBHOOK_RECEIVER"] = {"SECRETS": [WEBHOOK_SECRET, WEBHOOK_OLD_SECRET]}

@@ -1,9 +1,9 @@
 """Backends deliver events to one transport each; choose them in ``BROADCASTER["BACKENDS"]``.
 
 ``django_broadcaster.backends.RedisStreamBackend``, ``...KafkaBackend``,
-``...ConfluentKafkaBackend`` and ``...RabbitMQBackend`` are importable from here, but their client
-libraries are imported only when one of them is used, so the core works without ``redis``,
-``kafka-python``, ``confluent-kafka`` or ``pika`` installed.
+``...ConfluentKafkaBackend``, ``...RabbitMQBackend`` and ``...WebhookBackend`` are importable from
+here, but their client libraries are imported only when one of them is used, so the core works
+without ``redis``, ``kafka-python``, ``confluent-kafka``, ``pika`` or ``urllib3`` installed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "RabbitMQBackend",
     "RedisStreamBackend",
     "Rejections",
+    "WebhookBackend",
     "create_backend",
     "create_backends",
 ]
@@ -38,6 +39,7 @@ _LAZY = {
     "RedisStreamBackend": ".redis",
     "KafkaBackend": ".kafka",
     "ConfluentKafkaBackend": ".kafka",
+    "WebhookBackend": ".webhook",
     "RabbitMQBackend": ".rabbitmq",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, NoReturn
 
@@ -133,11 +134,17 @@ class BaseBackend:
             error.__cause__ = cause
         return error
 
-    def _unavailable(self, cause: object) -> BackendUnavailable:
-        """Return the ``BackendUnavailable`` for ``cause``; the caller raises it ``from`` it."""
+    def _unavailable(
+        self, cause: object, retry_after: timedelta | None = None
+    ) -> BackendUnavailable:
+        """Return the ``BackendUnavailable`` for ``cause``; the caller raises it ``from`` it.
+
+        ``retry_after`` is how long the destination asked not to be called again, if it did.
+        """
         return BackendUnavailable(
             f"Backend {self.alias!r}: {self._where()} is unavailable: {self._scrub(cause)}",
             destination=self.alias,
+            retry_after=retry_after,
         )
 
     def _label(self) -> str:

@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from cloudevents.core.bindings import amqp as amqp_binding
+from cloudevents.core.bindings import http as http_binding
 from cloudevents.core.bindings import kafka as kafka_binding
 
 from ..events import (
@@ -30,7 +31,7 @@ from ..events import (
     require_string,
 )
 from ..exceptions import BroadcasterError, InvalidEvent
-from ..formats import JSON_FORMAT, read_structured_json
+from ..formats import JSON_FORMAT, parse_json, read_structured_document, read_structured_json
 
 if TYPE_CHECKING:
     from .inbox import InboxEntry
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 #: The stream field that holds the event, in the CloudEvents JSON format (see backends.redis).
 STREAM_FIELD: Final = b"cloud_event"
 STRUCTURED_PREFIX: Final = "application/cloudevents"
+BATCH_PREFIX: Final = "application/cloudevents-batch"
 _OPTIONAL = ("subject", "time", "dataschema")
 
 
@@ -102,6 +104,28 @@ def decode_kafka_record(
             return _with_key(decode_structured(message.value), key)
         event = kafka_binding.from_binary(message, JSON_FORMAT, _FACTORY)
         return _with_key(_ours(event), key)
+
+
+def decode_http_request(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
+    """Return the events of an HTTP request, in binary, structured or batched content mode.
+
+    The mode follows ``Content-Type`` (header names in any case), as the CloudEvents HTTP
+    binding says: a batch is a JSON array of structured events, in order. Raises
+    :class:`UndecodableMessage`.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = lowered.get("content-type", "").lower()
+    if content_type.startswith(BATCH_PREFIX):
+        with _decoding("a CloudEvents JSON batch"):
+            documents = parse_json(body)
+            if not isinstance(documents, list):
+                raise ValueError(f"the batch is {type(documents).__name__}, not an array")
+            return [cloud_event_from_attributes(*read_structured_document(d)) for d in documents]
+    if content_type.startswith(STRUCTURED_PREFIX):
+        return [decode_structured(body)]
+    message = http_binding.HTTPMessage(headers=lowered, body=body)
+    with _decoding("a CloudEvents HTTP request"):
+        return [_ours(http_binding.from_binary(message, JSON_FORMAT, _FACTORY))]
 
 
 def decode_amqp_message(

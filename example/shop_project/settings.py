@@ -6,6 +6,8 @@ SQLite in ``example/db.sqlite3``. The outbox's backends are chosen with one envi
     SHOP_BROADCASTER=redis          XADD to the stream "events" at REDIS_URL
     SHOP_BROADCASTER=kafka          produce to the topic "events" at KAFKA_BOOTSTRAP_SERVERS
     SHOP_BROADCASTER=redis,kafka    both (any comma-separated combination works)
+    SHOP_BROADCASTER=webhook        POST signed CloudEvents to SHOP_WEBHOOK_URL (default: the
+                                    shop's own /webhooks/ view, on runserver's port 8000)
     SHOP_BROADCASTER=rabbitmq       publish to the exchange amq.topic at RABBITMQ_URL; bind a
                                     queue first (`manage.py consume_rabbitmq --queue shop
                                     --burst` binds one for every event), or the broker returns
@@ -46,6 +48,11 @@ DATABASES = {
     }
 }
 
+# The webhook backend's secret, which the shop's own receiving view (/webhooks/) also verifies.
+SHOP_WEBHOOK_SECRET = os.environ.get(
+    "SHOP_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zaG9wLW9ubHktbm90LWEtc2VjcmV0ISE="
+)
+
 # Every backend the example knows, by the name used in SHOP_BROADCASTER.
 SHOP_BACKENDS = {
     "console": {
@@ -63,6 +70,14 @@ SHOP_BACKENDS = {
         "OPTIONS": {
             "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             "topic": "events",
+        },
+    },
+    "webhook": {
+        "BACKEND": "django_broadcaster.backends.WebhookBackend",
+        "OPTIONS": {
+            "url": os.environ.get("SHOP_WEBHOOK_URL", "http://localhost:8000/webhooks/"),
+            "secrets": [SHOP_WEBHOOK_SECRET],
+            "mode": os.environ.get("SHOP_WEBHOOK_MODE", "binary"),
         },
     },
     "rabbitmq": {
@@ -106,6 +121,8 @@ BROADCASTER = {
         # Orders are worth more patience with a refusing broker than the default 5 retries.
         {"TYPES": "order.*", "BACKENDS": list(_CHOSEN), "MAX_RETRIES": 10},
     ],
+    # The receiving view at /webhooks/ (shop_project/urls.py) accepts what this secret signed.
+    "WEBHOOK_RECEIVER": {"SECRETS": [SHOP_WEBHOOK_SECRET]},
 }
 
 LOGGING = {

@@ -29,12 +29,23 @@ PACKAGE = Path(__file__).resolve().parents[2] / "django_broadcaster"
 #: The layers, lowest first: a module may import from its own layer and those below.
 LAYERS = [
     ["exceptions", "signals", "conf", "events"],
-    ["formats", "typed", "telemetry", "retry", "registry", "stopping"] + ["globs", "routing"],
+    ["formats", "typed", "telemetry", "retry", "registry", "stopping", "signatures"]
+    + ["globs", "routing"],
     ["outbox", "consumers.inbox"],
     ["backends"],
     ["publishers", "async_publishing"],
     ["worker", "consumers"],
-    ["admin", "checks", "testing", "pytest_plugin", "apps", "models", "management", "migrations"],
+    [
+        "admin",
+        "checks",
+        "receivers",
+        "testing",
+        "pytest_plugin",
+        "apps",
+        "models",
+        "management",
+        "migrations",
+    ],
 ]
 MAX_WALK = 12
 MAX_LINES = 300

@@ -1,0 +1,136 @@
+"""The webhook backend's rules that need no server: answers, requests, options, checks."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.test import override_settings
+
+from django_broadcaster.backends.webhook import WebhookBackend
+from django_broadcaster.backends.webhook.answers import classify, retry_after
+from django_broadcaster.backends.webhook.messages import (
+    BATCH_CONTENT_TYPE,
+    batched_request,
+    binary_request,
+)
+from django_broadcaster.checks import check_settings
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.exceptions import BackendUnavailable, BroadcasterImproperlyConfigured
+from django_broadcaster.retry import CircuitBreaker
+from django_broadcaster.signatures import new_secret
+from tests.settings import WEBHOOK_SECRET
+
+CAP = timedelta(minutes=10)
+NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered", "unavailable"),
+    [(200, True, False), (204, True, False), (409, True, False), (408, False, True),
+     (429, False, True), (500, False, True), (503, False, True), (301, False, False),
+     (400, False, False), (401, False, False), (404, False, False), (422, False, False)],
+)  # fmt: skip
+def test_each_status_means_what_the_docs_say(
+    status: int, delivered: bool, unavailable: bool
+) -> None:
+    answer = classify(status, "", {}, b"", cap=CAP)
+    assert (answer.delivered, answer.unavailable) == (delivered, unavailable)
+
+
+def test_retry_after_reads_seconds_and_dates_and_is_capped() -> None:
+    assert retry_after("7", NOW) == timedelta(seconds=7)
+    assert retry_after("Mon, 07 Dec 2026 12:01:00 GMT", NOW) == timedelta(minutes=1)
+    assert retry_after("soon", NOW) is None
+    answer = classify(429, "Too Many", {"retry-after": "86400"}, b"", cap=CAP)
+    assert answer.retry_after == CAP
+
+
+def test_the_breaker_pauses_at_least_as_long_as_retry_after() -> None:
+    breaker = CircuitBreaker("hook", timedelta(seconds=1), timedelta(seconds=30))
+    error = BackendUnavailable("busy", retry_after=timedelta(minutes=2))
+    assert breaker.record_failure(NOW, error) == NOW + timedelta(minutes=2)
+
+
+def test_binary_mode_percent_encodes_header_values() -> None:
+    event = CloudEvent("t", "/s", {"a": 1}, id="1", subject='café "x" 100%')
+    request = binary_request(event)
+    assert request.headers["ce-subject"] == "caf%C3%A9%20%22x%22%20100%25"
+    assert request.headers["content-type"] == "application/json"
+    assert request.body == b'{"a":1}' and request.message_id == "1"
+
+
+def test_a_batch_is_a_json_array_under_a_stable_id() -> None:
+    events = [CloudEvent("t", "/s", n, id=str(n)) for n in range(3)]
+    request = batched_request(events)
+    assert [item["id"] for item in json.loads(request.body)] == ["0", "1", "2"]
+    assert request.headers["content-type"] == BATCH_CONTENT_TYPE
+    assert (
+        request.message_id
+        == batched_request(events).message_id
+        != batched_request(events[:2]).message_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"url": "ftp://x/"}, "url must be"),
+        ({"url": "http://u:p@x/"}, "credentials"),
+        ({"secrets": "whsec_QUFB"}, "non-empty list"),
+        ({"secrets": ["QUFB"]}, "does not start with"),
+        ({"mode": "binnary"}, "mode must be"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"timeout": 2}, "timeout must be"),
+        ({"pool_options": {"maxsize": 3}}, "pool_options"),
+        ({"retries": 3}, "unknown option 'retries'"),
+        ({"headers": {"Webhook-Id": "x"}}, "must not set 'Webhook-Id'"),
+        ({"headers": {"Content-Type": "text/plain"}}, "must not set"),
+        ({"headers": {"X-Attempt": 1}}, "names to strings"),
+    ],
+)
+def test_bad_options_name_the_problem(options: dict[str, object], problem: str) -> None:
+    config = {"url": "http://127.0.0.1:1/", "secrets": [WEBHOOK_SECRET], **options}
+    with pytest.raises(BroadcasterImproperlyConfigured, match=problem):
+        WebhookBackend("hook", **config)
+
+
+def test_repr_and_errors_never_show_secrets_or_the_query() -> None:
+    backend = WebhookBackend(
+        "hook", url="http://127.0.0.1:1/in?token=t0psecret", secrets=[WEBHOOK_SECRET],
+        headers={"Authorization": "Bearer s3cr3t-token"},
+    )  # fmt: skip
+    text = repr(backend) + str(backend._unavailable("Bearer s3cr3t-token at ?token=t0psecret"))
+    assert "s3cr3t" not in text and "t0psecret" not in text and WEBHOOK_SECRET not in text
+
+
+def hook(**options: object) -> dict[str, object]:
+    return {
+        "BACKEND": "django_broadcaster.backends.WebhookBackend",
+        "OPTIONS": {"url": "http://127.0.0.1:1/", "secrets": [new_secret()], **options},
+    }
+
+
+def check_ids(**broadcaster: object) -> list[str]:
+    with override_settings(BROADCASTER=broadcaster):
+        return [message.id or "" for message in check_settings()]
+
+
+def test_checks_report_webhook_settings() -> None:
+    assert check_ids(BACKENDS={"h": hook()}) == []
+    assert check_ids(BACKENDS={"h": hook(mode="x")}) == ["django_broadcaster.E003"]
+    assert check_ids(BACKENDS={"h": hook(timeout=timedelta(seconds=2))}) == [
+        "django_broadcaster.E031"
+    ]
+    assert check_ids(WEBHOOK_RECEIVER={"SECRETS": ["nope"]}) == ["django_broadcaster.E030"]
+    assert check_ids(WEBHOOK_RECEIVER={"SECRETS": [new_secret()], "TOLERANCE": 300}) == [
+        "django_broadcaster.E030"
+    ]
+    assert check_ids(WEBHOOK_RECEIVER={"SECRETS": [new_secret()], "MAX_ATTEMPTS": 0}) == [
+        "django_broadcaster.E030"
+    ]
+    assert check_ids(WEBHOOK_RECEIVER={"SECRET": [new_secret()]}) == [
+        "django_broadcaster.E030",
+        "django_broadcaster.E030",
+    ]

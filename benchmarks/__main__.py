@@ -31,6 +31,7 @@ from .services import running_services
 #: Each measurement's name and module (imported once Django is set up).
 MEASUREMENTS = {
     "redis": "redis_drain",
+    "routed": "routed_drain",
     "kafka": "kafka_drain",
     "webhook": "webhook_drain",
     "rabbitmq": "rabbitmq_drain",

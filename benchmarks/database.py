@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,26 +93,35 @@ def empty_outbox(alias: str = "default") -> None:
         cursor.execute(f"TRUNCATE {OUTBOX_TABLE}")
 
 
-def fill_outbox(count: int, *, alias: str = "default", published: bool = False) -> None:
+def fill_outbox(
+    count: int,
+    *,
+    alias: str = "default",
+    published: bool = False,
+    event_types: Sequence[str] = (EVENT_TYPE,),
+) -> None:
     """Add ``count`` workload events to the outbox of ``alias``, in one transaction.
 
     The rows are due now (created up to ``count`` microseconds ago, in order), or already
-    ``published`` a day ago when ``published`` is true.
+    ``published`` a day ago when ``published`` is true. They are shared out among
+    ``event_types``, each type's rows a copy of one the publisher wrote (routed as it routes).
     """
     from django_broadcaster.models import OutboxEvent
     from django_broadcaster.publishers import publisher
 
     with transaction.atomic(using=alias):
-        template = publisher.publish_event(EVENT_TYPE, SOURCE, payload(), using=alias)
-        columns = [field.column for field in OutboxEvent._meta.concrete_fields]
-        select = _cloned_columns(columns, count, published)
-        with connections[alias].cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {OUTBOX_TABLE} ({', '.join(columns)}) SELECT {select} "
-                f"FROM {OUTBOX_TABLE} t, generate_series(1, %s) g WHERE t.id = %s",
-                [count, template.pk],
-            )
-        OutboxEvent.objects.using(alias).filter(pk=template.pk).delete()
+        for index, event_type in enumerate(event_types):
+            share = count // len(event_types) + (index < count % len(event_types))
+            template = publisher.publish_event(event_type, SOURCE, payload(), using=alias)
+            columns = [field.column for field in OutboxEvent._meta.concrete_fields]
+            select = _cloned_columns(columns, share, published)
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {OUTBOX_TABLE} ({', '.join(columns)}) SELECT {select} "
+                    f"FROM {OUTBOX_TABLE} t, generate_series(1, %s) g WHERE t.id = %s",
+                    [share, template.pk],
+                )
+            OutboxEvent.objects.using(alias).filter(pk=template.pk).delete()
 
 
 def wait_until_none(

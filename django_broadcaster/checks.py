@@ -1,26 +1,32 @@
 """System checks: bad settings fail at start-up (``manage.py check``), not in the worker.
 
 - ``django_broadcaster.E001``: a key or value of ``BROADCASTER`` is wrong.
-- ``django_broadcaster.E002``: a ``BACKENDS`` entry is malformed.
-- ``django_broadcaster.E003``: a backend cannot be built: unknown dotted path, not a backend
-  class, a missing client library, or an unknown, missing or invalid option.
-- ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W001``: the 0.1.1 setting ``OUTBOX_PUBLISHERS`` is still in use.
+- ``django_broadcaster.E002``: a ``BACKENDS`` entry is malformed.
 - ``django_broadcaster.W002``: ``LEASE_DURATION`` is not well above ``SEND_DEADLINE`` plus
   ``HANDLER_TIMEOUT``.
+- ``django_broadcaster.E003``: a backend cannot be built: unknown dotted path, not a backend
+  class, a missing client library, or an unknown, missing or invalid option.
 - ``django_broadcaster.W003``: a consumer command reads a stream or topic that a configured
   backend writes, so the project consumes its own events. Only the command knows what it reads:
   it prints this warning when it starts (see :func:`own_events_warnings`).
+- ``django_broadcaster.E004``: ``USE_TZ`` is off: events need timezone-aware times.
 - ``django_broadcaster.W004``: a Redis backend sets ``max_len``, which drops the oldest entries
   whether or not the consumer groups have read them.
+- ``django_broadcaster.E010``: a command class has no handler in ``event_registry``.
+- ``django_broadcaster.E011``: a command class has more than one handler.
+- ``django_broadcaster.W020``: ``EAGER`` is on while ``DEBUG`` is off: eager mode is for
+  development and tests, not production.
 - ``django_broadcaster.E030``: ``BROADCASTER["WEBHOOK_RECEIVER"]`` is wrong (its secrets, its
   tolerance, its attempts or an unknown key).
 - ``django_broadcaster.E031``: a webhook backend's ``timeout`` is not below ``SEND_DEADLINE``,
   so the worker would give up on a request before the request itself does.
-- ``django_broadcaster.W020``: ``EAGER`` is on while ``DEBUG`` is off: eager mode is for
-  development and tests, not production.
-- ``django_broadcaster.E010``: a command class has no handler in ``event_registry``.
-- ``django_broadcaster.E011``: a command class has more than one handler.
+- ``django_broadcaster.E050``: a rule of ``ROUTES`` is malformed (its shape, a key or a value).
+- ``django_broadcaster.W050``: two rules' types overlap: an event matching both goes by the
+  earlier one only. Put the narrower rule first, or silence the warning if that is intended.
+- ``django_broadcaster.E051``: a rule of ``ROUTES`` names a backend alias that is not configured.
+- ``django_broadcaster.E052``: a rule of ``ROUTES`` can never match: earlier rules take every
+  type it names (the first matching rule wins).
 
 The command checks cover every :class:`~.commands.Command` class defined in an installed app's
 module and imported by the time the checks run (its ``handlers`` module, its models, the URLconf
@@ -51,6 +57,7 @@ from .conf import (
     time_zone_errors,
 )
 from .registry import EventRegistry, event_registry
+from .routing import overlapping_rules, parse_routes, shadowed_rules, unknown_aliases
 from .typed import event_type_of
 
 if TYPE_CHECKING:
@@ -91,7 +98,24 @@ def check_settings(
     if not value_errors and not shape_errors and not zone_errors:
         messages += _lease_warnings() + _eager_warnings()  # get_settings() raises on any above
     messages += _legacy_setting_warnings() + _receiver_errors()
+    if not shape_errors:
+        messages += _route_messages(raw_settings().get("ROUTES", []))
     return messages
+
+
+def _route_messages(raw: object) -> list[CheckMessage]:
+    if not isinstance(raw, list | tuple):
+        return []  # E001 says so
+    routes, errors = parse_routes(raw)
+    found = [(message, "E050") for message in errors]
+    found += [(message, "E051") for message in unknown_aliases(routes, backends_setting())]
+    found += [(message, "E052") for message in shadowed_rules(routes)]
+    found += [(message, "W050") for message in overlapping_rules(routes)]
+    hint = "See Routing in the django-broadcaster documentation."
+    return [
+        (Error if code[0] == "E" else Warning)(message, hint=hint, id=f"django_broadcaster.{code}")
+        for message, code in found
+    ]
 
 
 @register()

@@ -54,6 +54,7 @@ class BroadcasterSettings:
     cleanup_interval: timedelta = timedelta(hours=1)
     progress_interval: timedelta | None = timedelta(seconds=5)
     eager: bool = False
+    routes: tuple[Any, ...] = ()  #: as written; :mod:`.routing` reads the rules
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -76,8 +77,9 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "PROGRESS_INTERVAL": ("progress_interval", timedelta),
     "EAGER": ("eager", bool),
 }
-# WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers).
-KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER"}
+# WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers);
+# ROUTES by django_broadcaster.routing.
+KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER", "ROUTES"}
 # Keys whose value must be more than zero.
 POSITIVE_KEYS: Final = frozenset(
     {
@@ -106,7 +108,12 @@ def get_settings() -> BroadcasterSettings:
         raise BroadcasterImproperlyConfigured(errors[0])
     raw = raw_settings()
     values = {SETTING_FIELDS[key][0]: value for key, value in raw.items() if key in SETTING_FIELDS}
-    return BroadcasterSettings(backends=_backend_configs(backends_setting()), **values)
+    routes = raw.get("ROUTES", ())
+    return BroadcasterSettings(
+        backends=_backend_configs(backends_setting()),
+        routes=tuple(routes) if isinstance(routes, list | tuple) else routes,
+        **values,
+    )
 
 
 def raw_settings() -> Mapping[str, Any]:
@@ -140,6 +147,8 @@ def settings_errors() -> list[str]:
     for key, (_, expected) in SETTING_FIELDS.items():
         if key in value:
             errors.extend(_value_errors(key, value[key], expected))
+    if not isinstance(value.get("ROUTES", []), list | tuple):  # the rules: routing's checks
+        errors.append(f'{SETTING_NAME}["ROUTES"] must be a list of rules.')
     return errors
 
 

@@ -33,6 +33,7 @@ from .outbox.bulk import insert_rows
 from .outbox.deliveries import route_to_handlers
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
 from .registry import event_registry
+from .routing import apply_route
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
@@ -63,7 +64,7 @@ class Publisher(AsyncPublishing):
         backends: Sequence[str] | None = None,
         partition_key: str | None = None,
         expires_at: datetime | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         datacontenttype: str = DEFAULT_DATACONTENTTYPE,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
@@ -72,11 +73,11 @@ class Publisher(AsyncPublishing):
         """Write one event to the outbox and return its row.
 
         It joins the transaction of database ``using`` (default: the router's). ``scheduled_at``
-        delays delivery; ``max_retries`` overrides ``BROADCASTER["MAX_RETRIES"]``; ``backends``
-        limits delivery to those aliases; ``partition_key`` (the ``partitionkey`` extension) keeps
-        one key's events in order; after ``expires_at`` (``expirytime``) the event is ``expired``,
-        not sent; ``priority`` (-100 to 100) puts it before lower ones due with it. An empty
-        ``subject`` means none. Raises :class:`InvalidEvent` naming the fault.
+        delays delivery; ``max_retries`` overrides ``MAX_RETRIES``; ``backends`` limits delivery
+        to those aliases; ``partition_key`` (``partitionkey``) keeps a key's events in order;
+        after ``expires_at`` (``expirytime``) it is ``expired``, not sent; ``priority`` (-100 to
+        100) puts it before lower ones due with it. Left out, these come from the event's route
+        (:mod:`.routing`). An empty ``subject`` means none. Raises :class:`InvalidEvent`.
         """
         all_extensions = dict(extensions or {})
         if partition_key is not None:
@@ -112,7 +113,7 @@ class Publisher(AsyncPublishing):
         backends: Sequence[str] | None = None,
         dataschema: str | None = None,
         extensions: Mapping[str, ExtensionValue] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write a typed event (a dataclass or pydantic model instance) and return its row.
@@ -143,7 +144,7 @@ class Publisher(AsyncPublishing):
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> OutboxEvent:
         """Write ``cloud_event`` like :meth:`publish_event`; a set ``id`` must be a UUID."""
@@ -160,7 +161,7 @@ class Publisher(AsyncPublishing):
         scheduled_at: datetime | None = None,
         max_retries: int | None = None,
         backends: Sequence[str] | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         using: str | None = None,
     ) -> list[OutboxEvent]:
         """Write many events at once and return their rows, in order; one bad event writes none."""
@@ -183,24 +184,22 @@ def _build_row(
     scheduled_at: datetime | None,
     max_retries: int | None,
     backends: Sequence[str] | None,
-    priority: int,
+    priority: int | None,
 ) -> OutboxEvent:
-    """Return the unsaved row for ``event``, with the trace context, its own copy of the data and
-    the data's JSON; raise :class:`InvalidEvent` naming any problem."""
+    """Return the unsaved row for ``event``, routed, with the trace context, its own copy of the
+    data and the data's JSON; raise :class:`InvalidEvent` naming any problem."""
     config = get_settings()
+    if config.routes:  # without rules there is nothing to look up
+        event, backends, max_retries, priority = apply_route(event, backends, max_retries, priority)
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
     aliases = None if backends is None else checked_aliases(backends, config.backends)
     _check_lengths(event)
     now = timezone.now()
-    if scheduled_at is not None:
-        require_aware("scheduled_at", scheduled_at)
-    if max_retries is None:
-        max_retries = config.max_retries
-    elif isinstance(max_retries, bool) or not isinstance(max_retries, int):
-        raise InvalidEvent(f"max_retries must be an integer, got {max_retries!r}.")
-    elif not 0 <= max_retries <= MAX_RETRIES_LIMIT:
-        raise InvalidEvent(f"max_retries must be from 0 to {MAX_RETRIES_LIMIT}, got {max_retries}.")
-    _check_priority(priority)
+    require_aware("scheduled_at", scheduled_at or now)
+    max_retries = config.max_retries if max_retries is None else max_retries
+    _check_integer("max_retries", max_retries, range(MAX_RETRIES_LIMIT + 1), InvalidEvent)
+    priority = 0 if priority is None else priority
+    _check_integer("priority", priority, PRIORITIES, TypeError)
     row = OutboxEvent(
         id=_row_id(event.id),
         event_type=event.event_type,
@@ -234,11 +233,11 @@ def _row_id(event_id: str | None) -> uuid.UUID:
         raise InvalidEvent(f"id must be a UUID, not {event_id!r}; leave it unset for one.") from exc
 
 
-def _check_priority(priority: int) -> None:
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise TypeError(f"priority must be an int, got {type(priority).__name__} {priority!r}.")
-    if priority not in PRIORITIES:
-        raise InvalidEvent(f"priority must be from -100 to 100, got {priority}.")
+def _check_integer(name: str, value: object, allowed: range, wrong_type: type[Exception]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise wrong_type(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    if value not in allowed:
+        raise InvalidEvent(f"{name} must be from {allowed[0]} to {allowed[-1]}, got {value}.")
 
 
 def _check_lengths(event: CloudEvent) -> None:

@@ -25,8 +25,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from ..conf import get_settings
 from ..outbox.deliveries import configured_destinations, delivery_states
 from ..outbox.models import OutboxEvent, OutboxEventQuerySet, Status
+from ..routing import parse_routes
 from .chart import chart
 from .dashboard import dashboard
 from .filters import DestinationFilter, FailureFilter, NotDeliveredFilter
@@ -117,6 +119,7 @@ class OutboxEventAdmin(ModelAdmin):
             "dashboard": figures,
             "chart": chart(figures.minutes),
             "changelist": changelist,
+            "routes": parse_routes(get_settings().routes)[0],  # a bad rule: manage.py check
         }
         return TemplateResponse(request, "admin/django_broadcaster/dashboard.html", context)
 

@@ -24,6 +24,7 @@ from ..conf import BroadcasterSettings
 from ..events import CloudEvent, format_timestamp
 from ..exceptions import LeaseLost
 from ..retry import decide
+from ..routing import retry_backoff
 from ..signals import event_failed, event_published
 from .leases import ClaimedEvent, atomic_unless_one_statement
 from .models import (
@@ -269,14 +270,15 @@ def _unfinished_row(
         return row, "expired"
     problems = {**outcome.unavailable, **outcome.errors}
     row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
+    base, cap = retry_backoff(outcome.event, config)
     decision = decide(
         rejected=bool(outcome.errors),
         retry_count=claimed.retry_count,
         max_retries=claimed.max_retries,
         unavailable_until=outcome.deferred_until,
         now=now,
-        base=config.retry_base_delay,
-        cap=config.retry_max_delay,
+        base=base,
+        cap=cap,
     )
     row.retry_count = decision.retry_count
     if decision.retry_at is None:

@@ -102,10 +102,25 @@ def chosen_backends(names: str) -> dict[str, dict[str, object]]:
     return {name: SHOP_BACKENDS[name] for name in chosen}
 
 
+_CHOSEN = chosen_backends(os.environ.get("SHOP_BROADCASTER", "console"))
+
 BROADCASTER = {
-    "BACKENDS": chosen_backends(os.environ.get("SHOP_BROADCASTER", "console")),
+    "BACKENDS": _CHOSEN,
     # How long an idle worker waits before looking for due events again (the default).
     "POLL_INTERVAL": timedelta(seconds=1),
+    # The first rule an event matches chooses its backends and defaults; an event no rule
+    # matches goes to every backend (docs/routing.md).
+    "ROUTES": [
+        # A cancellation goes ahead of the backlog, and only while the warehouse can act on it.
+        {
+            "TYPES": "order.cancelled",
+            "BACKENDS": list(_CHOSEN),
+            "PRIORITY": 50,
+            "EXPIRES_AFTER": timedelta(hours=1),
+        },
+        # Orders are worth more patience with a refusing broker than the default 5 retries.
+        {"TYPES": "order.*", "BACKENDS": list(_CHOSEN), "MAX_RETRIES": 10},
+    ],
     # The receiving view at /webhooks/ (shop_project/urls.py) accepts what this secret signed.
     "WEBHOOK_RECEIVER": {"SECRETS": [SHOP_WEBHOOK_SECRET]},
 }

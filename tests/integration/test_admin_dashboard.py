@@ -174,3 +174,24 @@ def test_waits_read_in_their_two_largest_units() -> None:
         "2 h 5 min",
         "3 d 4 h",
     ]
+
+
+def test_the_dashboard_lists_the_routes_in_order(staff_client: Client) -> None:
+    routes = [
+        {"TYPES": "order.*", "BACKENDS": ["kafka"], "MAX_RETRIES": 9},
+        {"TYPES": ["user.*", "cart.*"], "BACKENDS": ["kafka", "redis"]},
+    ]
+    with override_settings(BROADCASTER={"BACKENDS": BACKENDS, "ROUTES": routes}):
+        page = staff_client.get(DASHBOARD).content.decode()
+    rows = re.findall(r'<tr data-route="(\d)">\s*(.*?)</tr>', page, flags=re.DOTALL)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for _, row in rows]
+    assert cells == [
+        ["1", "order.*", "kafka", "max_retries 9"],
+        ["2", "user.*, cart.*", "kafka, redis", "&ndash;"],
+    ]
+
+
+def test_the_dashboard_says_when_there_are_no_routes(staff_client: Client) -> None:
+    with override_settings(BROADCASTER={"BACKENDS": BACKENDS}):
+        page = staff_client.get(DASHBOARD).content.decode()
+    assert "No routes: every event goes to every backend" in page

@@ -40,6 +40,8 @@ LAYERS = [
         "commands",
         "predicates",
         "handler_names",
+        "globs",
+        "routing",
     ],
     ["outbox", "consumers.inbox"],
     ["backends"],

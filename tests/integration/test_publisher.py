@@ -240,7 +240,7 @@ def test_what_a_database_would_refuse_is_refused_first_on_every_database(
         ({"expires_at": LAST_HOUR_IN_MINUS_5H}, "expires_at 9999-12-31T23:00:00-05:00 is not in"),
         ({"partition_key": "k" * 256}, "partition_key is 256 characters long; the limit is 255"),
         ({"max_retries": 2**31}, "max_retries must be from 0 to 2147483647"),
-        ({"max_retries": 2.5}, "max_retries must be an integer, got 2.5"),
+        ({"max_retries": 2.5}, "max_retries must be an integer, got float 2.5"),
         ({"data": {"note": "\x00"}}, r"data holds \\u0000"),
     ],
     ids=["expires-at-year-10000-in-utc", "partition-key-256", "max-retries-2**31", "float", "nul"],

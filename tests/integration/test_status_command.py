@@ -119,3 +119,32 @@ def test_max_lag_passes_when_within_or_nothing_is_due() -> None:
 def test_negative_limits_are_refused(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         status(*args)
+
+
+ROUTED = {
+    "BACKENDS": {
+        "default": {"BACKEND": "django_broadcaster.backends.LocMemBackend"},
+        "audit": {"BACKEND": "django_broadcaster.backends.LocMemBackend"},
+    },
+    "ROUTES": [
+        {"TYPES": ["order.*", "cart.*"], "BACKENDS": ["default"], "MAX_RETRIES": 9},
+        {"TYPES": "audit.*", "BACKENDS": ["audit", "default"], "PRIORITY": -10},
+    ],
+}
+
+
+@override_settings(BROADCASTER=ROUTED)
+def test_the_routes_are_listed_in_order_as_text_and_json() -> None:
+    output = status()
+    assert "Routes (the first that matches an event decides" in output
+    assert "    1. order.*, cart.* -> default  (max_retries 9)" in output
+    assert "    2. audit.* -> audit, default  (priority -10)" in output
+    routes = json.loads(status("--json"))["routes"]
+    assert [(r["rule"], r["backends"]) for r in routes] == [
+        (1, ["default"]),
+        (2, ["audit", "default"]),
+    ]
+
+
+def test_without_routes_the_section_is_left_out() -> None:
+    assert "Routes" not in status()

@@ -160,7 +160,9 @@ class KafkaBackend(BaseKafkaBackend):
         send = self._producer.send
         for event, message in pending:
             try:
-                future = send(self.topic, message.value, message.key, message.headers)
+                future = send(
+                    message.topic or self.topic, message.value, message.key, message.headers
+                )
             except kafka_errors.KafkaError as exc:
                 failures.append((event, exc))
             else:

@@ -11,20 +11,20 @@ batch and collect each message's outcome.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from ...events import CloudEvent
 from ...exceptions import BackendUnavailable, EventRejected, InvalidEvent
 from ..base import BaseBackend, Rejections
+from ..naming import KAFKA, DestinationName
 from .failures import ErrorLog, Problem
 from .messages import MESSAGE_BUILDERS, KafkaMessage
 
 logger = logging.getLogger(__name__)
 
-_TOPIC_NAME: Final = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 #: A message handed to the producer, with the event it carries.
 Pending = tuple[CloudEvent, KafkaMessage]
 #: What :meth:`BaseKafkaBackend._client_deliver` returns: each refused event with its error.
@@ -35,6 +35,10 @@ SECRET_WORDS: Final = ("password", "secret")
 
 class BaseKafkaBackend(BaseBackend):
     """Produce events to ``topic``, in ``content_mode`` "binary" (default) or "structured".
+
+    ``topic`` is a name, a template over the event's attributes (``"events.{type}"``) or a
+    callable taking the event and returning the topic, or ``(topic, key)`` to choose the message
+    key too (:mod:`..naming`); the key is otherwise the ``partitionkey`` extension.
 
     ``producer_options`` go to the client's producer and override the backend's defaults;
     ``send_timeout`` (seconds) bounds every blocking call: connecting, waiting for buffer space
@@ -54,7 +58,7 @@ class BaseKafkaBackend(BaseBackend):
         alias: str,
         *,
         bootstrap_servers: str | Sequence[str],
-        topic: str,
+        topic: str | Callable[[CloudEvent], Any],
         content_mode: str = "binary",
         producer_options: Mapping[str, Any] | None = None,
         send_timeout: float = 10.0,
@@ -121,12 +125,24 @@ class BaseKafkaBackend(BaseBackend):
         build = MESSAGE_BUILDERS[self.content_mode]
         for event in events:
             try:
-                pending.append((event, build(event)))
+                pending.append((event, self._addressed(build(event), event)))
             except InvalidEvent as exc:
                 rejected[str(event.id)] = self._refusal(event, exc)
+            except Exception as exc:  # the topic is the event's or the callable's fault
+                rejected[str(event.id)] = self._rejected(event, exc)
         for event, error in self._client_deliver(pending):
             rejected[str(event.id)] = self._refusal(event, error)
         return rejected
+
+    def _addressed(self, message: KafkaMessage, event: CloudEvent) -> KafkaMessage:
+        """Return ``message`` with the topic (and key) that ``topic`` gives for ``event``."""
+        if self._topic.fixed is not None:
+            return message  # the producers send a message without a topic to the fixed one
+        topic, key = self._topic.resolve(event)
+        if key is ...:
+            return dataclasses.replace(message, topic=topic)
+        key = key.encode() if isinstance(key, str) else key
+        return dataclasses.replace(message, topic=topic, key=key)
 
     def _refusal(self, event: CloudEvent, exc: Exception) -> EventRejected:
         """Return the rejection of ``event`` caused by ``exc``; raise if ``exc`` is not its fault.
@@ -166,8 +182,10 @@ class BaseKafkaBackend(BaseBackend):
         return f"Kafka at {','.join(self._servers())}"
 
     def _check(self) -> None:
-        if not isinstance(self.topic, str) or not _TOPIC_NAME.fullmatch(self.topic):
-            self._improperly_configured("topic must be 1-249 of the characters a-z A-Z 0-9 . _ -")
+        try:
+            self._topic = DestinationName(self.topic, KAFKA)
+        except ValueError as exc:
+            self._improperly_configured(f"topic {exc}")
         if self.content_mode not in MESSAGE_BUILDERS:
             self._improperly_configured(f"content_mode must be one of {list(MESSAGE_BUILDERS)}")
         if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:

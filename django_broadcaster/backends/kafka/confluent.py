@@ -19,6 +19,7 @@ from ...exceptions import BackendUnavailable
 from ..base import masked
 from .base import BaseKafkaBackend, Failures, Pending
 from .failures import Problem, no_answer
+from .messages import KafkaMessage
 
 try:
     from confluent_kafka import KafkaError, KafkaException, Producer
@@ -140,7 +141,7 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
                 if self._every_broker_failed():
                     raise self._gone()
                 continue
-            error = metadata.topics[self.topic].error
+            error = None if self._topic.fixed is None else metadata.topics[self.topic].error
             if error is None:
                 return
             if error.code() in TOPIC_FAILURES:
@@ -152,7 +153,7 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
     def _metadata(self, producer: Any, timeout: float) -> Any:
         """Return the topic's metadata, or ``None`` if none came within ``timeout`` seconds."""
         try:
-            return producer.list_topics(self.topic, timeout=timeout)
+            return producer.list_topics(self._topic.fixed, timeout=timeout)  # None: the cluster's
         except KafkaException:
             producer.poll(0)  # serve error_cb, which tells whether every broker failed
             return None
@@ -172,7 +173,7 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
         for event, message in pending:
             report = _reporter(failures, event)
             try:
-                self._produce(message.key, message.value, message.headers, report)
+                self._produce(message, report)
             except KafkaException as exc:
                 failures.append((event, exc))
         remaining = self._flush()
@@ -223,19 +224,27 @@ class ConfluentKafkaBackend(BaseKafkaBackend):
     def _client_problem(self, exc: Exception) -> Problem | None:
         if not isinstance(exc, KafkaException) or not exc.args:
             return None
-        return describe(exc.args[0], self.topic, self.send_timeout, ",".join(self._servers()))
+        return describe(
+            exc.args[0], self._topic.fixed or "", self.send_timeout, ",".join(self._servers())
+        )
 
     def _last_error_problem(self) -> Problem | str | None:
         """Return what librdkafka's latest error says failed, or ``None`` if it reported none."""
         error = self._last_error
         return None if error is None else self._client_problem(KafkaException(error)) or error.str()
 
-    def _produce(self, key: Any, value: Any, headers: Any, report: Callable[..., None]) -> None:
+    def _produce(self, message: KafkaMessage, report: Callable[..., None]) -> None:
         """Queue one message, waiting (up to ``send_timeout``) while librdkafka's queue is full."""
         waited = 0.0
         while True:
             try:
-                self._producer.produce(self.topic, value, key, headers=headers, on_delivery=report)
+                self._producer.produce(
+                    message.topic or self.topic,
+                    message.value,
+                    message.key,
+                    headers=message.headers,
+                    on_delivery=report,
+                )
                 return
             except BufferError as exc:
                 if waited >= self.send_timeout:

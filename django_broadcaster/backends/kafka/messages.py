@@ -32,11 +32,13 @@ _HEADER_NAMES: Final = {"datacontenttype": "content-type"}
 
 @dataclass(frozen=True)
 class KafkaMessage:
-    """A message ready for a producer: key, value and ``(str, bytes)`` headers."""
+    """A message ready for a producer: key, value, ``(str, bytes)`` headers, and its topic
+    (``""``: the backend's fixed ``topic``)."""
 
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+    topic: str = ""
 
 
 def binary_message(event: CloudEvent) -> KafkaMessage:

@@ -17,6 +17,7 @@ from typing import Any, Final
 from ...events import CloudEvent
 from ...formats import to_structured_json
 from ..base import BaseBackend, Rejections
+from ..naming import REDIS, DestinationName
 from ..urls import mask_url, url_passwords
 from .trimming import age_bound, consumed_bound, trim_below
 from .urls import url_problem
@@ -50,7 +51,8 @@ _DEFAULT_ADDRESS: Final = {"host": "localhost", "port": 6379, "db": 0, "password
 
 
 class RedisStreamBackend(BaseBackend):
-    """Deliver events with ``XADD`` to the stream ``stream_name``.
+    """Deliver events with ``XADD`` to the stream ``stream_name``: a name, a template over the
+    event's attributes (``"events.{type}"``) or a callable taking the event (:mod:`..naming`).
 
     Give either ``url`` (``redis://``, ``rediss://`` or ``unix://``) or ``host``/``port``/``db``/
     ``password``. The stream keeps every entry unless one option trims it (see :meth:`trim`):
@@ -137,14 +139,16 @@ class RedisStreamBackend(BaseBackend):
             return {}
         self.open()
         assert self._client is not None
+        rejected: Rejections = {}
+        named = self._named(events, rejected)
         request = b"".join(
-            xadd_command(self.stream_name, stream_fields(event), self.max_len) for event in events
+            xadd_command(stream, stream_fields(event), self.max_len) for event, stream in named
         )
         try:
-            results = round_trip(self._client.connection_pool, request, len(events))
+            results = round_trip(self._client.connection_pool, request, len(named))
         except OUTAGE_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        rejected = self._rejections(events, results)
+        rejected.update(self._rejections([event for event, _ in named], results))
         self._trim_when_due()
         return rejected
 
@@ -177,6 +181,20 @@ class RedisStreamBackend(BaseBackend):
             f"<{type(self).__name__} alias={self.alias!r} server={self.server!r} "
             f"stream={self.stream_name!r}>"
         )
+
+    def _named(
+        self, events: Sequence[CloudEvent], rejected: Rejections
+    ) -> list[tuple[CloudEvent, str]]:
+        """Return each event with its stream; one whose name cannot be made goes to ``rejected``."""
+        if self._stream.fixed is not None:
+            return [(event, self._stream.fixed) for event in events]
+        named = []
+        for event in events:
+            try:
+                named.append((event, self._stream.resolve(event)[0]))
+            except Exception as exc:  # the name is the event's or the callable's fault
+                rejected[str(event.id)] = self._rejected(event, exc)
+        return named
 
     def _rejections(self, events: Sequence[CloudEvent], results: list[Any]) -> Rejections:
         rejected: Rejections = {}
@@ -216,8 +234,10 @@ class RedisStreamBackend(BaseBackend):
         problem = None if self.url is None else url_problem(self.url)
         if problem:
             self._improperly_configured(problem)
-        if not isinstance(self.stream_name, str) or not self.stream_name:
-            self._improperly_configured("stream_name must be a non-empty string")
+        try:
+            self._stream = DestinationName(self.stream_name, REDIS)
+        except ValueError as exc:
+            self._improperly_configured(f"stream_name {exc}")
         self._check_trimming()
         clashes = sorted(RESERVED_CLIENT_OPTIONS.intersection(client_options))
         if clashes:
@@ -234,6 +254,8 @@ class RedisStreamBackend(BaseBackend):
             self._improperly_configured("max_age must be a positive timedelta or None")
         if sum(option is not None for option in (self.max_len, self.retention, self.max_age)) > 1:
             self._improperly_configured("give one of max_len, retention and max_age, not more")
+        if self._stream.fixed is None and (self.retention or self.max_age):
+            self._improperly_configured("retention and max_age need a fixed stream_name")
 
 
 def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:

@@ -8,8 +8,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...conf import get_settings
 from ...outbox.health import FailureReason, OutboxStatus, outbox_status
 from ...outbox.models import OutboxEvent
+from ...routing import parse_routes
 from ..arguments import seconds
 from ..migrated import require_migrated
 
@@ -45,10 +47,11 @@ class Command(BaseCommand):
             raise CommandError("--top must not be negative.")
         require_migrated(OutboxEvent, "outbox")
         status = outbox_status(top=options["top"])
+        routes = _routes()
         if options["json"]:
-            self.stdout.write(json.dumps(status.as_dict(), indent=2))
+            self.stdout.write(json.dumps({**status.as_dict(), "routes": routes}, indent=2))
         else:
-            self.stdout.write(render(status))
+            self.stdout.write("\n\n".join([render(status), *_route_lines(routes)]))
         _check_lag(status, options["max_lag"])
 
 
@@ -118,6 +121,32 @@ def _destinations(status: OutboxStatus) -> list[str]:
             for d in status.destinations
         ),
     ]
+
+
+def _routes() -> list[dict[str, Any]]:
+    """Return the valid rules of ``ROUTES`` (``manage.py check`` reports the others)."""
+    return [
+        {
+            "rule": r.number,
+            "matches": r.condition,
+            "backends": list(r.backends),
+            "defaults": r.defaults,
+        }
+        for r in parse_routes(get_settings().routes)[0]
+    ]
+
+
+def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
+    """Return the routes section as one text, in a list; none without routes."""
+    if not routes:
+        return []  # as before routes existed: every event goes to every backend
+    lines = [
+        f"  {r['rule']:>3}. {r['matches']} -> {', '.join(r['backends']) or '(no backend)'}"
+        + (f"  ({r['defaults']})" if r["defaults"] else "")
+        for r in routes
+    ]
+    title = "Routes (the first that matches an event decides; unmatched: every backend):"
+    return ["\n".join([title, *lines])]
 
 
 def _seconds(lag: timedelta | None) -> str:

@@ -1,4 +1,4 @@
-"""VALIDATE_DATA: data checked against JSON Schemas at publish time, and nothing written on failure."""
+"""VALIDATE_DATA: data checked against JSON Schemas when published; nothing written on failure."""
 
 from __future__ import annotations
 
@@ -88,11 +88,11 @@ def test_a_rule_turns_validation_off_for_its_events() -> None:
 
 def test_a_class_registered_as_a_schema_checks_events_that_name_it() -> None:
     uri = "https://shop.example/schemas/invoice.json"
-    with configured(VALIDATE_DATA=True, SCHEMAS={uri: "tests.asyncapi.events.InvoiceSent"}):
-        with pytest.raises(InvalidEvent, match=r"at \$\.number, 'X' does not match"):
-            publisher.publish_event(
-                "invoice.sent", "/b", {"number": "X", "lines": []}, dataschema=uri
-            )
+    with (
+        configured(VALIDATE_DATA=True, SCHEMAS={uri: "tests.asyncapi.events.InvoiceSent"}),
+        pytest.raises(InvalidEvent, match=r"at \$\.number, 'X' does not match"),
+    ):
+        publisher.publish_event("invoice.sent", "/b", {"number": "X", "lines": []}, dataschema=uri)
     assert OutboxEvent.objects.count() == 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from importlib.util import find_spec
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -56,13 +57,7 @@ def data_schema(cls: type, ref_template: str = STANDALONE_REFS) -> dict[str, Any
 
 def missing_libraries() -> list[str]:
     """Return the names of the libraries validation needs that are not installed."""
-    missing = []
-    for name in LIBRARIES:
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    return missing
+    return [name for name in LIBRARIES if find_spec(name) is None]
 
 
 def validation_wanted(raw: Mapping[str, Any]) -> bool:

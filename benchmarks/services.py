@@ -74,6 +74,7 @@ def _restart_postgres_durable(run_dir: Path, database_url: str) -> None:
     postgres = shlex.split((data / "postmaster.opts").read_text())[0]
     port = str(urlsplit(database_url).port)
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {run_dir / 'pg'}"
+    options += " -c shared_preload_libraries=pg_stat_statements"  # the claim's buffers per row
     command = [str(Path(postgres).parent / "pg_ctl"), "-D", str(data), "-m", "fast", "-w"]
     command += ["-o", options, "-l", str(run_dir / "pg" / "server.log"), "restart"]
     if os.geteuid() == 0:

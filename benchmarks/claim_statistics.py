@@ -40,6 +40,11 @@ class ClaimStatistics:
         return self.total_ms / self.calls if self.calls else 0.0
 
     @property
+    def rows_per_call(self) -> float:
+        """Return the mean rows leased per claim (0 without a claim)."""
+        return self.rows / self.calls if self.calls else 0.0
+
+    @property
     def us_per_row(self) -> float:
         """Return the microseconds of claiming per leased row (0 without a row)."""
         return self.total_ms * 1000 / self.rows if self.rows else 0.0

@@ -34,6 +34,11 @@ _TIME_ORDERED_ID = (
 )
 
 
+def time_ordered_id(at: str) -> str:
+    """Return SQL for a random UUID whose first 48 bits are the SQL time ``at`` in ms (UUIDv7)."""
+    return _TIME_ORDERED_ID.format(t=at)
+
+
 def database_url(name: str) -> str:
     """Return ``DATABASE_URL`` pointing at the database ``name`` instead."""
     return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
@@ -156,7 +161,7 @@ def _cloned_columns(columns: list[str], count: int, published: bool) -> str:
     if published:
         offset = f"interval '1 day' + {offset}"
     overrides: Mapping[str, str] = {
-        "id": _TIME_ORDERED_ID.format(t=f"t.created_at - {offset}"),
+        "id": time_ordered_id(f"t.created_at - {offset}"),
         "created_at": f"t.created_at - {offset}",
         "scheduled_at": f"t.scheduled_at - {offset}",
         "time": f"t.time - {offset}",

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -104,12 +105,14 @@ def fill_outbox(
     alias: str = "default",
     published: bool = False,
     event_types: Sequence[str] = (EVENT_TYPE,),
+    due_in: timedelta | None = None,
 ) -> None:
     """Add ``count`` workload events to the outbox of ``alias``, in one transaction.
 
-    The rows are due now (created up to ``count`` microseconds ago, in order), or already
-    ``published`` a day ago when ``published`` is true. They are shared out among
-    ``event_types``, each type's rows a copy of one the publisher wrote (routed as it routes).
+    The rows are due now (created up to ``count`` microseconds ago, in order), or ``due_in``
+    from now (pending, not due), or already ``published`` a day ago when ``published`` is true.
+    They are shared out among ``event_types``, each type's rows a copy of one the publisher
+    wrote (routed as it routes).
     """
     from django_broadcaster.models import OutboxEvent
     from django_broadcaster.publishers import publisher
@@ -119,7 +122,7 @@ def fill_outbox(
             share = count // len(event_types) + (index < count % len(event_types))
             template = publisher.publish_event(event_type, SOURCE, payload(), using=alias)
             columns = [field.column for field in OutboxEvent._meta.concrete_fields]
-            select = _cloned_columns(columns, share, published)
+            select = _cloned_columns(columns, share, published, due_in)
             with connections[alias].cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {OUTBOX_TABLE} ({', '.join(columns)}) SELECT {select} "
@@ -155,7 +158,9 @@ def count_rows(connection: psycopg.Connection, status: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _cloned_columns(columns: list[str], count: int, published: bool) -> str:
+def _cloned_columns(
+    columns: list[str], count: int, published: bool, due_in: timedelta | None = None
+) -> str:
     """Return the SELECT list that copies the template row ``t`` for row number ``g``."""
     offset = f"({count} - g) * interval '1 microsecond'"
     if published:
@@ -168,4 +173,7 @@ def _cloned_columns(columns: list[str], count: int, published: bool) -> str:
     }
     if published:
         overrides = {**overrides, "status": "'published'", "published_at": "t.created_at"}
+    if due_in is not None:
+        ahead = f"interval '{due_in.total_seconds()} seconds'"
+        overrides = {**overrides, "scheduled_at": f"t.scheduled_at + {ahead} - {offset}"}
     return ", ".join(overrides.get(column, f"t.{column}") for column in columns)

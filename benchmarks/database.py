@@ -25,6 +25,8 @@ from harness.polling import poll
 from .workload import EVENT_TYPE, SOURCE, payload
 
 OUTBOX_TABLE = "outbox_events"
+#: Rows per commit when a fill is large: a million-row transaction only makes the WAL bigger.
+FILL_CHUNK = 100_000
 #: The advisory lock a run holds on the database of ``DATABASE_URL`` ("bench" in ASCII).
 RUN_LOCK = 0x62656E6368
 #: Row ids as time-ordered as the package's UUIDv7 ids: the creation millisecond first.
@@ -130,6 +132,25 @@ def fill_outbox(
                     [share, template.pk],
                 )
             OutboxEvent.objects.using(alias).filter(pk=template.pk).delete()
+
+
+def fill_and_vacuum(
+    connection: psycopg.Connection,
+    rows: int,
+    *,
+    published: bool = False,
+    due_in: timedelta | None = None,
+) -> float:
+    """Add ``rows`` events as :func:`fill_outbox` does, in commits of :data:`FILL_CHUNK`, then
+    ``VACUUM ANALYZE`` (as autovacuum would after them); return the seconds it all took.
+
+    ``connection`` is an autocommit connection to the default database.
+    """
+    started = time.perf_counter()
+    for start in range(0, rows, FILL_CHUNK):
+        fill_outbox(min(FILL_CHUNK, rows - start), published=published, due_in=due_in)
+    connection.execute(f"VACUUM ANALYZE {OUTBOX_TABLE}")
+    return time.perf_counter() - started
 
 
 def wait_until_none(

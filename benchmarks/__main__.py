@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
     if args.compare:
-        only = args.only or []
+        only = args.only or (list(PRODUCTION) if args.production else [])
         return compare(args.compare, only, smoke=scale == SMOKE, rounds=args.rounds or scale.rounds)
     if args.rounds:
         scale = replace(scale, rounds=args.rounds)

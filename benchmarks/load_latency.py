@@ -33,7 +33,7 @@ from . import stream
 from .claim_statistics import ClaimStatistics, claim_statistics, enable_statistics
 from .database import connect, database_name, empty_outbox, fill_outbox, wait_until_none
 from .drains import DRAIN_TIMEOUT_S
-from .latency import wait_for_entries
+from .latency import ARRIVAL_TIMEOUT_S
 from .machine import process_cpu_seconds
 from .report import Figure, Goal
 from .rounds import best_results
@@ -110,7 +110,7 @@ def loaded_latency(rate: float, seconds: float) -> Latencies:
                 if publisher.wait(seconds * 10 + 60) != 0:
                     raise RuntimeError(f"a publisher failed:\n{publisher.tail()}")
             committed = _read_commits(Path(folder))
-            wait_for_entries(len(committed))
+            stream.wait_for_length(len(committed), ARRIVAL_TIMEOUT_S)
             cost = _cost(worker, cpu_started, len(committed), poll)
     first, last = min(committed.values()), max(committed.values())
     p50, p99 = percentiles(committed, stream.arrival_ms())

@@ -120,6 +120,7 @@ def measure(scale: Scale) -> list[Figure]:
             ref,
             Goal("<=", 2),
         ),
+        Figure("mean claim, long transaction", held.claims.mean_ms, "ms", free.claims.mean_ms, ref),
         Figure(
             "claim buffers per event, long transaction",
             held.claims.buffers_per_row,

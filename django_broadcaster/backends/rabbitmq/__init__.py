@@ -19,6 +19,7 @@ from ...conf import get_settings
 from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ..base import BaseBackend, Rejections
+from ..naming import AMQP, DestinationName
 from ..urls import mask_url, password_cut_problem, url_passwords
 from .messages import MESSAGE_BUILDERS, AmqpMessage
 
@@ -46,13 +47,14 @@ class RabbitMQBackend(BaseBackend):
 
     ``url`` is an ``amqp://`` or ``amqps://`` URL as pika reads it (user, password, host, port,
     virtual host, and options such as ``heartbeat`` in the query); heartbeats are off unless it
-    sets them. The routing key is ``routing_key`` when given, else the event's type (templates
-    come with routing). ``content_mode`` is "binary" (default) or "structured". ``mandatory``
-    makes the broker return a message no queue is bound for, which refuses the event; without
-    it such a message is confirmed and dropped. ``send_timeout`` (seconds; default
-    ``BROADCASTER["SEND_DEADLINE"]``) bounds each batch, connecting included. The connection is
-    made on the first send and kept; :meth:`close` closes it. Passwords never appear in
-    ``repr()``, log lines or exception messages.
+    sets them. The routing key is the event's type, or ``routing_key``: a fixed key, a template
+    over the event's attributes (``"shop.{type}"``) or a callable taking the event
+    (:mod:`..naming`), cut to AMQP's 255 bytes. ``content_mode`` is "binary" (default) or
+    "structured". ``mandatory`` makes the broker return a message no queue is bound for, which
+    refuses the event; without it such a message is confirmed and dropped. ``send_timeout``
+    (seconds; default ``BROADCASTER["SEND_DEADLINE"]``) bounds each batch, connecting
+    included. The connection is made on the first send and kept; :meth:`close` closes it.
+    Passwords never appear in ``repr()``, log lines or exception messages.
     """
 
     def __init__(
@@ -144,9 +146,12 @@ class RabbitMQBackend(BaseBackend):
     def _outgoing(self, event: CloudEvent) -> Outgoing:
         """Return the routing key, body and properties of ``event``; raise ``InvalidEvent``."""
         message: AmqpMessage = self._build(event)
-        routing_key = self.routing_key if self.routing_key is not None else event.event_type
-        if len(routing_key.encode()) > SHORT_STRING_BYTES:
-            raise InvalidEvent(f"the routing key is over AMQP's {SHORT_STRING_BYTES} bytes")
+        if self._key is not None:
+            routing_key = self._key.fixed or self._resolved_key(event)
+        else:
+            routing_key = event.event_type
+            if len(routing_key.encode()) > SHORT_STRING_BYTES:
+                raise InvalidEvent(f"the routing key is over AMQP's {SHORT_STRING_BYTES} bytes")
         properties = pika.BasicProperties(
             content_type=message.content_type,
             headers=message.headers,
@@ -154,6 +159,13 @@ class RabbitMQBackend(BaseBackend):
             message_id=str(event.id),
         )
         return routing_key, message.body, properties
+
+    def _resolved_key(self, event: CloudEvent) -> str:
+        assert self._key is not None
+        try:
+            return self._key.resolve(event)[0]
+        except Exception as exc:  # the key is the event's or the callable's fault: refuse it
+            raise InvalidEvent(f"no routing key for this event: {exc}") from exc
 
     def _where(self) -> str:
         return f"RabbitMQ at {self.server}"
@@ -178,11 +190,12 @@ class RabbitMQBackend(BaseBackend):
             self._improperly_configured(
                 "exchange must be a string of at most 255 letters, digits, '-', '_', '.' or ':'"
             )
-        if self.routing_key is not None and not (
-            isinstance(self.routing_key, str)
-            and len(self.routing_key.encode()) <= SHORT_STRING_BYTES
-        ):
-            self._improperly_configured("routing_key must be None or a string of <= 255 bytes")
+        self._key: DestinationName | None = None
+        if self.routing_key is not None:
+            try:
+                self._key = DestinationName(self.routing_key, AMQP)
+            except ValueError as exc:
+                self._improperly_configured(f"routing_key {exc}")
         if self.content_mode not in MESSAGE_BUILDERS:
             self._improperly_configured(
                 f"content_mode must be one of {sorted(MESSAGE_BUILDERS)}, not {self.content_mode!r}"

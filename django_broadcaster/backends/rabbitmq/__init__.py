@@ -10,8 +10,10 @@ asynchronous connection (:mod:`.confirms`), for the throughput of many confirms 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -26,6 +28,7 @@ from .messages import MESSAGE_BUILDERS, AmqpMessage
 try:
     import pika
 
+    from .client_log import quiet
     from .confirms import ChannelFailed, ConfirmingChannel, Outgoing
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
@@ -33,6 +36,8 @@ else:
     _MISSING = None
 
 __all__ = ["RabbitMQBackend"]
+
+logger = logging.getLogger(__name__)
 
 SCHEMES: Final = ("amqp", "amqps")
 #: What AMQP 0-9-1 allows in an exchange name (a short string of these characters).
@@ -82,6 +87,7 @@ class RabbitMQBackend(BaseBackend):
         self._build = MESSAGE_BUILDERS[content_mode]
         self._channel: ConfirmingChannel | None = None
         self._lock = threading.Lock()  # close() may come from another thread than a send
+        self._down_since: float | None = None  # when the broker became unreachable
 
     def open(self) -> bool:
         """Prepare the channel if needed and return whether this call did.
@@ -99,7 +105,8 @@ class RabbitMQBackend(BaseBackend):
         with self._lock:
             channel, self._channel = self._channel, None
             if channel is not None:
-                channel.close()
+                with quiet():
+                    channel.close()
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Publish ``events`` and wait for the broker's confirms; return the refused ones by id.
@@ -125,9 +132,12 @@ class RabbitMQBackend(BaseBackend):
             self.open()
             assert self._channel is not None
             try:
-                refused = self._channel.publish(outgoing, self.send_timeout)
+                with quiet():
+                    refused = self._channel.publish(outgoing, self.send_timeout)
             except ChannelFailed as exc:
+                self._note_outage(exc)
                 raise self._unavailable(exc) from exc
+            self._note_recovery()
         for index, reason in refused.items():
             rejected[str(sent[index].id)] = self._rejected(sent[index], reason)
         return rejected
@@ -159,6 +169,20 @@ class RabbitMQBackend(BaseBackend):
             message_id=str(event.id),
         )
         return routing_key, message.body, properties
+
+    def _note_outage(self, error: ChannelFailed) -> None:
+        """Log the start of an outage, once: pika's own lines about it are DEBUG."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("Backend %r: %s is unavailable: %s", *self._told(error))
+
+    def _note_recovery(self) -> None:
+        if self._down_since is not None:
+            down, self._down_since = time.monotonic() - self._down_since, None
+            logger.info("Backend %r: %s is reachable again, after %.0f s.", *self._told(), down)
+
+    def _told(self, *more: object) -> tuple[object, ...]:
+        return (self.alias, self._where(), *(self._scrub(item) for item in more))
 
     def _resolved_key(self, event: CloudEvent) -> str:
         assert self._key is not None

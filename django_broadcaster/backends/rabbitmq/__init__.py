@@ -44,7 +44,6 @@ SCHEMES: Final = ("amqp", "amqps")
 _EXCHANGE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{0,255}")
 #: AMQP's short strings (routing keys) hold at most this many bytes.
 SHORT_STRING_BYTES: Final = 255
-PERSISTENT: Final = 2
 
 
 class RabbitMQBackend(BaseBackend):
@@ -154,7 +153,7 @@ class RabbitMQBackend(BaseBackend):
         )
 
     def _outgoing(self, event: CloudEvent) -> Outgoing:
-        """Return the routing key, body and properties of ``event``; raise ``InvalidEvent``."""
+        """Return the routing key, message and id of ``event``; raise ``InvalidEvent``."""
         message: AmqpMessage = self._build(event)
         if self._key is not None:
             routing_key = self._key.fixed or self._resolved_key(event)
@@ -162,13 +161,7 @@ class RabbitMQBackend(BaseBackend):
             routing_key = event.event_type
             if len(routing_key.encode()) > SHORT_STRING_BYTES:
                 raise InvalidEvent(f"the routing key is over AMQP's {SHORT_STRING_BYTES} bytes")
-        properties = pika.BasicProperties(
-            content_type=message.content_type,
-            headers=message.headers,
-            delivery_mode=PERSISTENT,
-            message_id=str(event.id),
-        )
-        return routing_key, message.body, properties
+        return routing_key, message, str(event.id)
 
     def _note_outage(self, error: ChannelFailed) -> None:
         """Log the start of an outage, once: pika's own lines about it are DEBUG."""

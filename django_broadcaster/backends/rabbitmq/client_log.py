@@ -56,4 +56,6 @@ def quiet() -> Iterator[None]:
         yield
     finally:
         depth[thread] -= 1
+        if not depth[thread]:
+            del depth[thread]  # thread ids are reused: keep none that is done
         _DEMOTING.install()  # pika imports some modules, so makes their loggers, on first use

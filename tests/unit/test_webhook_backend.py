@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from django_broadcaster.backends.webhook import WebhookBackend
+from django_broadcaster.backends.webhook.addressing import MAX_POOLS, Pools
 from django_broadcaster.backends.webhook.answers import classify, retry_after
 from django_broadcaster.backends.webhook.messages import (
     BATCH_CONTENT_TYPE,
@@ -177,3 +178,22 @@ def test_a_url_callable_may_choose_the_host_but_an_unusable_url_refuses_the_even
     rejected: dict[str, Any] = {}
     assert [r.events for _, r in backend._requests([good, bad], rejected)] == [(good,)]
     assert "no URL for this event: must be an http:// or https:// URL" in str(rejected["2"])
+
+
+class _Pool:
+    def __init__(self, origin: str) -> None:
+        self.origin, self.closed = origin, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pools_are_kept_per_origin_and_the_oldest_closed_past_the_limit() -> None:
+    pools = Pools(_Pool)
+    first = pools.get("https://a.example")
+    assert pools.get("https://a.example") is first
+    others = [pools.get(f"https://h{n}.example") for n in range(MAX_POOLS)]
+    assert first.closed and not any(pool.closed for pool in others)
+    pools.close()
+    pools.close()  # safe twice
+    assert all(pool.closed for pool in others)

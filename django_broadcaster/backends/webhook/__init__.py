@@ -22,7 +22,7 @@ from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ...signatures import Signer, secrets_problem
 from ..base import BaseBackend, Rejections, masked
-from .addressing import Addresses, Target
+from .addressing import Addresses, Pools, Target
 from .answers import DELIVERED, Answer, classify
 from .messages import MODES, SINGLE_BUILDERS, WebhookRequest, batched_request
 
@@ -110,8 +110,7 @@ class WebhookBackend(BaseBackend):
         self._secrets = frozenset(
             {*secrets, *(str(value) for value in self._headers.values())} - {""}
         ).union(self._addresses.secrets)
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}  # by origin
-        self._pools_lock = threading.Lock()  # the senders may meet a new origin at once
+        self._pools = Pools(self._new_pool)
         self._opened = False
         self._executor: ThreadPoolExecutor | None = None
         self._timeout: urllib3.Timeout | None = None
@@ -143,10 +142,7 @@ class WebhookBackend(BaseBackend):
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        self._pools.close()
         if opened:
             logging.getLogger("urllib3.connectionpool").removeFilter(self._masking)
 
@@ -227,7 +223,7 @@ class WebhookBackend(BaseBackend):
         signed = self._signer.headers(request.message_id, request.body, now)
         headers = {**self._headers, **request.headers, **signed}
         try:
-            response = self._pool(target.origin).urlopen(
+            response = self._pools.get(target.origin).urlopen(
                 "POST",
                 target.path,
                 body=request.body,
@@ -249,15 +245,10 @@ class WebhookBackend(BaseBackend):
             cap=self.max_retry_after,
         )
 
-    def _pool(self, origin: str) -> urllib3.HTTPConnectionPool:
-        """Return the pool of connections to ``origin``, made on first use."""
-        with self._pools_lock:
-            pool = self._pools.get(origin)
-            if pool is None:
-                pool = self._pools[origin] = urllib3.connection_from_url(
-                    origin, maxsize=self.max_in_flight, block=True, **self._pool_options
-                )
-            return pool
+    def _new_pool(self, origin: str) -> urllib3.HTTPConnectionPool:
+        return urllib3.connection_from_url(
+            origin, maxsize=self.max_in_flight, block=True, **self._pool_options
+        )
 
     def _where(self) -> str:
         return f"the webhook {self._shown}"

@@ -3,19 +3,25 @@
 A template fills in only the path and the query: the scheme and the host are the literal text
 before its first field, and each field's value is percent-encoded (:data:`..naming.URL`), so no
 event can send a request to another host, add a path segment or a query parameter. A callable
-is the project's own code and returns the whole URL, on any ``http``/``https`` host.
+is the project's own code and returns the whole URL, on any ``http``/``https`` host; the
+backend keeps a connection pool per host (:class:`Pools`), for as many hosts as
+:data:`MAX_POOLS`.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
 
 from ...events import CloudEvent
 from ..naming import URL, DestinationName
 
 SCHEMES: Final = ("http", "https")
+#: The most hosts a backend keeps connections to; past it, the least recently opened goes.
+MAX_POOLS: Final = 16
 
 
 @dataclass(frozen=True)
@@ -102,3 +108,33 @@ def _literal_query(url: object) -> list[str]:
         return []
     query = url.partition("?")[2]
     return [part for part in query.replace("{", "}").split("}")[::2]]
+
+
+class Pools:
+    """Connection pools by origin, each made by ``make(origin)`` on first use; thread-safe.
+
+    Past :data:`MAX_POOLS` origins the oldest pool is closed: its connections in use end with
+    their requests. :meth:`close` closes them all and is safe to call twice.
+    """
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+        self._pools: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the senders may meet a new origin at once
+
+    def get(self, origin: str) -> Any:
+        """Return the pool of ``origin``."""
+        with self._lock:
+            pool = self._pools.get(origin)
+            if pool is None:
+                if len(self._pools) >= MAX_POOLS:
+                    self._pools.pop(next(iter(self._pools))).close()
+                pool = self._pools[origin] = self._make(origin)
+            return pool
+
+    def close(self) -> None:
+        """Close every pool."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()

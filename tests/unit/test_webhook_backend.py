@@ -197,3 +197,13 @@ def test_pools_are_kept_per_origin_and_the_oldest_closed_past_the_limit() -> Non
     pools.close()
     pools.close()  # safe twice
     assert all(pool.closed for pool in others)
+
+
+def test_a_url_templates_literal_query_values_are_masked_not_its_field_names() -> None:
+    backend = WebhookBackend(
+        "hook", url="http://127.0.0.1:1/in/{type}?key=k3y-s3cret&tenant={ext_tenant}",
+        secrets=[WEBHOOK_SECRET],
+    )  # fmt: skip
+    text = str(backend._unavailable("POST /in/x?key=k3y-s3cret&tenant=acme"))
+    assert "k3y-s3cret" not in text and "tenant=acme" in text
+    assert repr(backend).endswith("url='http://127.0.0.1:1/in/{type}?***' mode='binary'>")

@@ -106,8 +106,9 @@ def _shown(url: object) -> str:
 def _literal_query(url: object) -> list[str]:
     if not isinstance(url, str) or "?" not in url:
         return []
-    query = url.partition("?")[2]
-    return [part for part in query.replace("{", "}").split("}")[::2]]
+    literals = url.partition("?")[2].replace("{", "}").split("}")[::2]  # the text between fields
+    # A pair with a value may be a token; a name alone ("tenant=" before a field) is not.
+    return [pair for text in literals for pair in text.split("&") if pair.partition("=")[2]]
 
 
 class Pools:

@@ -103,12 +103,13 @@ def _add_channel(
         name = f"{channel.kind}.{channel.mode}.{event.key}"
         messages[name] = message(channel.kind, channel.mode, event)
         refs[event.key] = {"$ref": f"#/components/messages/{name}"}
-    found["servers"][key] = channel.server
+    if channel.server is not None:
+        found["servers"][key] = channel.server
     found["channels"][key] = {
         "address": channel.address,
         "title": key,
         "description": channel.description,
-        "servers": [{"$ref": f"#/servers/{key}"}],
+        **({"servers": [{"$ref": f"#/servers/{key}"}]} if channel.server is not None else {}),
         "messages": refs,
         **({"parameters": channel.parameters} if channel.parameters else {}),
         **({"bindings": channel.bindings} if channel.bindings else {}),

@@ -40,7 +40,7 @@ class Channel:
     mode: str  #: ``binary``, ``structured`` or ``batched``
     address: str | None
     description: str
-    server: dict[str, Any]
+    server: dict[str, Any] | None  #: ``None`` when a callable chooses the host
     parameters: dict[str, Any] = field(default_factory=dict)
     bindings: dict[str, Any] = field(default_factory=dict)
     operation_bindings: dict[str, Any] = field(default_factory=dict)
@@ -110,14 +110,23 @@ def _rabbitmq(backend: RabbitMQBackend) -> Channel:
 
 
 def _webhook(backend: WebhookBackend) -> Channel:
-    parts = urlsplit(backend.url)
-    server = {"host": _host(parts.hostname or "", parts.port), "protocol": parts.scheme}
+    how = "Signed webhook requests (Standard Webhooks), each a POST"
+    server: dict[str, Any] | None
+    parameters: dict[str, Any]
+    if callable(backend.url):  # it may name any host, so no server can be shown
+        address, _, chosen = _address(backend.url, "URL")
+        server, parameters, how = None, {}, f"{how}, to the {chosen}"
+    else:
+        parts = urlsplit(backend.url)
+        server = {"host": _host(parts.hostname or "", parts.port), "protocol": parts.scheme}
+        address, parameters, _ = _address(parts.path or "/", "path")
     return Channel(
         kind="http",
         mode=backend.mode,
-        address=parts.path or "/",
-        description="Signed webhook requests (Standard Webhooks), each a POST.",
+        address=address,
+        description=f"{how}.",
         server=server,
+        parameters=parameters,
         operation_bindings={"http": {"method": "POST", "bindingVersion": "0.3.0"}},
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -36,3 +36,8 @@ REFUND = {
     "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}},
     "required": ["amount"],
 }
+
+
+def partner_url(event: Any) -> str:
+    """Name a webhook URL per event (for the callable-URL channel)."""
+    return f"https://partner.example/in/{event.event_type}"

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from django_broadcaster.asyncapi import document
+from tests.asyncapi.events import partner_url
 from tests.asyncapi.parser import errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +111,28 @@ def test_a_callable_name_leaves_the_address_unknown() -> None:
     with override_settings(BROADCASTER={"BACKENDS": {"k": kafka}}):
         channel = document()["channels"]["k"]
     assert channel["address"] is None and "builtins.str" in channel["description"]
+
+
+def test_a_templated_webhook_url_gives_a_path_with_parameters() -> None:
+    options = {**BACKENDS["hook"]["OPTIONS"], "url": "https://partner.example/in/{type}?t=1"}
+    hook = {**BACKENDS["hook"], "OPTIONS": options}
+    with override_settings(BROADCASTER={"BACKENDS": {"hook": hook}}):
+        found = document()
+    channel = found["channels"]["hook"]
+    assert channel["address"] == "/in/{type}" and set(channel["parameters"]) == {"type"}
+    assert found["servers"]["hook"] == {"host": "partner.example", "protocol": "https"}
+    assert errors(found) == []
+
+
+def test_a_callable_webhook_url_leaves_the_address_and_server_unknown() -> None:
+    options = {**BACKENDS["hook"]["OPTIONS"], "url": partner_url}
+    hook = {**BACKENDS["hook"], "OPTIONS": options}
+    with override_settings(BROADCASTER={"BACKENDS": {"hook": hook}}):
+        found = document()
+    channel = found["channels"]["hook"]
+    assert channel["address"] is None and "partner_url" in channel["description"]
+    assert "servers" not in channel and found["servers"] == {}
+    assert errors(found) == []
 
 
 def test_routes_decide_which_types_reach_which_channel(described: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker import Worker
+from harness.polling import poll
 from tests.workers import start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -103,7 +104,6 @@ def test_events_reach_redis_kafka_and_handlers(
 def test_two_workers_share_5000_events_without_delivering_any_twice(
     redis_url: str, redis_client: Any, unique_name: str
 ) -> None:
-    publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(5000)])
     backends = {
         "redis": {
             "BACKEND": "django_broadcaster.backends.RedisStreamBackend",
@@ -112,10 +112,16 @@ def test_two_workers_share_5000_events_without_delivering_any_twice(
     }
     with ExitStack() as running:
         workers = [
-            running.enter_context(start_worker("--burst", "--batch-size", "100", backends=backends))
+            running.enter_context(start_worker("--batch-size", "100", backends=backends))
             for _ in range(2)
         ]
-        codes = [worker.wait() for worker in workers]
+        # Both wait before anything is due: a worker started late on a busy machine could find
+        # the burst drained, and the test would prove nothing about two workers.
+        for worker in workers:
+            worker.wait_ready()
+        publisher.publish_events([CloudEvent("t", "s", {"n": n}) for n in range(5000)])
+        poll(lambda: redis_client.xlen(unique_name) >= 5000, 120, "5000 events in the stream")
+        codes = [worker.stop() for worker in workers]
     outputs = [worker.output() for worker in workers]
 
     assert codes == [0, 0], outputs

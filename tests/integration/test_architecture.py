@@ -42,6 +42,7 @@ LAYERS = [
         "handler_names",
         "globs",
         "routing",
+        "fingerprints",
     ],
     ["outbox", "consumers.inbox"],
     ["backends"],

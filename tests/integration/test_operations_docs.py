@@ -1,0 +1,59 @@
+"""The ``outbox_requeue`` section of docs/operations.md, run as written on seeded failures.
+
+The page is not followed whole by ``tests/newcomer`` (it needs a failing broker to make
+failures), so the section's commands run here, through ``call_command``, on three events that
+Kafka refused as the page says; each must print what the page shows.
+"""
+
+from __future__ import annotations
+
+import shlex
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from tests.newcomer.pages import Command, output_matches, read_page
+
+pytestmark = pytest.mark.django_db
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def section_commands(page: str, heading: str) -> list[Command]:
+    """Return the console commands of the section ``heading`` of ``page``, in order."""
+    text = (DOCS / page).read_text()
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    first, last = text[:start].count("\n") + 1, text[: end if end > 0 else None].count("\n") + 1
+    return [
+        command
+        for block in read_page(DOCS / page)
+        if block.language == "console" and first <= block.line <= last
+        for command in block.commands
+    ]
+
+
+def run_as_written(command: Command) -> None:
+    words = shlex.split(command.shell)
+    assert words[:2] == ["python", "manage.py"], command.shell
+    out = StringIO()
+    call_command(*words[2:], stdout=out)
+    assert output_matches(command.output, out.getvalue()), (command.shell, out.getvalue())
+
+
+def test_the_requeue_section_runs_as_written() -> None:
+    for partition in (7, 9, 7):
+        row = publisher.publish_event("order.created", "shop", {"order": partition})
+        error = f"EventRejected: Broker: topic orders.v2 has no partition {partition}"
+        entry = {"state": "rejected", "attempts": 5, "at": "2026-12-07T10:00:00Z", "error": error}
+        OutboxEvent.objects.filter(pk=row.pk).update(
+            status=Status.FAILED, delivery={"kafka": entry}, last_error=f"kafka: {error}"
+        )
+    commands = section_commands("operations.md", "## Retrying failed events: `outbox_requeue`")
+    assert len(commands) == 3
+    for command in commands:
+        run_as_written(command)
+    assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 3

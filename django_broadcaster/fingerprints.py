@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
 #: How many hex digits of the digest make a fingerprint: short enough to type.
 FINGERPRINT_LENGTH: Final = 12
@@ -52,6 +54,64 @@ class FailureKind:
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[
             :FINGERPRINT_LENGTH
         ]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure: its group, the row it happened to, the error text and when."""
+
+    kind: FailureKind
+    key: str  # the id of the row that failed, as text
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """The failures of one fingerprint: how many, first and last seen, and the latest one."""
+
+    kind: FailureKind
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    example: Failure
+
+    @property
+    def fingerprint(self) -> str:
+        """Return the group's fingerprint (what ``outbox_requeue --group`` takes)."""
+        return self.kind.fingerprint
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the group as JSON-ready values."""
+        return {
+            "fingerprint": self.fingerprint,
+            "destination": self.kind.destination,
+            "error_class": self.kind.error_class,
+            "message": self.kind.message,
+            "count": self.count,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "example": self.example.key,
+            "example_error": self.example.error,
+        }
+
+
+def group(failures: Iterable[Failure]) -> list[FailureGroup]:
+    """Return ``failures`` in groups by kind, the largest first, then the latest seen."""
+    found: dict[FailureKind, list[Failure]] = {}
+    for failure in failures:
+        found.setdefault(failure.kind, []).append(failure)
+    groups = [
+        FailureGroup(
+            kind,
+            len(failures),
+            min(f.at for f in failures),
+            max(f.at for f in failures),
+            max(failures, key=lambda f: f.at),
+        )
+        for kind, failures in found.items()
+    ]
+    return sorted(groups, key=lambda g: (-g.count, -g.last_seen.timestamp(), g.fingerprint))
 
 
 def failure_kind(destination: str, error: str) -> FailureKind:

@@ -25,6 +25,7 @@ from django.db.models.lookups import In
 from django.utils import timezone
 
 from ..events import parse_timestamp
+from ..fingerprints import FailureGroup
 from ..outbox.deliveries import (
     NOT_REACHED,
     Destination,
@@ -32,7 +33,7 @@ from ..outbox.deliveries import (
     bound_for,
     configured_destinations,
 )
-from ..outbox.failures import COLUMNS, FailureGroup, group
+from ..outbox.failures import COLUMNS, group_rows
 from ..outbox.health import destination_lags, lag_aggregates
 from ..outbox.models import DestinationState, OutboxEvent, Status
 
@@ -102,7 +103,7 @@ def dashboard(now: datetime | None = None) -> Dashboard:
     return Dashboard(
         now=now,
         destinations=_health(destinations, now),
-        failures=group(rows),
+        failures=group_rows(rows),
         failed_total=len(rows) if len(rows) < FAILED_ROWS_READ else failed.count(),
         failed_read=len(rows),
         minutes=_minutes(now),

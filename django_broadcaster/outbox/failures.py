@@ -12,7 +12,6 @@ destination, by its ``last_error``. The admin, ``outbox_status --failures`` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
@@ -22,7 +21,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import In
 
 from ..events import parse_timestamp
-from ..fingerprints import FailureKind, failure_kind
+from ..fingerprints import Failure, FailureGroup, failure_kind, group
 from .deliveries import NOT_REACHED
 from .models import OutboxEvent, OutboxEventQuerySet, Status
 
@@ -30,46 +29,6 @@ from .models import OutboxEvent, OutboxEventQuerySet, Status
 COLUMNS: Final = ("pk", "delivery", "last_error", "scheduled_at")
 #: Rows are read from the database this many at a time.
 CHUNK: Final = 2000
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One event's failure at one destination: its group, error text and when it happened."""
-
-    kind: FailureKind
-    event_id: UUID
-    error: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class FailureGroup:
-    """The failures of one fingerprint: how many, first and last seen, and the latest one."""
-
-    kind: FailureKind
-    count: int
-    first_seen: datetime
-    last_seen: datetime
-    example: Failure
-
-    @property
-    def fingerprint(self) -> str:
-        """Return the group's fingerprint (what ``outbox_requeue --group`` takes)."""
-        return self.kind.fingerprint
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the group as JSON-ready values."""
-        return {
-            "fingerprint": self.fingerprint,
-            "destination": self.kind.destination,
-            "error_class": self.kind.error_class,
-            "message": self.kind.message,
-            "count": self.count,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "example_event": str(self.example.event_id),
-            "example_error": self.example.error,
-        }
 
 
 def failures_of(row: tuple[Any, Any, str, datetime]) -> Iterator[Failure]:
@@ -81,33 +40,19 @@ def failures_of(row: tuple[Any, Any, str, datetime]) -> Iterator[Failure]:
             found = True
             error, at = str(entry.get("error", "")), entry.get("at")
             when = parse_timestamp(at) if isinstance(at, str) else fallback
-            yield Failure(failure_kind(name, error), pk, error, when)
+            yield Failure(failure_kind(name, error), str(pk), error, when)
     if not found:
-        yield Failure(failure_kind("", last_error), pk, last_error, fallback)
-
-
-def group(rows: Iterable[tuple[Any, Any, str, datetime]]) -> list[FailureGroup]:
-    """Return the failure groups of ``rows`` (:data:`COLUMNS` values), the largest first."""
-    found: dict[FailureKind, list[Failure]] = {}
-    for row in rows:
-        for failure in failures_of(row):
-            found.setdefault(failure.kind, []).append(failure)
-    groups = [
-        FailureGroup(
-            kind,
-            len(failures),
-            min(f.at for f in failures),
-            max(f.at for f in failures),
-            max(failures, key=lambda f: f.at),
-        )
-        for kind, failures in found.items()
-    ]
-    return sorted(groups, key=lambda g: (-g.count, -g.last_seen.timestamp(), g.fingerprint))
+        yield Failure(failure_kind("", last_error), str(pk), last_error, fallback)
 
 
 def failure_groups(events: QuerySet[OutboxEvent] | None = None) -> list[FailureGroup]:
     """Return the groups of ``events`` (default: every failed event), the largest first."""
-    return group(_rows(_failed() if events is None else events))
+    return group_rows(_rows(_failed() if events is None else events))
+
+
+def group_rows(rows: Iterable[tuple[Any, Any, str, datetime]]) -> list[FailureGroup]:
+    """Return the failure groups of ``rows`` (:data:`COLUMNS` values), the largest first."""
+    return group(failure for row in rows for failure in failures_of(row))
 
 
 def in_group(events: QuerySet[OutboxEvent], fingerprint: str) -> list[UUID]:

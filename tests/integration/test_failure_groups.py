@@ -50,7 +50,7 @@ def test_the_page_lists_each_group_with_its_count_and_an_example(
     ]
     page = response.content.decode()
     assert f'data-fingerprint="{groups[0].fingerprint}"' in page
-    assert f"{CHANGELIST}{groups[0].example.event_id}/change/" in page
+    assert f"{CHANGELIST}{groups[0].example.key}/change/" in page
     assert "Replay this group" not in page and "Discard this group" not in page  # view only
 
 

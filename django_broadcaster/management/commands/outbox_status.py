@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...conf import get_settings
-from ...outbox.failures import FailureGroup, failure_groups
+from ...fingerprints import FailureGroup
+from ...outbox.failures import failure_groups
 from ...outbox.health import FailureReason, OutboxStatus, outbox_status
 from ...outbox.models import OutboxEvent
 from ...routing import parse_routes

@@ -37,7 +37,7 @@ def statuses() -> dict[str, int]:
 def test_without_yes_it_counts_changes_nothing_and_fails() -> None:
     a, b = publisher.publish_event("a", "s"), publisher.publish_event("b", "s")
     fail(a, b)
-    with pytest.raises(CommandError, match="pass --yes to requeue these 2 events"):
+    with pytest.raises(CommandError, match="pass --yes to act on these 2 events"):
         run()
     assert run("--dry-run") == "2 events match.\n"
     assert statuses() == {Status.FAILED: 2}

@@ -1,8 +1,9 @@
-"""The ``outbox_requeue`` section of docs/operations.md, run as written on seeded failures.
+"""The replay sections of docs/operations.md (``outbox_requeue``) and docs/consumers.md
+(``consume_replay``), run as written on seeded failures.
 
-The page is not followed whole by ``tests/newcomer`` (it needs a failing broker to make
-failures), so the section's commands run here, through ``call_command``, on three events that
-Kafka refused as the page says; each must print what the page shows.
+Those pages are not followed whole by ``tests/newcomer`` (they need a failing broker or handler
+to make failures), so the sections' commands run here, through ``call_command``, on the
+failures the pages describe; each must print what the page shows.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from __future__ import annotations
 import shlex
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 
+from django_broadcaster.consumers.inbox import InboxEntry, keep_dead_letter
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import consumer_registry
 from tests.newcomer.pages import Command, output_matches, read_page
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +63,24 @@ def test_the_requeue_section_runs_as_written() -> None:
     for command in commands:
         run_as_written(command)
     assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 3
+
+
+def test_the_consume_replay_section_runs_as_written(global_handlers: Any) -> None:
+    for number in (1, 2):
+        event = CloudEvent(event_type="shop.order.paid", source="shop", id=f"order-{number}")
+        keep_dead_letter(
+            source=event.source,
+            event_id=str(event.id),
+            event_type=event.event_type,
+            error="DoesNotExist: Customer matching query does not exist.",
+            payload=to_structured_json(event).decode(),
+            attempts=5,
+        )
+    handled: list[str] = []
+    global_handlers(consumer_registry, "shop.order.paid", lambda event: handled.append(event.id))
+    commands = section_commands("consumers.md", "## Replaying dead letters: `consume_replay`")
+    assert len(commands) == 2
+    for command in commands:
+        run_as_written(command)
+    assert sorted(handled) == ["order-1", "order-2"]
+    assert not InboxEntry.objects.failed().exists()

@@ -33,6 +33,8 @@ from .chart import chart
 from .dashboard import dashboard
 from .failures import failure_urls
 from .filters import DestinationFilter, FailureFilter, NotDeliveredFilter
+from .inbox import InboxEntryAdmin as InboxEntryAdmin  # registers the inbox's admin
+from .outbox_groups import OutboxGroups
 
 #: How many characters of an event's last error the list shows.
 ERROR_SHOWN = 60
@@ -103,7 +105,11 @@ class OutboxEventAdmin(ModelAdmin):
         and the failure groups' (``.../outboxevent/failures/``)."""
         view = self.admin_site.admin_view(self.dashboard_view)
         name = f"{self.opts.app_label}_{self.opts.model_name}_dashboard"
-        return [path("dashboard/", view, name=name), *failure_urls(self), *super().get_urls()]
+        return [
+            path("dashboard/", view, name=name),
+            *failure_urls(self, OutboxGroups()),
+            *super().get_urls(),
+        ]
 
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         """Render the dashboard; raise ``PermissionDenied`` without the model's view permission."""

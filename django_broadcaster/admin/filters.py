@@ -85,7 +85,11 @@ class FailureFilter(admin.ListFilter):
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if not self.has_output():
             return queryset
-        return queryset.filter(pk__in=in_group(queryset, self._fingerprint()))
+        return queryset.filter(pk__in=self.ids(queryset, self._fingerprint()))
+
+    def ids(self, queryset: Any, fingerprint: str) -> list[Any]:
+        """Return the ids of the rows of ``queryset`` with a failure of the group."""
+        return in_group(queryset, fingerprint)
 
     def _fingerprint(self) -> str:
         return str(self.used_parameters[self.parameter_name])

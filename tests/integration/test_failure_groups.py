@@ -89,7 +89,7 @@ def test_discard_asks_first_with_the_count_then_deletes_the_group(
     assert '<strong id="broadcaster-discard-count">3</strong>' in asking.content.decode()
     assert OutboxEvent.objects.count() == 4  # asking changed nothing
     done = client.post(f"{FAILURES}{fingerprint}/discard/", follow=True)
-    assert "Discarded 3 failed events" in done.content.decode()
+    assert "Discarded 3 failed outbox events" in done.content.decode()
     assert not OutboxEvent.objects.filter(pk__in=[row.pk for row in one_group]).exists()
     assert OutboxEvent.objects.count() == 1
 

@@ -50,7 +50,8 @@ def run_as_written(command: Command) -> None:
     assert output_matches(command.output, out.getvalue()), (command.shell, out.getvalue())
 
 
-def test_the_requeue_section_runs_as_written() -> None:
+def refused_by_kafka() -> None:
+    """Make three failed events, refused by Kafka as docs/operations.md shows."""
     for partition in (7, 9, 7):
         row = publisher.publish_event("order.created", "shop", {"order": partition})
         error = f"EventRejected: Broker: topic orders.v2 has no partition {partition}"
@@ -58,6 +59,10 @@ def test_the_requeue_section_runs_as_written() -> None:
         OutboxEvent.objects.filter(pk=row.pk).update(
             status=Status.FAILED, delivery={"kafka": entry}, last_error=f"kafka: {error}"
         )
+
+
+def test_the_requeue_section_runs_as_written() -> None:
+    refused_by_kafka()
     commands = section_commands("operations.md", "## Retrying failed events: `outbox_requeue`")
     assert len(commands) == 3
     for command in commands:
@@ -84,3 +89,17 @@ def test_the_consume_replay_section_runs_as_written(global_handlers: Any) -> Non
         run_as_written(command)
     assert sorted(handled) == ["order-1", "order-2"]
     assert not InboxEntry.objects.failed().exists()
+
+
+def test_the_admin_pages_code_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    refused_by_kafka()
+    [block] = [
+        block
+        for block in read_page(DOCS / "admin.md")
+        if block.language == "python" and "failure_groups" in block.text
+    ]
+    exec(block.text, {})  # the page's own code
+    assert capsys.readouterr().out == (
+        "9d81769770ec 3 kafka Broker: topic orders.v2 has no partition <n>\n"
+    )
+    assert OutboxEvent.objects.filter(status=Status.PENDING).count() == 3

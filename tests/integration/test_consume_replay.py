@@ -9,6 +9,7 @@ import threading
 import uuid
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -22,7 +23,7 @@ from django_broadcaster.events import CloudEvent
 from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent
 from django_broadcaster.publishers import publisher
-from django_broadcaster.registry import EventRegistry
+from django_broadcaster.registry import EventRegistry, event_registry
 from django_broadcaster.retry import RetryPolicy
 
 # The consumer closes connections it finds unusable, as one inside a test's transaction looks.
@@ -163,3 +164,12 @@ def test_the_command_narrows_by_type_and_time() -> None:
 def test_the_command_refuses_bad_arguments(argv: list[str], problem: str) -> None:
     with pytest.raises(CommandError, match=problem):
         run(*argv)
+
+
+def test_the_command_refuses_handlers_left_on_event_registry(global_handlers: Any) -> None:
+    dead_letter(order(1))
+    global_handlers(event_registry, ORDER, lambda event: None)
+    assert run("--dry-run") == "1 dead letters match.\n"  # counting needs no handler
+    with pytest.raises(CommandError, match="No consumer handlers"):
+        run("--yes")
+    assert InboxEntry.objects.failed().count() == 1

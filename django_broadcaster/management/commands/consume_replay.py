@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, cast
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...consumers.base import default_registry
 from ...consumers.inbox import InboxEntry, InboxEntryQuerySet
 from ...consumers.replay import Replayed, in_dead_letter_group, replay
+from ...exceptions import BroadcasterImproperlyConfigured
+from ...registry import EventRegistry
 from ..migrated import require_migrated
 from ..selection import add_selection_arguments, confirmed, time_range
 from ._consuming import registry_option
@@ -34,12 +36,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         require_migrated(InboxEntry, "inbox")
-        registry = registry_option(options["registry"]) or default_registry()
+        explicit = registry_option(options["registry"])  # a bad path fails before any count
         entries = list(_chosen(options))
         if confirmed(self, len(entries), "dead letters", options):
+            registry = explicit or _default_registry()
             outcomes = Counter(replay(entry, registry) for entry in entries)
             counts = ", ".join(f"{outcomes[result]} {result.value}" for result in Replayed)
             self.stdout.write(f"{counts}.")
+
+
+def _default_registry() -> EventRegistry:
+    try:
+        return default_registry()
+    except BroadcasterImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _chosen(options: dict[str, Any]) -> InboxEntryQuerySet:

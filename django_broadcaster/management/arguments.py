@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 from argparse import ArgumentTypeError
+from collections.abc import Callable
 from datetime import date, datetime, time
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+from ..backends.urls import password_cut_problem
 
 
 def seconds(text: str) -> float:
@@ -46,3 +49,19 @@ def moment(text: str) -> datetime:
 
 def _midnight(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time())
+
+
+def broker_url(client: str) -> Callable[[str], str]:
+    """Return an argument type that takes a broker URL whose password ``client`` reads whole.
+
+    The type raises ``ArgumentTypeError`` for a URL the client would cut short, without echoing
+    it: the client would send a part of the password, maybe to another host.
+    """
+
+    def checked(url: str) -> str:
+        if problem := password_cut_problem(url, client):
+            raise ArgumentTypeError(problem)
+        return url
+
+    checked.__name__ = "url"  # argparse names the type in its own messages
+    return checked

@@ -64,6 +64,11 @@ def in_group(events: QuerySet[OutboxEvent], fingerprint: str) -> list[UUID]:
     ]
 
 
+def group_events(fingerprint: str) -> OutboxEventQuerySet:
+    """Return the failed events with a failure of the group ``fingerprint``."""
+    return cast(OutboxEventQuerySet, _failed().filter(pk__in=in_group(_failed(), fingerprint)))
+
+
 def not_delivered_at(destination: str) -> Q:
     """Return the condition: ``destination`` refused the event or could not be reached (a
     name, so that destinations no longer configured can be chosen too)."""
@@ -84,8 +89,3 @@ def _entries(delivery: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
     if not isinstance(delivery, Mapping):
         return []
     return [(name, e) for name, e in delivery.items() if isinstance(e, Mapping)]
-
-
-def group_events(fingerprint: str) -> OutboxEventQuerySet:
-    """Return the failed events with a failure of the group ``fingerprint``."""
-    return cast(OutboxEventQuerySet, _failed().filter(pk__in=in_group(_failed(), fingerprint)))

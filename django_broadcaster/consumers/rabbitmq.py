@@ -32,6 +32,8 @@ from .processing import Message
 try:
     import pika
     from pika.exceptions import AMQPChannelError, AMQPConnectionError
+
+    from ..backends.rabbitmq.client_log import quiet
 except ImportError as exc:  # the extra is not installed: building the consumer says how to fix it
     _MISSING: ImportError | None = exc
 else:
@@ -78,7 +80,8 @@ class RabbitMQQueueConsumer(BaseConsumer):
     def open(self) -> None:
         """Connect, declare and bind (unless ``declare`` is off), and start consuming."""
         self.close()
-        self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        with quiet():  # the outage is reported once, by the consumer's loop
+            self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
         channel = self._channel = self._connection.channel()
         channel.basic_qos(prefetch_count=self.prefetch)
         if self.declare:
@@ -93,7 +96,8 @@ class RabbitMQQueueConsumer(BaseConsumer):
         if not (self._channel is not None and self._channel.is_open):
             self.open()
         if not self._taken:
-            self._connection.process_data_events(time_limit=self.block.total_seconds())
+            with quiet():
+                self._connection.process_data_events(time_limit=self.block.total_seconds())
         batch, self._taken = self._taken[: self.batch_size], self._taken[self.batch_size :]
         return batch
 

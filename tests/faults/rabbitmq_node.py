@@ -74,12 +74,25 @@ class RabbitMQNode(ServiceProcess):
             os.killpg(self.process.pid, sig)  # the script's session: the VM is in it too
         super().stop(sig)
 
+    def freeze(self) -> None:
+        """Freeze the whole node (SIGSTOP): its port takes connections, nothing answers."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def thaw(self) -> None:
+        """Let a frozen node run on (SIGCONT)."""
+        if self.paused and self.process is not None:
+            os.killpg(self.process.pid, signal.SIGCONT)
+        self.paused = False
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.thaw()  # a frozen node would never see the signal that stops it
         super().__exit__(exc_type, exc, traceback)
         # epmd runs as a daemon of its own, outside the node's process group.
         subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"], capture_output=True)

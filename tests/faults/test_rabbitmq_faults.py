@@ -1,4 +1,4 @@
-"""Drills on RabbitMQ: the broker stopped and restarted, and the worker SIGKILLed mid-batch.
+"""Drills on RabbitMQ: the broker stopped, or frozen, and the worker SIGKILLed mid-batch.
 
 Both run the real ``outbox_worker`` and ``consume_rabbitmq`` as subprocesses on a node of the
 drill's own (:mod:`.rabbitmq_node`), whose queue takes every event (``#``). The consumer's
@@ -9,20 +9,24 @@ the tests check one guarantee each on what it observed.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from django_broadcaster.backends import RabbitMQBackend
 from django_broadcaster.consumers.inbox import InboxEntry
+from django_broadcaster.exceptions import BackendUnavailable
 from django_broadcaster.models import OutboxEvent, Status
 from harness.process import Process
 from tests.amqp import Queue
+from tests.factories import published_event
 from tests.workers import start_command
 
 from .drill import DRILL_TIMEOUT_S, Scale, SteadyPublisher, poll, publish, report, start_worker
@@ -41,6 +45,10 @@ EVENT_TYPE = "drill.event"
 BATCH_SIZE = 100
 WARM_UP_S = 3.0
 AFTERWARDS_S = 3.0
+#: SEND_DEADLINE of the frozen drill: a batch waits this long for confirms that never come.
+FROZEN_DEADLINE_S = 2
+#: What pika itself logs about a failed connection, which the backend and consumer demote.
+PIKA_NOISE = re.compile(r"Socket failed to connect|connection workflow failed|stack bring-up")
 
 
 @dataclass
@@ -115,24 +123,40 @@ def handled_count() -> int:
     return OutboxEvent.objects.filter(event_type=HANDLED_TYPE).count()
 
 
-# --- RabbitMQ stopped and restarted ----------------------------------------------------------
+# --- RabbitMQ stopped, or frozen, while events keep coming ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def outage(node: RabbitMQNode, scale: Scale, tmp_path_factory: pytest.TempPathFactory) -> Observed:
-    """Stop the node for ``scale.outage_s`` while events keep coming (100/s), then start it."""
-    log_dir = tmp_path_factory.mktemp("rabbitmq-outage")
-    queue = drill_queue(node, "outage")
-    settings = {"BATCH_SIZE": BATCH_SIZE}
+@dataclass
+class Interrupted:
+    """A drill's observations, and how long after the feed stopped it caught up."""
+
+    observed: Observed
+    published_after_s: float
+    handled_after_s: float
+
+    def summary(self, what: str) -> str:
+        observed = self.observed
+        return (
+            f"{what}; {len(observed.ids)} events at 100/s; published "
+            f"{self.published_after_s:.1f} s and handled {self.handled_after_s:.1f} s after the "
+            f"feed stopped; {observed.charged} retries spent; {consumer_stats(observed.consumer)}"
+        )
+
+
+def interrupted(
+    node: RabbitMQNode, log_dir: Path, settings: dict[str, Any], interrupt: Callable[[], None]
+) -> Interrupted:
+    """Run the worker and the consumer under a feed of 100 events/s, ``interrupt`` the node
+    once events flow, and return what they did once every event was handled."""
+    queue = drill_queue(node, log_dir.name)
+    settings = {"BATCH_SIZE": BATCH_SIZE, **settings}
     worker = start_worker(log_dir, "worker", backends={"rabbit": rabbit_backend(node.url)},
                           settings=settings)  # fmt: skip
     consumer = start_consumer(node, queue, log_dir)
     with worker, consumer, SteadyPublisher() as feed:
         poll(lambda: handled_count() > 0, 60, "first events handled")
         time.sleep(WARM_UP_S)
-        node.stop()
-        time.sleep(scale.outage_s)
-        node.start()
+        interrupt()
         time.sleep(AFTERWARDS_S)
         feed.stop()
         ids = feed.ids()
@@ -140,14 +164,42 @@ def outage(node: RabbitMQNode, scale: Scale, tmp_path_factory: pytest.TempPathFa
         handled = poll(lambda: handled_count() >= len(ids), 120, "every event handled")
         assert worker.stop() == 0, worker.tail()
         assert consumer.stop() == 0, consumer.tail()
-    observed = observe(ids, -1, worker, consumer)
-    report(
-        "rabbitmq stopped",
-        f"{scale.outage_s:.0f} s; {len(ids)} events at 100/s; published {caught_up:.1f} s and "
-        f"handled {handled:.1f} s after the feed stopped; statuses {observed.statuses}, "
-        f"{observed.charged} retries spent; {consumer_stats(observed.consumer)}",
-    )
-    return observed
+    return Interrupted(observe(ids, -1, worker, consumer), caught_up, handled)
+
+
+@pytest.fixture(scope="module")
+def outage(node: RabbitMQNode, scale: Scale, tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    """Stop the node for ``scale.outage_s`` while events keep coming, then start it."""
+
+    def stop_and_start() -> None:
+        node.stop()
+        time.sleep(scale.outage_s)  # the outage itself: there is nothing to wait for
+        node.start()
+
+    drill = interrupted(node, tmp_path_factory.mktemp("outage"), {}, stop_and_start)
+    report("rabbitmq stopped", drill.summary(f"{scale.outage_s:.0f} s"))
+    return drill.observed
+
+
+@pytest.fixture(scope="module")
+def frozen(node: RabbitMQNode, scale: Scale, tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    """Freeze the node for half ``scale.stall_s`` while events keep coming, then thaw it.
+
+    A frozen node takes connections and writes but answers nothing: each batch waits for its
+    confirms until ``SEND_DEADLINE``, and each new connection for the broker's greeting.
+    """
+
+    def freeze_and_thaw() -> None:
+        node.freeze()
+        try:
+            time.sleep(scale.stall_s / 2)  # the freeze itself: there is nothing to wait for
+        finally:
+            node.thaw()
+
+    settings = {"SEND_DEADLINE": FROZEN_DEADLINE_S}
+    drill = interrupted(node, tmp_path_factory.mktemp("frozen"), settings, freeze_and_thaw)
+    report("rabbitmq frozen", drill.summary(f"{scale.stall_s / 2:.1f} s"))
+    return drill.observed
 
 
 def consumer_stats(output: str) -> str:
@@ -155,10 +207,14 @@ def consumer_stats(output: str) -> str:
     return found[-1] if found else "no totals"
 
 
+def assert_each_handled_once(observed: Observed) -> None:
+    assert observed.lost == set()
+    assert observed.statuses == {Status.PUBLISHED: len(observed.ids)}
+    assert max(observed.handled.values()) == 1
+
+
 def test_outage_loses_no_event_and_each_is_handled_once(outage: Observed) -> None:
-    assert outage.lost == set()
-    assert outage.statuses == {Status.PUBLISHED: len(outage.ids)}
-    assert max(outage.handled.values()) == 1
+    assert_each_handled_once(outage)
 
 
 def test_outage_spends_no_retry(outage: Observed) -> None:
@@ -169,6 +225,51 @@ def test_outage_pauses_the_backend_and_the_consumer_reconnects(outage: Observed)
     assert "Backend 'rabbit' is unavailable" in outage.worker
     assert "Broker unavailable" in outage.consumer
     assert "Broker reachable again" in outage.consumer
+
+
+def test_outage_is_told_once_not_by_each_pika_reconnect(outage: Observed) -> None:
+    told = re.findall(r"rabbitmq: Backend 'rabbit': RabbitMQ at .* is unavailable", outage.worker)
+    assert len(told) == 1
+    assert not PIKA_NOISE.search(outage.worker + outage.consumer)
+
+
+def test_frozen_loses_no_event_and_each_is_handled_once(frozen: Observed) -> None:
+    assert_each_handled_once(frozen)
+
+
+def test_frozen_spends_no_retry(frozen: Observed) -> None:
+    assert frozen.charged == 0
+
+
+def test_frozen_sends_end_at_the_deadline_as_an_outage(frozen: Observed) -> None:
+    missing = r"Backend 'rabbit' is unavailable \(.*(confirms missing|no answer)"
+    assert re.search(missing, frozen.worker), frozen.worker[-3000:]
+
+
+def test_a_frozen_broker_logs_one_warning_then_one_info(
+    node: RabbitMQNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    drill_queue(node, "quiet")
+    event = published_event(event_type="quiet.event")
+    caplog.set_level(logging.DEBUG)
+    with RabbitMQBackend("rabbit", url=node.url, send_timeout=1) as backend:
+        assert backend.send_batch([event]) == {}
+        node.freeze()
+        try:
+            for _ in range(2):  # confirms missing, then no answer to a new connection
+                with pytest.raises(BackendUnavailable):
+                    backend.send_batch([event])
+        finally:
+            node.thaw()
+        assert backend.send_batch([event]) == {}
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    told = [r for r in caplog.records if r.name == "django_broadcaster.backends.rabbitmq"]
+    assert [(r.levelname, r.getMessage()[:30]) for r in loud] == [
+        ("WARNING", "Backend 'rabbit': RabbitMQ at ")
+    ]
+    assert [r.levelname for r in told] == ["WARNING", "INFO"]
+    assert "is reachable again" in told[1].getMessage()
+    assert any(r.name.startswith("pika") for r in caplog.records)  # there, at DEBUG
 
 
 # --- the worker SIGKILLed mid-batch ----------------------------------------------------------
@@ -202,9 +303,7 @@ def killed(node: RabbitMQNode, tmp_path_factory: pytest.TempPathFactory) -> Obse
 
 
 def test_a_killed_worker_loses_nothing_and_each_event_is_handled_once(killed: Observed) -> None:
-    assert killed.lost == set()
-    assert killed.statuses == {Status.PUBLISHED: len(killed.ids)}
-    assert max(killed.handled.values()) == 1
+    assert_each_handled_once(killed)
 
 
 def test_a_killed_worker_duplicates_at_most_one_batch(killed: Observed) -> None:

@@ -1,4 +1,4 @@
-"""Drill 10: webhook receivers that fail, hang, go away, and a worker killed mid-batch.
+"""Drill 10: webhook receivers that fail, hang, freeze, go away, and a worker killed mid-batch.
 
 Every drill runs the real ``outbox_worker`` process against a real receiver on loopback: the
 SDK-only receiver (``tests/webhooks/sdk_receiver.py``), steered through its behaviour file, or
@@ -41,6 +41,7 @@ pytestmark = [
 
 SETTINGS = {"BATCH_SIZE": 100, "SEND_DEADLINE": 1}
 OUTAGE_S = 30.0
+FROZEN_S = 6.0
 KILL_BATCH = 50
 
 
@@ -111,6 +112,27 @@ def test_a_receiver_hanging_past_the_deadline_is_an_outage(
         worker.wait_ready()
         poll(lambda: len(request_times(receiver, 200)) >= 2, 30, "hung requests")
         behaviour.unlink()
+        poll(lambda: published_count() == len(ids), 60, "every event published")
+        received_once(receiver, ids)
+    assert retries_spent() == 0
+    assert worker.lines(r"Backend 'hook' is unavailable .*(timed out|Timeout)")
+
+
+def test_a_frozen_receiver_is_an_outage_and_loses_nothing(
+    tmp_path: Path, workers: Callable[..., Process]
+) -> None:
+    """SIGSTOP the receiver: the kernel still takes connections and requests, nothing answers."""
+    port = free_port()
+    with start_sdk_receiver(port) as receiver:
+        ids = publish(100, event_type=HANDLED_TYPE)
+        worker = workers(backends=webhook_backend(f"http://127.0.0.1:{port}/"), settings=SETTINGS)
+        poll(lambda: len(sdk_received(receiver)) > 0, 30, "delivery before the freeze")
+        receiver.send_signal(signal.SIGSTOP)
+        try:
+            ids += publish(200, event_type=HANDLED_TYPE)
+            time.sleep(FROZEN_S)  # the freeze itself: there is nothing to wait for
+        finally:
+            receiver.send_signal(signal.SIGCONT)
         poll(lambda: published_count() == len(ids), 60, "every event published")
         received_once(receiver, ids)
     assert retries_spent() == 0

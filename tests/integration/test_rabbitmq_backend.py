@@ -212,3 +212,43 @@ def test_the_connection_is_kept_between_batches_and_replaced_once_closed(
 
 def test_empty_batch_sends_nothing(backend: RabbitMQBackend) -> None:
     assert backend.send_batch([]) == {}
+
+
+@pytest.mark.parametrize(
+    "routing_key",
+    ["{ext_tenant}.{type}", lambda event: f"{event.extensions['tenant']}.{event.event_type}"],
+    ids=["template", "callable"],
+)
+def test_a_routing_key_template_routes_each_type_to_its_own_key(
+    rabbitmq_url: str, unique_name: str, routing_key: Any
+) -> None:
+    types = ["order.created", "invoice.sent", "user.signed_up"]
+    queues = [Queue(rabbitmq_url, f"{unique_name}-{n}") for n in range(3)]
+    for queue, event_type in zip(queues, types, strict=True):
+        queue.bind(f"{unique_name}.{event_type}")
+    events = [published_event(event_type=t, extensions={"tenant": unique_name}) for t in types * 2]
+    try:
+        with RabbitMQBackend("rabbit", url=rabbitmq_url, routing_key=routing_key) as backend:
+            assert backend.send_batch(events) == {}
+        got = [[props.headers["cloudEvents_type"] for props, _ in q.get_all()] for q in queues]
+    finally:
+        for queue in queues:
+            queue.delete()
+    assert got == [[t, t] for t in types]
+
+
+def test_a_routing_key_callable_that_fails_rejects_only_that_event(
+    rabbitmq_url: str, rabbitmq_queue: Queue
+) -> None:
+    [good, bad] = events_for(rabbitmq_queue, 2)
+
+    def key(event: Any) -> str:
+        if event.id == bad.id:
+            raise LookupError("no tenant")
+        return str(event.event_type)
+
+    with RabbitMQBackend("rabbit", url=rabbitmq_url, routing_key=key) as backend:
+        rejected = backend.send_batch([good, bad])
+    assert list(rejected) == [bad.id]
+    assert "no routing key for this event: no tenant" in str(rejected[bad.id])
+    assert rabbitmq_queue.count() == 1

@@ -8,7 +8,9 @@ suite's broker: the settings block must pass ``manage.py check`` and deliver, an
 
 from __future__ import annotations
 
+import doctest
 import json
+import re
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +87,42 @@ def test_the_documented_settings_and_command_deliver_and_consume(rabbitmq_url: s
     with consume(broadcaster) as second:
         assert second.wait() == 0, second.output()
     assert "Processed 0, duplicates 0, ignored 3" in second.output()  # no handlers here
+
+
+def section(heading: str) -> str:
+    text = (DOCS / "backends.md").read_text()
+    return text[text.index(heading) :].split("\n### ")[0]
+
+
+def test_the_routing_key_template_routes_each_tenant_and_type(unique_name: str) -> None:
+    broadcaster = settings_block()
+    [template_block] = [
+        block
+        for block in read_page(DOCS / "backends.md")
+        if block.language == "python" and '["routing_key"]' in block.text
+    ]
+    exec(template_block.text, {"BROADCASTER": broadcaster})
+    url = broadcaster["BACKENDS"]["rabbitmq"]["OPTIONS"]["url"]
+    types = ["shop.order.created", "shop.invoice.sent", "shop.user.signed_up"]
+    queues = [Queue(url, f"{unique_name}-{n}") for n in range(3)]
+    try:
+        for queue, event_type in zip(queues, types, strict=True):
+            queue.bind(f"{unique_name}.{event_type}")  # the docs' key: tenant, then type
+        with override_settings(BROADCASTER=broadcaster):
+            assert check_settings() == []
+            for event_type in types:
+                publisher.publish_event(event_type, "/shop", {}, extensions={"tenant": unique_name})
+            assert Worker(burst=True).run().published == 3
+        got = [[p.headers["cloudEvents_type"] for p, _ in q.get_all()] for q in queues]
+    finally:
+        for queue in queues:
+            queue.delete()
+    assert got == [[event_type] for event_type in types]
+
+
+def test_the_routing_key_pycon_block_prints_what_it_shows() -> None:
+    [code] = re.findall(r"```pycon\n(.*?)```", section("### Routing keys from the event"), re.S)
+    test = doctest.DocTestParser().get_doctest(code, {}, "backends.md", "backends.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

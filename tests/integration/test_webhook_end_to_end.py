@@ -16,6 +16,7 @@ from django.test import Client
 from django_broadcaster.backends.webhook import WebhookBackend
 from django_broadcaster.consumers.inbox import InboxEntry
 from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
 from django_broadcaster.testing import run_worker
 from harness.polling import poll
 from harness.process import Process
@@ -108,3 +109,22 @@ def test_a_delivered_batch_sent_again_is_a_duplicate_and_counts_as_delivered(
     OutboxEvent.objects.update(status=Status.PENDING)  # as after a lost answer
     deliver(url, "batched")
     assert sorted(handled_ids(handled)) == sorted(ids)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_url_template_sends_each_type_to_its_own_path(
+    sdk_receiver: tuple[str, Process], mode: str
+) -> None:
+    url, process = sdk_receiver
+    types = ["order.created", "invoice.sent", "user.signed_up"]
+    ids = {
+        str(publisher.publish_event(t, "/shop", {"n": n}, subject="a/b c").id): t
+        for n in range(2)
+        for t in types
+    }
+    deliver(url + "in/{type}?subject={subject}", mode)
+    poll(lambda: len(process.lines(r"^at ")) == 6, 10, "six events received", detail=process.tail)
+    paths = {line.split()[2]: line.split()[1] for line in process.lines(r"^at ")}
+    assert paths == {i: f"/in/{t}?subject=a%2Fb%20c" for i, t in ids.items()}
+    requests = len(process.lines(r"^request "))
+    assert requests == (3 if mode == "batched" else 6)  # batched: one request per URL

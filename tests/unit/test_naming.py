@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_broadcaster.backends.naming import KAFKA, REDIS, DestinationName
+from django_broadcaster.backends.naming import AMQP, KAFKA, REDIS, URL, DestinationName
 from django_broadcaster.checks import check_settings
 from django_broadcaster.events import CloudEvent
 
@@ -113,3 +113,18 @@ def test_manage_py_check_refuses_a_template_that_cannot_work(
         messages = check_settings()
     assert [m.id for m in messages] == ["django_broadcaster.E003"]
     assert "Backend 'x'" in messages[0].msg
+
+
+def test_an_amqp_routing_key_is_cut_to_255_bytes_never_inside_a_character() -> None:
+    event = CloudEvent("order.paid", "/shop", subject="é" * 200)
+    name, _ = DestinationName("k.{subject}", AMQP).resolve(event)
+    assert len(name.encode()) == 255 - 1  # the half of the last "é" is dropped
+    assert name == "k." + "é" * 126
+
+
+def test_a_url_template_percent_encodes_each_field() -> None:
+    event = CloudEvent("order.paid", "/shop", subject="a/../b?x=1&y#z é")
+    template = DestinationName("https://hooks.example.com/in/{type}?s={subject}", URL)
+    name, _ = template.resolve(event)
+    assert name == "https://hooks.example.com/in/order.paid?s=a%2F..%2Fb%3Fx%3D1%26y%23z%20%C3%A9"
+    assert template.prefix == "https://hooks.example.com/in/"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from django_broadcaster.backends.webhook import WebhookBackend
+from django_broadcaster.backends.webhook.addressing import MAX_POOLS, Pools
 from django_broadcaster.backends.webhook.answers import classify, retry_after
 from django_broadcaster.backends.webhook.messages import (
     BATCH_CONTENT_TYPE,
@@ -134,3 +137,73 @@ def test_checks_report_webhook_settings() -> None:
         "django_broadcaster.E030",
         "django_broadcaster.E030",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://{ext_tenant}.example.com/in", "must be an http:// or https:// URL with a host"),
+        ("https://hooks.example.com{type}", "must fix the scheme and the host"),
+        ("https://hooks.example.com:{ext_port}/", "must fix the scheme and the host"),
+        ("{ext_url}", "only the path and the query may have fields"),
+        ("https://hooks.example.com/{id}", "names {id}"),
+        ("https://hooks.example.com/in/{type}#x", "must not have a fragment"),
+        ("https://hooks.example.com/a b/{type}", "holds a character a URL refuses"),
+    ],
+)
+def test_a_url_template_that_could_change_the_host_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(BroadcasterImproperlyConfigured, match=re.escape(problem)):
+        WebhookBackend("hook", url=url, secrets=[WEBHOOK_SECRET])
+    assert check_ids(BACKENDS={"h": hook(url=url)}) == ["django_broadcaster.E003"]
+
+
+def test_a_url_template_keeps_its_host_whatever_the_event_says() -> None:
+    backend = WebhookBackend(
+        "hook", url="https://hooks.example.com/in/{subject}?t={type}", secrets=[WEBHOOK_SECRET]
+    )
+    event = CloudEvent("x@evil.example", "/s", subject="//evil.example/../x?y=1")
+    target = backend._addresses.target(event)
+    assert target.origin == "https://hooks.example.com"
+    assert target.path == "/in/%2F%2Fevil.example%2F..%2Fx%3Fy%3D1?t=x%40evil.example"
+    assert backend.url == "https://hooks.example.com/in/{subject}?t={type}"  # as configured
+
+
+def test_a_url_callable_may_choose_the_host_but_an_unusable_url_refuses_the_event() -> None:
+    def url(event: CloudEvent) -> str:
+        return f"https://{event.subject}/in" if event.subject else "ftp://nowhere/"
+
+    backend = WebhookBackend("hook", url=url, secrets=[WEBHOOK_SECRET])
+    good, bad = CloudEvent("t", "/s", subject="a.example", id="1"), CloudEvent("t", "/s", id="2")
+    assert backend._addresses.target(good).origin == "https://a.example"
+    rejected: dict[str, Any] = {}
+    assert [r.events for _, r in backend._requests([good, bad], rejected)] == [(good,)]
+    assert "no URL for this event: must be an http:// or https:// URL" in str(rejected["2"])
+
+
+class _Pool:
+    def __init__(self, origin: str) -> None:
+        self.origin, self.closed = origin, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pools_are_kept_per_origin_and_the_oldest_closed_past_the_limit() -> None:
+    pools = Pools(_Pool)
+    first = pools.get("https://a.example")
+    assert pools.get("https://a.example") is first
+    others = [pools.get(f"https://h{n}.example") for n in range(MAX_POOLS)]
+    assert first.closed and not any(pool.closed for pool in others)
+    pools.close()
+    pools.close()  # safe twice
+    assert all(pool.closed for pool in others)
+
+
+def test_a_url_templates_literal_query_values_are_masked_not_its_field_names() -> None:
+    backend = WebhookBackend(
+        "hook", url="http://127.0.0.1:1/in/{type}?key=k3y-s3cret&tenant={ext_tenant}",
+        secrets=[WEBHOOK_SECRET],
+    )  # fmt: skip
+    text = str(backend._unavailable("POST /in/x?key=k3y-s3cret&tenant=acme"))
+    assert "k3y-s3cret" not in text and "tenant=acme" in text
+    assert repr(backend).endswith("url='http://127.0.0.1:1/in/{type}?***' mode='binary'>")

@@ -3,8 +3,9 @@
 It proves that what the webhook backend sends is read by the reference libraries: each request's
 signature is checked with ``standardwebhooks.Webhook.verify`` and its events decoded with the
 SDK's HTTP binding (a batch with the SDK's JSON format). Each event accepted for the first time
-is printed as ``received <id> <type> <data as JSON>``; a request whose events were all seen
-already is answered 409, as the project's receiving view does. Run it as::
+is printed as ``received <id> <type> <data as JSON>``, then ``at <path and query> <id>``; a
+request whose events were all seen already is answered 409, as the project's receiving view
+does. Run it as::
 
     python tests/webhooks/sdk_receiver.py PORT SECRET [BEHAVIOUR_FILE]
 
@@ -70,6 +71,7 @@ class Receiver(BaseHTTPRequestHandler):
                 SEEN.add((event.get_source(), event.get_id()))
                 data = json.dumps(event.get_data(), sort_keys=True, ensure_ascii=False)
                 print(f"received {event.get_id()} {event.get_type()} {data}", flush=True)
+                print(f"at {self.path} {event.get_id()}", flush=True)
         self.answer(200 if fresh else 409, "ok" if fresh else "seen already")
 
     def answer(self, status: int, text: str, retry_after: str | None = None) -> None:

@@ -10,8 +10,10 @@ asynchronous connection (:mod:`.confirms`), for the throughput of many confirms 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -19,12 +21,14 @@ from ...conf import get_settings
 from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ..base import BaseBackend, Rejections
+from ..naming import AMQP, DestinationName
 from ..urls import mask_url, password_cut_problem, url_passwords
 from .messages import MESSAGE_BUILDERS, AmqpMessage
 
 try:
     import pika
 
+    from .client_log import quiet
     from .confirms import ChannelFailed, ConfirmingChannel, Outgoing
 except ImportError as exc:  # the extra is not installed: building the backend says how to fix it
     _MISSING: ImportError | None = exc
@@ -33,12 +37,13 @@ else:
 
 __all__ = ["RabbitMQBackend"]
 
+logger = logging.getLogger(__name__)
+
 SCHEMES: Final = ("amqp", "amqps")
 #: What AMQP 0-9-1 allows in an exchange name (a short string of these characters).
 _EXCHANGE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{0,255}")
 #: AMQP's short strings (routing keys) hold at most this many bytes.
 SHORT_STRING_BYTES: Final = 255
-PERSISTENT: Final = 2
 
 
 class RabbitMQBackend(BaseBackend):
@@ -46,13 +51,14 @@ class RabbitMQBackend(BaseBackend):
 
     ``url`` is an ``amqp://`` or ``amqps://`` URL as pika reads it (user, password, host, port,
     virtual host, and options such as ``heartbeat`` in the query); heartbeats are off unless it
-    sets them. The routing key is ``routing_key`` when given, else the event's type (templates
-    come with routing). ``content_mode`` is "binary" (default) or "structured". ``mandatory``
-    makes the broker return a message no queue is bound for, which refuses the event; without
-    it such a message is confirmed and dropped. ``send_timeout`` (seconds; default
-    ``BROADCASTER["SEND_DEADLINE"]``) bounds each batch, connecting included. The connection is
-    made on the first send and kept; :meth:`close` closes it. Passwords never appear in
-    ``repr()``, log lines or exception messages.
+    sets them. The routing key is the event's type, or ``routing_key``: a fixed key, a template
+    over the event's attributes (``"shop.{type}"``) or a callable taking the event
+    (:mod:`..naming`), cut to AMQP's 255 bytes. ``content_mode`` is "binary" (default) or
+    "structured". ``mandatory`` makes the broker return a message no queue is bound for, which
+    refuses the event; without it such a message is confirmed and dropped. ``send_timeout``
+    (seconds; default ``BROADCASTER["SEND_DEADLINE"]``) bounds each batch, connecting
+    included. The connection is made on the first send and kept; :meth:`close` closes it.
+    Passwords never appear in ``repr()``, log lines or exception messages.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class RabbitMQBackend(BaseBackend):
         self._build = MESSAGE_BUILDERS[content_mode]
         self._channel: ConfirmingChannel | None = None
         self._lock = threading.Lock()  # close() may come from another thread than a send
+        self._down_since: float | None = None  # when the broker became unreachable
 
     def open(self) -> bool:
         """Prepare the channel if needed and return whether this call did.
@@ -97,7 +104,8 @@ class RabbitMQBackend(BaseBackend):
         with self._lock:
             channel, self._channel = self._channel, None
             if channel is not None:
-                channel.close()
+                with quiet():
+                    channel.close()
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
         """Publish ``events`` and wait for the broker's confirms; return the refused ones by id.
@@ -123,9 +131,12 @@ class RabbitMQBackend(BaseBackend):
             self.open()
             assert self._channel is not None
             try:
-                refused = self._channel.publish(outgoing, self.send_timeout)
+                with quiet():
+                    refused = self._channel.publish(outgoing, self.send_timeout)
             except ChannelFailed as exc:
+                self._note_outage(exc)
                 raise self._unavailable(exc) from exc
+            self._note_recovery()
         for index, reason in refused.items():
             rejected[str(sent[index].id)] = self._rejected(sent[index], reason)
         return rejected
@@ -142,18 +153,36 @@ class RabbitMQBackend(BaseBackend):
         )
 
     def _outgoing(self, event: CloudEvent) -> Outgoing:
-        """Return the routing key, body and properties of ``event``; raise ``InvalidEvent``."""
+        """Return the routing key, message and id of ``event``; raise ``InvalidEvent``."""
         message: AmqpMessage = self._build(event)
-        routing_key = self.routing_key if self.routing_key is not None else event.event_type
-        if len(routing_key.encode()) > SHORT_STRING_BYTES:
-            raise InvalidEvent(f"the routing key is over AMQP's {SHORT_STRING_BYTES} bytes")
-        properties = pika.BasicProperties(
-            content_type=message.content_type,
-            headers=message.headers,
-            delivery_mode=PERSISTENT,
-            message_id=str(event.id),
-        )
-        return routing_key, message.body, properties
+        if self._key is not None:
+            routing_key = self._key.fixed or self._resolved_key(event)
+        else:
+            routing_key = event.event_type
+            if len(routing_key.encode()) > SHORT_STRING_BYTES:
+                raise InvalidEvent(f"the routing key is over AMQP's {SHORT_STRING_BYTES} bytes")
+        return routing_key, message, str(event.id)
+
+    def _note_outage(self, error: ChannelFailed) -> None:
+        """Log the start of an outage, once: pika's own lines about it are DEBUG."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("Backend %r: %s is unavailable: %s", *self._told(error))
+
+    def _note_recovery(self) -> None:
+        if self._down_since is not None:
+            down, self._down_since = time.monotonic() - self._down_since, None
+            logger.info("Backend %r: %s is reachable again, after %.0f s.", *self._told(), down)
+
+    def _told(self, *more: object) -> tuple[object, ...]:
+        return (self.alias, self._where(), *(self._scrub(item) for item in more))
+
+    def _resolved_key(self, event: CloudEvent) -> str:
+        assert self._key is not None
+        try:
+            return self._key.resolve(event)[0]
+        except Exception as exc:  # the key is the event's or the callable's fault: refuse it
+            raise InvalidEvent(f"no routing key for this event: {exc}") from exc
 
     def _where(self) -> str:
         return f"RabbitMQ at {self.server}"
@@ -178,11 +207,12 @@ class RabbitMQBackend(BaseBackend):
             self._improperly_configured(
                 "exchange must be a string of at most 255 letters, digits, '-', '_', '.' or ':'"
             )
-        if self.routing_key is not None and not (
-            isinstance(self.routing_key, str)
-            and len(self.routing_key.encode()) <= SHORT_STRING_BYTES
-        ):
-            self._improperly_configured("routing_key must be None or a string of <= 255 bytes")
+        self._key: DestinationName | None = None
+        if self.routing_key is not None:
+            try:
+                self._key = DestinationName(self.routing_key, AMQP)
+            except ValueError as exc:
+                self._improperly_configured(f"routing_key {exc}")
         if self.content_mode not in MESSAGE_BUILDERS:
             self._improperly_configured(
                 f"content_mode must be one of {sorted(MESSAGE_BUILDERS)}, not {self.content_mode!r}"

@@ -3,9 +3,9 @@
 Requests follow the CloudEvents HTTP binding in ``binary`` (default), ``structured`` or
 ``batched`` mode (:mod:`.messages`) and are signed per Standard Webhooks
 (:mod:`django_broadcaster.signatures`); what each answer means is decided in :mod:`.answers`.
-The client is urllib3 (the ``webhooks`` extra): a pool of keep-alive connections to the one
-host, thread-safe, no redirects followed, no retry of a request that may have reached the
-receiver (docs/backends.md says why urllib3).
+The URL may be a template or a callable (:mod:`.addressing`). The client is urllib3 (the
+``webhooks`` extra): a pool of keep-alive connections per host, thread-safe, no redirects
+followed, no retry of a request that may have reached the receiver (docs/backends.md says why).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from ...conf import get_settings
 from ...events import CloudEvent
 from ...exceptions import InvalidEvent
 from ...signatures import Signer, secrets_problem
 from ..base import BaseBackend, Rejections, masked
+from .addressing import Addresses, Pools, Target
 from .answers import DELIVERED, Answer, classify
 from .messages import MODES, SINGLE_BUILDERS, WebhookRequest, batched_request
 
@@ -41,6 +41,8 @@ else:
 
 logger = logging.getLogger(__name__)
 
+#: A request and where it goes.
+Addressed = tuple[Target, WebhookRequest]
 #: The answer of a request left unsent because another of its batch met an outage.
 NOT_SENT: Final = Answer(unavailable=True, problem="not sent: the receiver is unavailable")
 
@@ -66,6 +68,10 @@ class _Masking(logging.Filter):
 
 class WebhookBackend(BaseBackend):
     """POST events to ``url``, signed with each of ``secrets`` (``whsec_...``).
+
+    ``url`` is a URL, a template whose fields fill in its path and query
+    (``"https://hooks.example.com/in/{type}"``), or a callable taking the event and returning
+    the URL (:mod:`.addressing`); the events of a batch are grouped by URL.
 
     ``mode`` is ``"binary"``, ``"structured"`` or ``"batched"`` (up to ``batch_max_events``
     events a request). Up to ``max_in_flight`` requests of a batch are sent at once, on as many
@@ -100,16 +106,12 @@ class WebhookBackend(BaseBackend):
         self._pool_options = dict(pool_options or {})
         self._check(secrets)
         self._signer = Signer(secrets)
-        parts = urlsplit(url)
-        self._target = parts.path or "/"
-        self._target += f"?{parts.query}" if parts.query else ""
-        self._shown = f"{parts.scheme}://{parts.netloc}{parts.path}" + (
-            "?***" if parts.query else ""
-        )
+        self._shown = self._addresses.shown
         self._secrets = frozenset(
-            {*secrets, *(str(value) for value in self._headers.values()), parts.query} - {""}
-        )
-        self._pool: urllib3.HTTPConnectionPool | None = None
+            {*secrets, *(str(value) for value in self._headers.values())} - {""}
+        ).union(self._addresses.secrets)
+        self._pools = Pools(self._new_pool)
+        self._opened = False
         self._executor: ThreadPoolExecutor | None = None
         self._timeout: urllib3.Timeout | None = None
         self._masking = _Masking(self._secrets)
@@ -120,15 +122,13 @@ class WebhookBackend(BaseBackend):
         Connections are made on the first request, so an unreachable receiver surfaces as
         ``BackendUnavailable`` from :meth:`send_batch`.
         """
-        if self._pool is not None:
+        if self._opened:
             return False
+        self._opened = True
         seconds = (
             self.timeout or get_settings().send_deadline * DEFAULT_TIMEOUT_SHARE
         ).total_seconds()
         self._timeout = urllib3.Timeout(total=seconds)
-        self._pool = urllib3.connection_from_url(
-            self.url, maxsize=self.max_in_flight, block=True, **self._pool_options
-        )
         logging.getLogger("urllib3.connectionpool").addFilter(self._masking)
         if self.max_in_flight > 1:
             self._executor = ThreadPoolExecutor(
@@ -138,12 +138,12 @@ class WebhookBackend(BaseBackend):
 
     def close(self) -> None:
         """Close the pooled connections and stop the senders. Safe to call twice."""
-        pool, self._pool = self._pool, None
+        opened, self._opened = self._opened, False
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
-        if pool is not None:
-            pool.close()
+        self._pools.close()
+        if opened:
             logging.getLogger("urllib3.connectionpool").removeFilter(self._masking)
 
     def send_batch(self, events: Sequence[CloudEvent]) -> Rejections:
@@ -163,7 +163,7 @@ class WebhookBackend(BaseBackend):
         if outages:
             waits = [answer.retry_after for answer in outages if answer.retry_after is not None]
             raise self._unavailable(outages[0].problem, retry_after=max(waits, default=None))
-        for request, answer in zip(requests, answers, strict=True):
+        for (_, request), answer in zip(requests, answers, strict=True):
             if not answer.delivered:
                 rejected.update(
                     {str(e.id): self._rejected(e, answer.problem) for e in request.events}
@@ -175,28 +175,40 @@ class WebhookBackend(BaseBackend):
             f"<{type(self).__name__} alias={self.alias!r} url={self._shown!r} mode={self.mode!r}>"
         )
 
-    def _requests(self, events: Sequence[CloudEvent], rejected: Rejections) -> list[WebhookRequest]:
-        """Return the requests carrying ``events``; one that cannot be written is ``rejected``."""
-        if self.mode == "batched":
-            size = self.batch_max_events
-            return [batched_request(events[i : i + size]) for i in range(0, len(events), size)]
-        build, requests = SINGLE_BUILDERS[self.mode], []
+    def _requests(self, events: Sequence[CloudEvent], rejected: Rejections) -> list[Addressed]:
+        """Return the requests carrying ``events``, each with its target, in the events' order
+        per target; an event whose URL or request cannot be made is ``rejected``."""
+        grouped: dict[Target, list[CloudEvent]] = {}
         for event in events:
             try:
-                requests.append(build(event))
-            except InvalidEvent as exc:
-                rejected[str(event.id)] = self._rejected(event, exc)
+                grouped.setdefault(self._addresses.target(event), []).append(event)
+            except Exception as exc:  # the URL is the event's or the callable's fault
+                rejected[str(event.id)] = self._rejected(event, f"no URL for this event: {exc}")
+        if self.mode == "batched":
+            size = self.batch_max_events
+            return [
+                (target, batched_request(group[i : i + size]))
+                for target, group in grouped.items()
+                for i in range(0, len(group), size)
+            ]
+        build, requests = SINGLE_BUILDERS[self.mode], []
+        for target, group in grouped.items():
+            for event in group:
+                try:
+                    requests.append((target, build(event)))
+                except InvalidEvent as exc:
+                    rejected[str(event.id)] = self._rejected(event, exc)
         return requests
 
-    def _post_all(self, requests: list[WebhookRequest]) -> list[Answer]:
+    def _post_all(self, requests: list[Addressed]) -> list[Answer]:
         """Return each request's answer; after an outage, the requests not yet started are not
         sent (:data:`NOT_SENT`), so a receiver that asks for a pause gets one at once."""
         outage = threading.Event()
 
-        def post(request: WebhookRequest) -> Answer:
+        def post(addressed: Addressed) -> Answer:
             if outage.is_set():
                 return NOT_SENT
-            answer = self._post(request)
+            answer = self._post(*addressed)
             if answer.unavailable:
                 outage.set()
             return answer
@@ -205,16 +217,15 @@ class WebhookBackend(BaseBackend):
             return [post(request) for request in requests]
         return list(self._executor.map(post, requests))
 
-    def _post(self, request: WebhookRequest) -> Answer:
-        """POST ``request``, signed now, and return what its answer means."""
-        assert self._pool is not None
+    def _post(self, target: Target, request: WebhookRequest) -> Answer:
+        """POST ``request`` to ``target``, signed now, and return what its answer means."""
         now = datetime.now(timezone.utc)
         signed = self._signer.headers(request.message_id, request.body, now)
         headers = {**self._headers, **request.headers, **signed}
         try:
-            response = self._pool.urlopen(
+            response = self._pools.get(target.origin).urlopen(
                 "POST",
-                self._target,
+                target.path,
                 body=request.body,
                 headers=headers,
                 retries=_RETRIES,
@@ -234,15 +245,19 @@ class WebhookBackend(BaseBackend):
             cap=self.max_retry_after,
         )
 
+    def _new_pool(self, origin: str) -> urllib3.HTTPConnectionPool:
+        return urllib3.connection_from_url(
+            origin, maxsize=self.max_in_flight, block=True, **self._pool_options
+        )
+
     def _where(self) -> str:
         return f"the webhook {self._shown}"
 
     def _check(self, secrets: Sequence[str]) -> None:
-        parts = urlsplit(self.url) if isinstance(self.url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            self._improperly_configured("url must be an http:// or https:// URL with a host")
-        if parts.username or parts.password:
-            self._improperly_configured("url must not hold credentials: give them in headers")
+        try:
+            self._addresses = Addresses(self.url)
+        except ValueError as exc:
+            self._improperly_configured(f"url {exc}")
         if problem := secrets_problem(secrets):
             self._improperly_configured(problem)
         if self.mode not in MODES:

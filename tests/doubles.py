@@ -143,3 +143,23 @@ class HangingBackend(RecordingBackend):
         if self.then == "unavailable":
             raise BackendUnavailable("timed out at last", destination=self.alias)
         return {}
+
+
+class FixableBackend(RecordingBackend):
+    """Refuse every event, naming its ``order``, while :attr:`refusing`; then accept them.
+
+    :attr:`accepted` holds the ids of the events it took, in order, so a test can count them.
+    """
+
+    def __init__(self, alias: str, *, refusing: bool = True, **options: Any) -> None:
+        super().__init__(alias, **options)
+        #: Whether it refuses; a test sets it to ``False`` once "the bug is fixed".
+        self.refusing = refusing
+        self.accepted: list[str] = []
+
+    def send(self, event: CloudEvent) -> None:
+        self.record([event])
+        if self.refusing:
+            order = event.data.get("order") if isinstance(event.data, dict) else None
+            raise EventRejected(f"order {order} missing", destination=self.alias)
+        self.accepted.append(str(event.id))

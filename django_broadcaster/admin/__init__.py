@@ -31,7 +31,10 @@ from ..outbox.models import OutboxEvent, OutboxEventQuerySet, Status
 from ..routing import parse_routes
 from .chart import chart
 from .dashboard import dashboard
+from .failures import failure_urls
 from .filters import DestinationFilter, FailureFilter, NotDeliveredFilter
+from .inbox import InboxEntryAdmin as InboxEntryAdmin  # registers the inbox's admin
+from .outbox_groups import OutboxGroups
 
 #: How many characters of an event's last error the list shows.
 ERROR_SHOWN = 60
@@ -98,10 +101,15 @@ class OutboxEventAdmin(ModelAdmin):
         css = {"all": ["django_broadcaster/admin.css"]}
 
     def get_urls(self) -> list[URLPattern]:
-        """Return the model's admin URLs, after the dashboard's (``.../outboxevent/dashboard/``)."""
+        """Return the model's admin URLs, after the dashboard's (``.../outboxevent/dashboard/``)
+        and the failure groups' (``.../outboxevent/failures/``)."""
         view = self.admin_site.admin_view(self.dashboard_view)
         name = f"{self.opts.app_label}_{self.opts.model_name}_dashboard"
-        return [path("dashboard/", view, name=name), *super().get_urls()]
+        return [
+            path("dashboard/", view, name=name),
+            *failure_urls(self, OutboxGroups()),
+            *super().get_urls(),
+        ]
 
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         """Render the dashboard; raise ``PermissionDenied`` without the model's view permission."""

@@ -13,11 +13,10 @@ events of a destination whose breaker is open: those are the *deferred* ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlencode
 
 from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -26,14 +25,15 @@ from django.db.models.lookups import In
 from django.utils import timezone
 
 from ..events import parse_timestamp
+from ..fingerprints import FailureGroup
 from ..outbox.deliveries import (
     NOT_REACHED,
     Destination,
     awaiting,
     bound_for,
     configured_destinations,
-    error_kind,
 )
+from ..outbox.failures import COLUMNS, group_rows
 from ..outbox.health import destination_lags, lag_aggregates
 from ..outbox.models import DestinationState, OutboxEvent, Status
 
@@ -70,25 +70,6 @@ class DestinationHealth:
 
 
 @dataclass(frozen=True)
-class FailureGroup:
-    """Failed events that a destination refused with one kind of error (``destination`` is
-    empty for failed events whose ``delivery`` names no destination that refused them)."""
-
-    destination: str
-    kind: str
-    count: int
-    latest: datetime
-    example: str
-
-    @property
-    def query(self) -> str:
-        """Return the changelist's query string that lists these events."""
-        if not self.destination:
-            return urlencode({"status__exact": Status.FAILED})
-        return urlencode({"failed_at": self.destination, "error_kind": self.kind})
-
-
-@dataclass(frozen=True)
 class Minute:
     """How many events were published, and how many failed, in the minute from ``start``."""
 
@@ -118,15 +99,11 @@ def dashboard(now: datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     destinations = configured_destinations()
     failed = OutboxEvent.objects.filter(status=Status.FAILED)
-    rows = list(
-        failed.order_by("-scheduled_at").values_list("delivery", "last_error", "scheduled_at")[
-            :FAILED_ROWS_READ
-        ]
-    )
+    rows = list(failed.order_by("-scheduled_at").values_list(*COLUMNS)[:FAILED_ROWS_READ])
     return Dashboard(
         now=now,
         destinations=_health(destinations, now),
-        failures=failure_groups(rows),
+        failures=group_rows(rows),
         failed_total=len(rows) if len(rows) < FAILED_ROWS_READ else failed.count(),
         failed_read=len(rows),
         minutes=_minutes(now),
@@ -143,25 +120,6 @@ def duration(span: timedelta) -> str:
         parts.append(f"{seconds // size} {unit}")
         seconds %= size
     return " ".join(parts)
-
-
-def failure_groups(rows: Iterable[tuple[Any, str, datetime]]) -> list[FailureGroup]:
-    """Return the groups of failed ``rows`` (``delivery``, ``last_error``, when each failed) by
-    destination and kind of error, the largest first."""
-    groups: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
-    for delivery, last_error, at in rows:
-        refused = [
-            (name, entry.get("error", ""))
-            for name, entry in (delivery or {}).items()
-            if entry.get("state") in NOT_REACHED
-        ]
-        for name, error in refused or [("", last_error)]:
-            groups.setdefault((name, error_kind(error)), []).append((at, error))
-    listed = [
-        FailureGroup(name, kind, len(failures), *max(failures, key=lambda f: f[0]))
-        for (name, kind), failures in groups.items()
-    ]
-    return sorted(listed, key=lambda group: (-group.count, -group.latest.timestamp()))
 
 
 def _health(destinations: Sequence[Destination], now: datetime) -> list[DestinationHealth]:

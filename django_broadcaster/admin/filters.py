@@ -1,5 +1,5 @@
 """The changelist's own filters: by destination, by what a destination has not accepted, and by
-failure (the dashboard's failure groups link to it)."""
+failure group (the failure pages link to it)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ..outbox.deliveries import (
     awaiting,
     bound_for,
     configured_destinations,
-    failed_with,
 )
+from ..outbox.failures import in_group
 
 
 class DestinationFilter(admin.SimpleListFilter):
@@ -48,46 +48,48 @@ class NotDeliveredFilter(DestinationFilter):
 
 
 class FailureFilter(admin.ListFilter):
-    """Failed events whose error at one destination is of one kind (``failed_at`` and
-    ``error_kind``), as the dashboard groups them; shown in the sidebar only while applied."""
+    """Events with a failure of one group (``failure``: its fingerprint), as the failure pages
+    list them; shown in the sidebar only while applied."""
 
-    title = "failure"
-    parameters = ("failed_at", "error_kind")
+    title = "failure group"
+    parameter_name = "failure"
 
     def __init__(
         self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any
     ) -> None:
         super().__init__(request, params, model, model_admin)
-        for name in self.parameters:
-            if name in params:
-                value = params.pop(name)  # a list of values since Django 5.0
-                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+        if self.parameter_name in params:
+            value = params.pop(self.parameter_name)  # a list of values since Django 5.0
+            self.used_parameters[self.parameter_name] = (
+                value[-1] if isinstance(value, list) else value
+            )
 
     def has_output(self) -> bool:
-        return len(self.used_parameters) == len(self.parameters)
+        return self.parameter_name in self.used_parameters
 
     def expected_parameters(self) -> list[str | None]:
-        return list(self.parameters)
+        return [self.parameter_name]
 
     def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
-        remove = self.expected_parameters()
         yield {
             "selected": False,
-            "query_string": changelist.get_query_string(remove=remove),
+            "query_string": changelist.get_query_string(remove=self.expected_parameters()),
             "display": "All",
         }
-        destination, kind = self._chosen()
         yield {
             "selected": True,
             "query_string": changelist.get_query_string(),
-            "display": f"{kind} at {destination}",
+            "display": self._fingerprint(),
         }
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if not self.has_output():
             return queryset
-        return queryset.filter(failed_with(*self._chosen()))
+        return queryset.filter(pk__in=self.ids(queryset, self._fingerprint()))
 
-    def _chosen(self) -> tuple[str, str]:
-        destination, kind = (str(self.used_parameters[name]) for name in self.parameters)
-        return destination, kind
+    def ids(self, queryset: Any, fingerprint: str) -> list[Any]:
+        """Return the ids of the rows of ``queryset`` with a failure of the group."""
+        return in_group(queryset, fingerprint)
+
+    def _fingerprint(self) -> str:
+        return str(self.used_parameters[self.parameter_name])

@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final, cast
 
 from django.db import IntegrityError, models, router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..events import CloudEvent
@@ -53,6 +54,20 @@ class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
     def failed(self) -> InboxEntryQuerySet:
         """Return the dead letters: events given up on, oldest first."""
         return cast(InboxEntryQuerySet, self.filter(status=InboxStatus.FAILED).order_by("pk"))
+
+    def replayed(self, at: datetime) -> int:
+        """Mark these dead letters processed, replayed at ``at``; return how many.
+
+        Call it in the transaction of the replay's work, so that both commit or neither.
+        """
+        done = {"status": InboxStatus.PROCESSED, "error": "", "payload": "", "replayed_at": at}
+        return int(self.filter(status=InboxStatus.FAILED).update(**done))
+
+    def failed_again(self, error: str, at: datetime) -> int:
+        """Record that replaying these dead letters at ``at`` failed with ``error``: one more
+        attempt each; they stay failed. Return how many."""
+        again = {"error": _storable(error), "attempts": F("attempts") + 1, "replayed_at": at}
+        return int(self.filter(status=InboxStatus.FAILED).update(**again))
 
     def of(self, event: CloudEvent) -> InboxEntryQuerySet:
         """Return the entry of ``event``, by its ``source`` and ``id`` as stored (one or none)."""
@@ -84,6 +99,14 @@ class InboxEntry(models.Model):
     payload = models.TextField(
         blank=True,
         help_text="Failed entries: the event (CloudEvents JSON) or raw message.",
+    )
+    attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="Failed entries: how often the handlers failed on it, the consumer's attempts "
+        "and each replay's (0: not recorded).",
+    )
+    replayed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the entry was last replayed."
     )
 
     objects = InboxEntryQuerySet.as_manager()
@@ -153,11 +176,14 @@ def keep_dead_letter(
     event_type: str = "",
     error: str = "",
     payload: str = "",
+    attempts: int = 0,
     using: str | None = None,
 ) -> bool:
     """Insert a failed entry (a dead letter); return ``False`` if the inbox has that key already.
 
-    ``payload`` keeps the event (or the message as received) so it can be inspected or replayed.
+    ``attempts`` says how often its handlers failed (0: never run, as for an undecodable
+    message). ``payload`` keeps the event (or the message as received) so it can be inspected
+    or replayed.
     Characters no database stores as text (lone surrogates; NUL, which PostgreSQL refuses) are
     kept in ``error`` and ``payload`` as backslash escapes, JSON's own for a surrogate.
     """
@@ -168,6 +194,7 @@ def keep_dead_letter(
         status=InboxStatus.FAILED,
         error=_storable(error),
         payload=_storable(payload),
+        attempts=attempts,
     )
     return _insert(entry, using)
 

@@ -122,11 +122,12 @@ class Processor:
     ) -> Disposition | None:
         """Run the handlers once; return the outcome, or ``None`` to try again later."""
         try:
-            fresh = process_once(event, _all(handlers, self.registry.predicates), using=self.using)
+            handle = all_handlers(handlers, self.registry.predicates)
+            fresh = process_once(event, handle, using=self.using)
         except StopNow:
             raise
         except BaseException as exc:  # a handler's, whatever it raised: SystemExit included
-            if _outage(exc):
+            if is_outage(exc):
                 logger.warning("Event %s waits: the database is unavailable (%s).", event.id, exc)
                 _discard_broken_connections()
                 return None  # an outage, not the handler's failure: never a dead letter
@@ -136,11 +137,13 @@ class Processor:
                 exc_info=True,
             )
             _discard_broken_connections()
-            return self._dead_letter(message, event, exc) if self.policy.gives_up(attempt) else None
+            if not self.policy.gives_up(attempt):
+                return None
+            return self._dead_letter(message, event, exc, attempt)
         return Disposition.PROCESSED if fresh else Disposition.DUPLICATE
 
     def _dead_letter(
-        self, message: Message, event: CloudEvent, error: BaseException
+        self, message: Message, event: CloudEvent, error: BaseException, attempts: int
     ) -> Disposition | None:
         """Record ``event`` as failed; return ``None`` if the database would not take it now."""
         payload = _payload(event)
@@ -149,12 +152,13 @@ class Processor:
                 source=event.source,
                 event_id=str(event.id),
                 event_type=event.event_type,
-                error=_describe(error),
+                error=describe(error),
                 payload=payload,
+                attempts=attempts,
                 using=self.using,
             )
         except DATA_ERRORS as exc:
-            problem = f"{_describe(error)}; refused under its own key: {_describe(exc)}"
+            problem = f"{describe(error)}; refused under its own key: {describe(exc)}"
             return self._dead_letter_at(message, problem, payload, event.event_type)
         except DatabaseError as exc:
             logger.warning("Cannot record event %s as failed (%s); will retry it.", event.id, exc)
@@ -193,7 +197,7 @@ class Processor:
         return Disposition.DEAD_LETTERED
 
 
-def _all(handlers: Mapping[str, Handler], predicates: Mapping[str, Predicate]) -> Handler:
+def all_handlers(handlers: Mapping[str, Handler], predicates: Mapping[str, Predicate]) -> Handler:
     """Return a handler that calls each of ``handlers`` in turn, but those whose predicate (in
     ``predicates``, by name) does not choose the event. The inbox keeps no record per handler,
     so a predicate is asked at each attempt; one that raises fails the attempt."""
@@ -215,11 +219,12 @@ def _payload(event: CloudEvent) -> str:
         return to_structured_json(event, ascii_only=True).decode()
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """Return ``error`` as the inbox records it: ``"ErrorClass: message"``."""
     return f"{type(error).__name__}: {error}"
 
 
-def _outage(error: BaseException) -> bool:
+def is_outage(error: BaseException) -> bool:
     """Return whether ``error`` says the database could not be reached, rather than refused.
 
     Django raises ``OperationalError`` or ``InterfaceError`` for a connection that could not be

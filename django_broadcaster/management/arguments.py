@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from argparse import ArgumentTypeError
 from collections.abc import Callable
+from datetime import date, datetime, time
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from ..backends.urls import password_cut_problem
 
@@ -23,6 +27,28 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
     return value
+
+
+def moment(text: str) -> datetime:
+    """Return ``text``, an ISO 8601 date or date and time, as an aware datetime.
+
+    A date means its midnight; a time without an offset is in the current time zone. Raises
+    ``ArgumentTypeError`` for anything else.
+    """
+    try:
+        value = parse_datetime(text) or _midnight(parse_date(text))
+    except ValueError:  # well formed but impossible: 2026-02-30
+        value = None
+    if value is None:
+        raise ArgumentTypeError(
+            "must be an ISO 8601 date or date and time (2026-12-07, 2026-12-07T14:00), "
+            f"got {text!r}"
+        )
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+def _midnight(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time())
 
 
 def broker_url(client: str) -> Callable[[str], str]:

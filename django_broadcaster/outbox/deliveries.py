@@ -5,9 +5,8 @@ dotted path). An event is *bound for* a backend when its ``backends`` is null (e
 names the alias (the publisher then listed it in ``delivery`` as ``pending``), and for a handler
 when the handler takes its type and, if it has a predicate, the publisher listed it there too
 (:mod:`..predicates`); a command goes to no backend and no catch-all handler. It has *reached* a
-destination when its ``delivery`` entry there says ``delivered``. A failure's *kind* is what its
-error begins with: the exception's class name (``KeyError``, ``EventRejected``) or
-``unavailable``. The admin and ``outbox_status`` share these definitions.
+destination when its ``delivery`` entry there says ``delivered``. The admin and
+``outbox_status`` share these definitions; failures are grouped by :mod:`.failures`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.lookups import Exact, In, StartsWith
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from ..commands import COMMANDS, is_command_type
@@ -94,21 +93,6 @@ def awaiting(destination: Destination) -> Q:
     """Return the condition: bound for ``destination`` and not delivered there yet."""
     tried = Q(delivery__has_key=destination.name)
     return bound_for(destination) & (~tried | ~reached(destination))
-
-
-def error_kind(error: str) -> str:
-    """Return the kind of a destination's ``error``: its text up to the first colon, stripped."""
-    return error.split(":", 1)[0].strip()
-
-
-def failed_with(destination: str, kind: str) -> Q:
-    """Return the condition: the event ended ``failed`` with an error of ``kind`` at
-    ``destination`` (a name, so that destinations no longer configured can be chosen)."""
-    entry = KeyTransform(destination, "delivery")
-    error = KeyTextTransform("error", entry)
-    refused = In(KeyTextTransform("state", entry), list(NOT_REACHED))
-    of_kind = Q(Exact(error, kind)) | Q(StartsWith(error, f"{kind}:"))
-    return Q(status=Status.FAILED) & Q(refused) & of_kind
 
 
 #: The states of a destination that was tried and did not take the event.

@@ -28,10 +28,10 @@ BACKENDS = {
 }
 
 
-def client_for(*permissions: str) -> Client:
-    """Return a client logged in as a staff user with ``permissions`` on outbox events."""
+def client_for(*permissions: str, model: str = "outboxevent") -> Client:
+    """Return a client logged in as a staff user with ``permissions`` on ``model``."""
     user = User.objects.create_user(f"u-{uuid.uuid4().hex[:8]}", is_staff=True)
-    codenames = [f"{name}_outboxevent" for name in permissions]
+    codenames = [f"{name}_{model}" for name in permissions]
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client = Client()
     client.force_login(user)

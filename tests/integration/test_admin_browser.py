@@ -1,5 +1,5 @@
-"""The admin in a real browser: run "retry now"; the changelist's layout and the dashboard at
-1400x900, with screenshots.
+"""The admin in a real browser: run "retry now"; the changelist's layout, the dashboard and the
+failure-groups pages (outbox and inbox) at 1400x900, with screenshots.
 
 Drives Debian's headless Chromium through chromedriver (packages ``chromium`` and
 ``chromium-driver``) against pytest-django's ``live_server``. Without them the test is skipped,
@@ -21,8 +21,12 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 from django.utils import timezone
 
+from django_broadcaster.consumers.inbox import keep_dead_letter
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.formats import to_structured_json
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import consumer_registry
 from tests.ci import missing
 from tests.integration.test_admin import BACKENDS
 
@@ -141,6 +145,72 @@ def test_the_dashboard_shows_destinations_failures_and_the_chart(
     save_screenshot(browser, "dashboard-1400x900.png")
     failures.find_element(By.LINK_TEXT, "EventRejected").click()
     assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 3
+
+
+@override_settings(BROADCASTER={"BACKENDS": BACKENDS})
+def test_a_failure_group_is_shown_discard_asks_and_replay_requeues(
+    browser: Any, live_server: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rows = busy_outbox()
+    wait = WebDriverWait(browser, WAIT_S)
+    log_in(browser, f"{live_server.url}{CHANGELIST}")
+    browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/failures/']").click()
+    [group] = browser.find_elements(By.CSS_SELECTOR, "#broadcaster-failure-groups tbody tr")
+    assert "kafka" in group.text and "EventRejected" in group.text
+    assert "message too large for topic orders; the broker takes <n> MB at most" in group.text
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    for button in group.find_elements(By.CSS_SELECTOR, ".broadcaster-actions .button"):
+        assert button.location["x"] + button.size["width"] <= viewport  # in sight at 1400 px
+    save_screenshot(browser, "failure-groups-1400x900.png")
+
+    group.find_element(By.PARTIAL_LINK_TEXT, "Discard this group").click()
+    assert browser.find_element(By.ID, "broadcaster-discard-count").text == "3"
+    save_screenshot(browser, "discard-group-1400x900.png")
+    browser.find_element(By.LINK_TEXT, "No, take me back").click()
+    wait.until(ready.element_to_be_clickable((By.XPATH, "//button[text()='Replay this group']")))
+    browser.find_element(By.XPATH, "//button[text()='Replay this group']").click()
+    message = wait.until(
+        ready.visibility_of_element_located((By.CSS_SELECTOR, ".messagelist .success"))
+    )
+    assert "3 failed events will be sent again" in message.text
+    statuses = OutboxEvent.objects.filter(pk__in=[r.pk for r in rows]).values_list("status")
+    assert set(statuses) == {(Status.PENDING,)}
+
+
+def test_dead_letter_groups_are_replayed_from_the_inbox_admin(
+    browser: Any, live_server: Any, global_handlers: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    handled: list[str] = []
+    global_handlers(consumer_registry, "shop.order.paid", lambda event: handled.append(event.id))
+    for number in range(4):
+        event = CloudEvent(event_type="shop.order.paid", source="shop", id=f"order-{number}")
+        keep_dead_letter(
+            source="shop",
+            event_id=str(event.id),
+            event_type=event.event_type,
+            error=f"DoesNotExist: Customer {1000 + number} does not exist",
+            payload=to_structured_json(event).decode(),
+            attempts=5,
+        )
+    log_in(browser, f"{live_server.url}/admin/django_broadcaster/inboxentry/")
+    browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/failures/']").click()
+    [group] = browser.find_elements(By.CSS_SELECTOR, "#broadcaster-failure-groups tbody tr")
+    assert "Customer <n> does not exist" in group.text
+    save_screenshot(browser, "dead-letter-groups-1400x900.png")
+    group.find_element(By.XPATH, ".//button[text()='Replay this group']").click()
+    message = WebDriverWait(browser, WAIT_S).until(
+        ready.visibility_of_element_located((By.CSS_SELECTOR, ".messagelist .success"))
+    )
+    assert message.text == "Replayed 4 dead letters: 4 processed, 0 failed, 0 gone."
+    assert sorted(handled) == [f"order-{number}" for number in range(4)]
 
 
 def log_in(browser: Any, then: str) -> None:

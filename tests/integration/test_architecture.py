@@ -44,6 +44,7 @@ LAYERS = [
         "routing",
         "schemas",
         "validation",
+        "fingerprints",
     ],
     ["outbox", "consumers.inbox"],
     ["backends"],

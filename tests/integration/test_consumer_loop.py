@@ -236,11 +236,9 @@ def test_stopping_during_a_retry_wait_abandons_the_message_unacknowledged() -> N
     assert not InboxEntry.objects.exists()
 
 
-def test_dead_letters_can_be_replayed_as_the_docs_show() -> None:
-    from django.db import transaction
-
+def test_dead_letters_are_replayed_kept_messages_decoded_again() -> None:
     from django_broadcaster.consumers import inbox
-    from django_broadcaster.consumers.decoding import UndecodableMessage, decode_dead_letter
+    from django_broadcaster.consumers.replay import Replayed, replay
 
     bad, keyless = published_event(), published_event()
     consumer_of([message(bad)], lambda event: 1 / 0).run()
@@ -252,18 +250,10 @@ def test_dead_letters_can_be_replayed_as_the_docs_show() -> None:
     registry = EventRegistry()
     registry.register(TYPE)(side_effect)
 
-    for entry in InboxEntry.objects.failed():  # docs/consumers.md
-        try:
-            event = decode_dead_letter(entry)
-        except UndecodableMessage:
-            continue  # not an event: read entry.payload and entry.error
-        with transaction.atomic():
-            entry.delete()
-            with inbox.receive(event) as fresh:
-                if fresh:
-                    for handler in registry.handlers_for(event.event_type).values():
-                        handler(event)
+    results = [replay(entry, registry) for entry in InboxEntry.objects.failed()]
 
+    assert sorted(r.value for r in results) == ["failed", "processed", "processed"]
+    assert Replayed.FAILED in results  # the trimmed message: still no event
     assert handled() == sorted([bad.id, keyless.id])
     assert list(InboxEntry.objects.failed().values_list("event_id", flat=True)) == ["1-0"]
 

@@ -13,6 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.outbox.failures import failure_groups
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.testing import run_worker
@@ -148,3 +149,25 @@ def test_the_routes_are_listed_in_order_as_text_and_json() -> None:
 
 def test_without_routes_the_section_is_left_out() -> None:
     assert "Routes" not in status()
+
+
+def test_failures_lists_each_group_with_its_fingerprint_as_text_or_json() -> None:
+    assert status("--failures") == "No event has failed.\n"
+    for order in (12, 345):
+        row = publisher.publish_event("order", "shop")
+        entry = {"state": "rejected", "at": "2026-12-07T10:00:00Z"}
+        OutboxEvent.objects.filter(pk=row.pk).update(
+            status=Status.FAILED,
+            delivery={"redis": {**entry, "error": f"EventRejected: order {order} missing"}},
+        )
+    [group] = failure_groups()
+    text = status("--failures")
+    assert f"  {group.fingerprint}        2  2026-12-07 10:00:00  redis  " in text
+    assert text.rstrip().endswith("EventRejected: order <n> missing")
+    [listed] = json.loads(status("--failures", "--json"))
+    assert listed["fingerprint"] == group.fingerprint
+    assert (listed["count"], listed["message"], listed["first_seen"]) == (
+        2,
+        "order <n> missing",
+        "2026-12-07T10:00:00+00:00",
+    )

@@ -70,7 +70,7 @@ def common_options(options: Mapping[str, Any]) -> dict[str, Any]:
         "batch_size": options["batch_size"],
         "policy": policy,
         "burst": options["burst"],
-        "registry": _registry(options["registry"]),
+        "registry": registry_option(options["registry"]),
     }
 
 
@@ -123,7 +123,9 @@ def run(
         command.stdout.write(f"{str(stats).capitalize()}.")
 
 
-def _registry(path: str | None) -> EventRegistry | None:
+def registry_option(path: str | None) -> EventRegistry | None:
+    """Return the registry that ``--registry`` names (``None``: not given); raise
+    ``CommandError`` if it names none."""
     if path is None:
         return None
     try:

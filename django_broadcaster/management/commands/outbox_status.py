@@ -9,6 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...conf import get_settings
+from ...fingerprints import FailureGroup
+from ...outbox.failures import failure_groups
 from ...outbox.health import FailureReason, OutboxStatus, outbox_status
 from ...outbox.models import OutboxEvent
 from ...routing import parse_routes
@@ -35,6 +37,12 @@ class Command(BaseCommand):
             "--json", action="store_true", help="Print one JSON object instead of text."
         )
         parser.add_argument(
+            "--failures",
+            action="store_true",
+            help="List the failure groups of failed events, with the fingerprints that "
+            "outbox_requeue --group takes, instead of the status.",
+        )
+        parser.add_argument(
             "--top",
             type=int,
             default=5,
@@ -46,6 +54,9 @@ class Command(BaseCommand):
         if options["top"] < 0:
             raise CommandError("--top must not be negative.")
         require_migrated(OutboxEvent, "outbox")
+        if options["failures"]:
+            self.stdout.write(_failures(failure_groups(), as_json=options["json"]))
+            return
         status = outbox_status(top=options["top"])
         routes = _routes()
         if options["json"]:
@@ -147,6 +158,28 @@ def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
     ]
     title = "Routes (the first that matches an event decides; unmatched: every backend):"
     return ["\n".join([title, *lines])]
+
+
+def _failures(groups: list[FailureGroup], *, as_json: bool) -> str:
+    """Return the failure groups as JSON, or as text with one line per group."""
+    if as_json:
+        return json.dumps([group.as_dict() for group in groups], indent=2)
+    if not groups:
+        return "No event has failed."
+    width = max(len(g.kind.destination or "-") for g in groups)
+    lines = [
+        f"  {g.fingerprint}  {g.count:>7,}  {g.last_seen:%Y-%m-%d %H:%M:%S}  "
+        f"{g.kind.destination or '-':<{width}}  {_shorten(_error(g), 120)}"
+        for g in groups
+    ]
+    title = "Failure groups (replay one with: outbox_requeue --group FINGERPRINT --yes):"
+    header = f"  {'fingerprint':<12}  {'events':>7}  {'last seen':<19}  {'where':<{width}}  error"
+    return "\n".join([title, header, *lines])
+
+
+def _error(group: FailureGroup) -> str:
+    kind = group.kind
+    return f"{kind.error_class}: {kind.message}" if kind.error_class else kind.message
 
 
 def _seconds(lag: timedelta | None) -> str:

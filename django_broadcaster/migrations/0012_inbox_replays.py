@@ -1,8 +1,7 @@
 """Dead letters count their failed attempts and remember their last replay (``consume_replay``).
 
 Two nullable-or-defaulted columns on the inbox: existing rows get ``attempts`` 0 (not recorded)
-and no ``replayed_at``; on PostgreSQL 11 and later neither rewrites a row. Numbered 0013 and
-depending on 0011 so that it merges beside another branch's 0012; renumber at merge.
+and no ``replayed_at``; on PostgreSQL 11 and later neither rewrites a row.
 """
 
 from django.db import migrations, models

@@ -1,0 +1,184 @@
+"""Dead letters: an event that fails at a destination goes on to that destination's
+``DEAD_LETTER`` (or its route's), as itself with the failure attached, and the row says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from django_broadcaster.backends import LocMemBackend
+from django_broadcaster.events import CloudEvent
+from django_broadcaster.models import OutboxEvent, Status
+from django_broadcaster.publishers import publisher
+from django_broadcaster.registry import EventRegistry
+from django_broadcaster.signals import event_failed
+from django_broadcaster.testing import run_worker
+from tests.doubles import RejectingBackend, UnavailableBackend
+
+pytestmark = pytest.mark.django_db
+
+LOCMEM = "django_broadcaster.backends.LocMemBackend"
+
+
+def settings(**extra: Any) -> dict[str, Any]:
+    backends = {
+        "main": {"BACKEND": LOCMEM, "DEAD_LETTER": "dead"},
+        "dead": {"BACKEND": LOCMEM},
+        "other": {"BACKEND": LOCMEM},
+    }
+    return {"BACKENDS": backends, "RETRY_BASE_DELAY": timedelta(hours=1), **extra}
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    with override_settings(BROADCASTER=settings()):
+        yield
+
+
+def backends(**replaced: Any) -> dict[str, Any]:
+    built = {alias: LocMemBackend(alias) for alias in ("main", "dead", "other")}
+    return {**built, "main": RejectingBackend("main"), **replaced}
+
+
+def test_a_refused_event_goes_to_the_dead_letter_with_the_failure(configured: None) -> None:
+    doubles = backends()
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=1)
+    publisher.publish_event("order.paid", "/shop", {"reject": False})
+    run_worker(backends=doubles)  # refused once: retried in an hour
+    OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
+
+    stats = run_worker(backends=doubles)
+
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert (stats.failed, stats.dead_lettered, stats.published) == (1, 1, 0)
+    assert row.delivery["main"]["dead_letter"] == "dead"
+    assert row.delivery["main"]["attempts"] == 2
+    assert row.delivery["dead-letter:main"]["state"] == "delivered"
+    assert row.last_error.startswith("main: EventRejected: too large for this broker")
+    [letter] = doubles["dead"].events
+    assert (letter.id, letter.event_type, letter.data) == (
+        str(row.pk),
+        "order.paid",
+        {"reject": True},
+    )
+    assert letter.extensions["deadletterreason"] == "retriesexhausted"
+    assert letter.extensions["deadletterdest"] == "main"
+    assert letter.extensions["deadletterattempts"] == 2
+    assert letter.extensions["deadlettererror"] == "EventRejected: too large for this broker"
+    # published to every backend, the other event went everywhere but to the dead letters
+    assert [len(doubles[a].events) for a in ("other", "dead")] == [2, 1]
+
+
+def test_no_retry_allowed_makes_the_reason_rejected(configured: None) -> None:
+    doubles = backends()
+    publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=doubles)
+    [letter] = doubles["dead"].events
+    assert letter.extensions["deadletterreason"] == "rejected"
+
+
+def test_a_dead_letter_destination_that_is_down_defers_it_and_spends_nothing(
+    configured: None,
+) -> None:
+    down = UnavailableBackend("dead")
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+
+    stats = run_worker(backends=backends(dead=down))
+
+    row.refresh_from_db()
+    assert (row.status, row.retry_count, stats.deferred) == (Status.PENDING, 1, 1)
+    assert row.delivery["dead-letter:main"]["state"] == "unavailable"
+    assert row.scheduled_at > timezone.now()
+    down.down = False
+    OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
+    stats = run_worker(backends=backends(dead=down))
+
+    row.refresh_from_db()
+    assert (row.status, row.retry_count, stats.dead_lettered) == (Status.FAILED, 1, 1)
+    assert row.delivery["dead-letter:main"] == {**row.delivery["dead-letter:main"], "attempts": 2}
+    assert down.calls == [str(row.pk), str(row.pk)]
+    assert row.delivery["main"]["state"] == "rejected"  # never tried again meanwhile
+
+
+def test_a_refused_dead_letter_ends_the_row_failed_without_a_loop(configured: None) -> None:
+    refusing = RejectingBackend("dead")
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+
+    stats = run_worker(backends=backends(dead=refusing))
+
+    row.refresh_from_db()
+    assert row.status == Status.FAILED and stats.failed == 2 and stats.dead_lettered == 0
+    assert refusing.calls == [str(row.pk)]
+    assert row.delivery["dead-letter:main"]["state"] == "rejected"
+    assert "dead-letter:main: EventRejected" in row.last_error
+
+
+def test_event_failed_is_sent_once_the_dead_letter_is_there(configured: None) -> None:
+    doubles = backends()
+    seen: list[int] = []
+
+    def on_failed(event: CloudEvent, **kwargs: Any) -> None:
+        seen.append(len(doubles["dead"].events))
+
+    event_failed.connect(on_failed, dispatch_uid="dead-letter-test")
+    try:
+        publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+        run_worker(backends=doubles)
+    finally:
+        event_failed.disconnect(dispatch_uid="dead-letter-test")
+    assert seen == [1]
+
+
+def test_a_routes_dead_letter_wins_and_takes_handler_failures() -> None:
+    rules = [{"TYPES": "order.*", "BACKENDS": ["main"], "DEAD_LETTER": "other"}]
+    registry = EventRegistry()
+
+    @registry.register("order.paid")
+    def on_paid(event: CloudEvent) -> None:
+        raise KeyError("sku")
+
+    doubles = backends()
+    with override_settings(BROADCASTER=settings(ROUTES=rules)):
+        row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+        run_worker(backends=doubles, registry=registry)
+
+    row.refresh_from_db()
+    handler = next(name for name in row.delivery if name.startswith("handler:"))
+    assert row.delivery["main"]["dead_letter"] == row.delivery[handler]["dead_letter"] == "other"
+    dests = sorted(letter.extensions["deadletterdest"] for letter in doubles["other"].events)
+    assert dests == sorted(["main", handler])
+    assert doubles["dead"].events == []
+
+
+def test_requeued_after_its_dead_letter_the_event_goes_where_it_failed(configured: None) -> None:
+    doubles = backends()
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=doubles)
+    assert OutboxEvent.objects.filter(pk=row.pk).retry_now() == 1
+
+    fixed = backends(main=LocMemBackend("main"))
+    run_worker(backends=fixed)
+
+    row.refresh_from_db()
+    assert row.status == Status.PUBLISHED
+    assert [len(fixed[a].events) for a in ("main", "dead", "other")] == [1, 0, 0]
+
+
+def test_an_expired_event_is_still_dead_lettered(configured: None) -> None:
+    doubles = backends(dead=UnavailableBackend("dead"))
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=doubles)
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1), scheduled_at=timezone.now()
+    )
+    doubles["dead"].down = False
+    run_worker(backends=doubles)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert row.delivery["dead-letter:main"]["state"] == "delivered"

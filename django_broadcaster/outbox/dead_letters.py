@@ -12,10 +12,13 @@ refused: a dead letter gets no retry and no dead letter of its own).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from django.db.models import Count
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from ..conf import BroadcasterSettings
@@ -118,3 +121,53 @@ def _after_letters(row: OutboxEvent, retry_count: int) -> str:
         return "deferred"
     row.status = Status.FAILED
     return "failed" if DestinationState.REJECTED in states else "dead_lettered"
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    """How many events that failed at ``destination`` went on to ``dead_letter``, by where
+    their dead letter stands: still to send (or waiting out an outage), sent, or refused."""
+
+    destination: str
+    dead_letter: str
+    to_send: int
+    sent: int
+    refused: int
+
+
+def dead_letter_counts(destinations: Sequence[str]) -> list[DeadLetterCount]:
+    """Return the dead letters of the unfinished and failed rows, per failed destination of
+    ``destinations`` and alias, in one query (none for no destination)."""
+    if not destinations:
+        return []
+    columns: dict[str, KeyTextTransform] = {}
+    for index, destination in enumerate(destinations):
+        columns[f"alias_{index}"] = KeyTextTransform(
+            "dead_letter", KeyTransform(destination, "delivery")
+        )
+        columns[f"state_{index}"] = KeyTextTransform(
+            "state", KeyTransform(PREFIX + destination, "delivery")
+        )
+    groups = (
+        OutboxEvent.objects.filter(status__in=[Status.PENDING, Status.FAILED])
+        .filter(delivery__has_any_keys=[PREFIX + d for d in destinations])
+        .values(**columns)
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for group in groups:
+        for index, destination in enumerate(destinations):
+            alias = group[f"alias_{index}"]  # none once a requeued row reached it since
+            if alias is not None and group[f"state_{index}"] is not None:
+                counts[destination, alias][group[f"state_{index}"]] += group["n"]
+    return [
+        DeadLetterCount(
+            destination,
+            alias,
+            to_send=sum(states[state] for state in _TO_SEND),
+            sent=states[str(DestinationState.DELIVERED)],
+            refused=states[str(DestinationState.REJECTED)],
+        )
+        for (destination, alias), states in sorted(counts.items())
+    ]

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_broadcaster.backends import LocMemBackend
@@ -182,3 +187,45 @@ def test_an_expired_event_is_still_dead_lettered(configured: None) -> None:
     row.refresh_from_db()
     assert row.status == Status.FAILED
     assert row.delivery["dead-letter:main"]["state"] == "delivered"
+
+
+def test_status_shows_the_dead_letters_and_no_backlog_for_the_dead_letter_backend(
+    configured: None,
+) -> None:
+    doubles = backends(dead=RejectingBackend("dead"))
+    publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=doubles)  # the dead letter is refused too
+    publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=backends())
+    publisher.publish_event("order.paid", "/shop", {"reject": False})  # pending, not for "dead"
+
+    out = StringIO()
+    call_command("outbox_status", stdout=out)
+    text = out.getvalue()
+    assert re.search(r"main -> dead +1 +0 +1\n", text), text
+    values = json.loads(status_json())
+    assert values["dead_letters"] == [
+        {"destination": "main", "dead_letter": "dead", "to_send": 0, "sent": 1, "refused": 1}
+    ]
+    pending = {d["name"]: d["pending"] for d in values["destinations"]}
+    assert pending == {"main": 1, "dead": 0, "other": 1}
+
+
+def status_json() -> str:
+    out = StringIO()
+    call_command("outbox_status", "--json", stdout=out)
+    return out.getvalue()
+
+
+def test_the_admin_page_shows_where_the_event_was_dead_lettered(configured: None) -> None:
+    row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
+    run_worker(backends=backends())
+    client = Client()
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    page = client.get(f"/admin/django_broadcaster/outboxevent/{row.pk}/change/").content.decode()
+
+    assert "<th>dead letter to</th>" in page
+    assert "<td>main</td><td>rejected</td><td>1</td>" in page
+    assert "</td><td>dead</td></tr>" in page
+    assert "<td>dead-letter:main</td><td>delivered</td><td>1</td>" in page

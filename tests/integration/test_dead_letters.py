@@ -24,6 +24,7 @@ from django_broadcaster.registry import EventRegistry
 from django_broadcaster.signals import event_failed
 from django_broadcaster.testing import run_worker
 from tests.doubles import RejectingBackend, UnavailableBackend
+from tests.integration.test_webhook_example import shop
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +230,18 @@ def test_the_admin_page_shows_where_the_event_was_dead_lettered(configured: None
     assert "<td>main</td><td>rejected</td><td>1</td>" in page
     assert "</td><td>dead</td></tr>" in page
     assert "<td>dead-letter:main</td><td>delivered</td><td>1</td>" in page
+
+
+def test_the_example_shop_sends_refused_orders_to_its_dead_letters() -> None:
+    script = (
+        "from django.utils.module_loading import import_string as i; "
+        "from django_broadcaster.events import CloudEvent; "
+        "config = i('django_broadcaster.conf.get_settings')(); "
+        "event = CloudEvent(event_type='order.created', source='/shop'); "
+        "print(i('django_broadcaster.dead_letters.dead_letter_for')(event, 'redis', config))"
+    )
+    run = shop("shell", "-c", script, SHOP_BROADCASTER="redis,kafka")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "dead_letters"
+    check = shop("check", "--fail-level", "WARNING", SHOP_BROADCASTER="redis,kafka")
+    assert check.returncode == 0, check.stderr

@@ -31,7 +31,7 @@ class BackendConfig:
     alias: str
     backend: str
     options: Mapping[str, Any] = field(default_factory=dict)
-    dead_letter: Any = None
+    dead_letter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,10 +214,14 @@ def _backend_configs(backends: Mapping[str, Any]) -> dict[str, BackendConfig]:
             alias=alias,
             backend=config["BACKEND"],
             options=dict(config.get("OPTIONS", {})),
-            dead_letter=config.get("DEAD_LETTER"),
+            dead_letter=_alias_or_none(config.get("DEAD_LETTER")),
         )
         for alias, config in backends.items()
     }
+
+
+def _alias_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None  # else E060 says what is wrong
 
 
 def reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:

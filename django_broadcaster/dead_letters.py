@@ -49,7 +49,7 @@ def dead_letter_for(event: CloudEvent, destination: str, config: BroadcasterSett
 
 def dead_letter_aliases(config: BroadcasterSettings) -> frozenset[str]:
     """Return the aliases some ``DEAD_LETTER`` names: the dead-letter destinations."""
-    named = [backend.dead_letter for backend in config.backends.values()]
+    named: list[object] = [backend.dead_letter for backend in config.backends.values()]
     named += [_route_dead_letter(rule) for rule in config.routes]
     return frozenset(alias for alias in named if isinstance(alias, str) and alias)
 

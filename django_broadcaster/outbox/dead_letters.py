@@ -6,7 +6,8 @@ stays ``pending``, due now, with its retries spent: the failed destination's ent
 ``dead_letter`` (the alias) and the row's ``delivery`` a ``dead-letter:<destination>`` entry,
 ``pending``. A worker that claims a row with its retries spent sends only those dead letters
 (:func:`letters`); each is a destination like any other, so an outage defers it and spends
-nothing. Once none is left to send, the row ends ``failed``, its dead letters delivered (or
+nothing. (So a requeue must restore the retries, as ``retry_now()`` does, or the row fails again
+at once.) Once none is left to send, the row ends ``failed``, its dead letters delivered (or
 refused: a dead letter gets no retry and no dead letter of its own).
 """
 
@@ -119,8 +120,9 @@ def _after_letters(row: OutboxEvent, retry_count: int) -> str:
     if DestinationState.UNAVAILABLE in states:
         row.status = Status.PENDING  # decide() made it wait for the dead-letter destination
         return "deferred"
-    row.status = Status.FAILED
-    return "failed" if DestinationState.REJECTED in states else "dead_lettered"
+    row.status = Status.FAILED  # also a row requeued with its retries still spent: no retry left
+    sent = states and DestinationState.REJECTED not in states
+    return "dead_lettered" if sent else "failed"
 
 
 @dataclass(frozen=True)

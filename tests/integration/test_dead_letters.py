@@ -245,3 +245,15 @@ def test_the_example_shop_sends_refused_orders_to_its_dead_letters() -> None:
     assert run.stdout.split()[-1] == "dead_letters"
     check = shop("check", "--fail-level", "WARNING", SHOP_BROADCASTER="redis,kafka")
     assert check.returncode == 0, check.stderr
+
+
+def test_a_row_requeued_with_its_retries_spent_fails_at_once(configured: None) -> None:
+    doubles = backends()
+    row = publisher.publish_event("order.paid", "/shop", {"reject": False}, max_retries=0)
+    OutboxEvent.objects.filter(pk=row.pk).update(retry_count=1)  # not as retry_now() does
+
+    stats = run_worker(backends=doubles)
+
+    row.refresh_from_db()
+    assert (row.status, stats.failed, stats.dead_lettered) == (Status.FAILED, 1, 0)
+    assert [doubles[alias].events for alias in ("other", "dead")] == [[], []]

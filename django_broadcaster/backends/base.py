@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, NoReturn
@@ -29,6 +29,8 @@ from ..exceptions import (
 Rejections = dict[str, DeliveryError]
 #: What error messages and ``repr()`` show in place of a secret.
 MASK: Final = "***"
+#: A client option whose name holds one of these words holds a secret (``sasl_plain_password``).
+SECRET_WORDS: Final = ("password", "secret")
 
 
 class BaseBackend:
@@ -207,3 +209,12 @@ def unknown_options(backend_class: type[BaseBackend], unknown: Iterable[str]) ->
     noun = "option" if len(named) == 1 else "options"
     listed = f"the valid options are {', '.join(valid)}" if valid else "it takes no options"
     return f"unknown {noun} {', '.join(named)}; {listed}"
+
+
+def secret_option_values(options: Mapping[str, Any]) -> set[str]:
+    """Return the non-empty strings among ``options`` whose names hold one of SECRET_WORDS."""
+    return {
+        value
+        for name, value in options.items()
+        if isinstance(value, str) and value and any(w in name.lower() for w in SECRET_WORDS)
+    }

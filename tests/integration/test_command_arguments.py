@@ -33,3 +33,18 @@ def test_a_malformed_consumer_option_is_not_echoed() -> None:
         call_command(*CONSUME_KAFKA, "--consumer-option", "sasl_plain_password:S3cret")
     assert "S3cret" not in str(raised.value)
     assert "KEY=VALUE" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "url"),
+    [
+        (["consume_redis", "--stream", "s", "--group", "g"], "redis://:S3cr#et99@h:1/0"),
+        (["consume_rabbitmq", "--queue", "q"], "amqp://u:S3cr/et99@h:1/"),
+    ],
+    ids=["redis", "rabbitmq"],
+)
+def test_a_url_whose_password_the_client_would_cut_is_refused(command: list[str], url: str) -> None:
+    # The client would send a part of the password, maybe to another host; nothing may connect.
+    with pytest.raises(CommandError, match="percent-encode") as raised:
+        call_command(*command, "--url", url)
+    assert "S3cr" not in str(raised.value)

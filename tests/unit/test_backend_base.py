@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from django_broadcaster.backends import ConsoleBackend, LocMemBackend, create_backend
-from django_broadcaster.backends.base import BaseBackend, Rejections, masked
+from django_broadcaster.backends.base import BaseBackend, Rejections, masked, secret_option_values
 from django_broadcaster.conf import BackendConfig
 from django_broadcaster.events import CloudEvent
 from django_broadcaster.exceptions import (
@@ -192,3 +192,9 @@ def test_several_unknown_options_are_listed_each_with_its_suggestion() -> None:
         "Backend 'out' (ConsoleBackend): unknown options 'colour', 'steam' (did you mean "
         "'stream'?); the valid options are stream."
     )
+
+
+def test_secret_options_are_found_by_name_in_every_transport() -> None:
+    # One rule for Kafka's producer options and Redis's client options alike.
+    options = {"sasl_plain_password": "pw", "SSL_Secret": "s", "ssl_keyfile": "/k", "retries": 3}
+    assert secret_option_values({**options, "password": ""}) == {"pw", "s"}

@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 from ...events import CloudEvent
 from ...exceptions import BackendUnavailable, EventRejected, InvalidEvent
-from ..base import BaseBackend, Rejections
+from ..base import BaseBackend, Rejections, secret_option_values
 from ..naming import KAFKA, DestinationName
 from .failures import ErrorLog, Problem
 from .messages import MESSAGE_BUILDERS, KafkaMessage
@@ -30,7 +30,6 @@ Pending = tuple[CloudEvent, KafkaMessage]
 #: What :meth:`BaseKafkaBackend._client_deliver` returns: each refused event with its error.
 Failures = list[tuple[CloudEvent, Exception]]
 #: ``producer_options`` whose name holds one of these are secrets, masked in errors and logs.
-SECRET_WORDS: Final = ("password", "secret")
 
 
 class BaseKafkaBackend(BaseBackend):
@@ -69,7 +68,7 @@ class BaseKafkaBackend(BaseBackend):
         self.bootstrap_servers, self.topic = bootstrap_servers, topic
         self.content_mode, self.send_timeout = content_mode, send_timeout
         self._check()
-        self._secrets = frozenset(_secrets(producer_options or {}))
+        self._secrets = frozenset(secret_option_values(producer_options or {}))
         self._producer_config = self._client_config(producer_options or {})
         self._producer: Any = None
         #: The client's errors, logged once per state (see :class:`~.failures.ErrorLog`).
@@ -227,11 +226,3 @@ class BaseKafkaBackend(BaseBackend):
     def _client_problem(self, exc: Exception) -> Problem | None:
         """Return what the client's ``exc`` says failed, or ``None`` when it does not say."""
         raise NotImplementedError(f"{type(self).__name__} must implement _client_problem().")
-
-
-def _secrets(options: Mapping[str, Any]) -> list[str]:
-    return [
-        value
-        for name, value in options.items()
-        if isinstance(value, str) and any(word in name.lower() for word in SECRET_WORDS)
-    ]

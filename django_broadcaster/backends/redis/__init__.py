@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from ...events import CloudEvent
 from ...formats import to_structured_json
-from ..base import BaseBackend, Rejections
+from ..base import BaseBackend, Rejections, secret_option_values
 from ..naming import REDIS, DestinationName
 from ..urls import mask_url, url_passwords
 from .trimming import age_bound, consumed_bound, trim_below
@@ -274,6 +274,5 @@ def stream_fields(event: CloudEvent) -> dict[str, str | bytes]:
 def _configured_secrets(
     password: str | None, url: str | None, client_options: Mapping[str, Any]
 ) -> frozenset[str]:
-    found = {password, *(value for key, value in client_options.items() if "password" in key)}
-    strings = {value for value in found if isinstance(value, str) and value}
-    return frozenset(strings | url_passwords(url or ""))
+    found = secret_option_values(client_options) | url_passwords(url or "")
+    return frozenset(found | ({password} if password else set()))

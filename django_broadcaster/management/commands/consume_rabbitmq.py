@@ -11,6 +11,7 @@ from ...backends.rabbitmq import RabbitMQBackend
 from ...backends.urls import mask_url
 from ...consumers.inbox import InboxEntry
 from ...consumers.rabbitmq import RabbitMQQueueConsumer
+from ..arguments import broker_url
 from ..migrated import require_migrated
 from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--queue", required=True, help="The queue to read.")
         parser.add_argument(
             "--url",
+            type=broker_url("pika"),
             help="The broker, amqp://user:password@host:port/vhost (default: the url of the "
             "RabbitMQ backend in BROADCASTER).",
         )

@@ -12,7 +12,7 @@ from ...backends.base import BaseBackend
 from ...backends.redis import RedisStreamBackend
 from ...consumers.inbox import InboxEntry
 from ...consumers.redis import RedisStreamConsumer
-from ..arguments import seconds
+from ..arguments import broker_url, seconds
 from ..migrated import require_migrated
 from ._consuming import add_common_arguments, backend_options, build, common_options, run
 
@@ -33,6 +33,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--url",
+            type=broker_url("redis-py"),
             help="The Redis URL (default: that of the one RedisStreamBackend in BROADCASTER).",
         )
         parser.add_argument(

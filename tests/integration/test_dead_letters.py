@@ -55,10 +55,10 @@ def test_a_refused_event_goes_to_the_dead_letter_with_the_failure(configured: No
     doubles = backends()
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=1)
     publisher.publish_event("order.paid", "/shop", {"reject": False})
-    run_worker(backends=doubles)  # refused once: retried in an hour
+    run_worker(backends=doubles, registry=EventRegistry())  # refused once: retried in an hour
     OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
 
-    stats = run_worker(backends=doubles)
+    stats = run_worker(backends=doubles, registry=EventRegistry())
 
     row.refresh_from_db()
     assert row.status == Status.FAILED
@@ -84,7 +84,7 @@ def test_a_refused_event_goes_to_the_dead_letter_with_the_failure(configured: No
 def test_no_retry_allowed_makes_the_reason_rejected(configured: None) -> None:
     doubles = backends()
     publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=doubles)
+    run_worker(backends=doubles, registry=EventRegistry())
     [letter] = doubles["dead"].events
     assert letter.extensions["deadletterreason"] == "rejected"
 
@@ -95,7 +95,7 @@ def test_a_dead_letter_destination_that_is_down_defers_it_and_spends_nothing(
     down = UnavailableBackend("dead")
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
 
-    stats = run_worker(backends=backends(dead=down))
+    stats = run_worker(backends=backends(dead=down), registry=EventRegistry())
 
     row.refresh_from_db()
     assert (row.status, row.retry_count, stats.deferred) == (Status.PENDING, 1, 1)
@@ -103,7 +103,7 @@ def test_a_dead_letter_destination_that_is_down_defers_it_and_spends_nothing(
     assert row.scheduled_at > timezone.now()
     down.down = False
     OutboxEvent.objects.filter(pk=row.pk).update(scheduled_at=timezone.now())
-    stats = run_worker(backends=backends(dead=down))
+    stats = run_worker(backends=backends(dead=down), registry=EventRegistry())
 
     row.refresh_from_db()
     assert (row.status, row.retry_count, stats.dead_lettered) == (Status.FAILED, 1, 1)
@@ -116,7 +116,7 @@ def test_a_refused_dead_letter_ends_the_row_failed_without_a_loop(configured: No
     refusing = RejectingBackend("dead")
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
 
-    stats = run_worker(backends=backends(dead=refusing))
+    stats = run_worker(backends=backends(dead=refusing), registry=EventRegistry())
 
     row.refresh_from_db()
     assert row.status == Status.FAILED and stats.failed == 2 and stats.dead_lettered == 0
@@ -135,7 +135,7 @@ def test_event_failed_is_sent_once_the_dead_letter_is_there(configured: None) ->
     event_failed.connect(on_failed, dispatch_uid="dead-letter-test")
     try:
         publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-        run_worker(backends=doubles)
+        run_worker(backends=doubles, registry=EventRegistry())
     finally:
         event_failed.disconnect(dispatch_uid="dead-letter-test")
     assert seen == [1]
@@ -165,11 +165,11 @@ def test_a_routes_dead_letter_wins_and_takes_handler_failures() -> None:
 def test_requeued_after_its_dead_letter_the_event_goes_where_it_failed(configured: None) -> None:
     doubles = backends()
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=doubles)
+    run_worker(backends=doubles, registry=EventRegistry())
     assert OutboxEvent.objects.filter(pk=row.pk).retry_now() == 1
 
     fixed = backends(main=LocMemBackend("main"))
-    run_worker(backends=fixed)
+    run_worker(backends=fixed, registry=EventRegistry())
 
     row.refresh_from_db()
     assert row.status == Status.PUBLISHED
@@ -179,12 +179,12 @@ def test_requeued_after_its_dead_letter_the_event_goes_where_it_failed(configure
 def test_an_expired_event_is_still_dead_lettered(configured: None) -> None:
     doubles = backends(dead=UnavailableBackend("dead"))
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=doubles)
+    run_worker(backends=doubles, registry=EventRegistry())
     OutboxEvent.objects.filter(pk=row.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1), scheduled_at=timezone.now()
     )
     doubles["dead"].down = False
-    run_worker(backends=doubles)
+    run_worker(backends=doubles, registry=EventRegistry())
     row.refresh_from_db()
     assert row.status == Status.FAILED
     assert row.delivery["dead-letter:main"]["state"] == "delivered"
@@ -195,9 +195,9 @@ def test_status_shows_the_dead_letters_and_no_backlog_for_the_dead_letter_backen
 ) -> None:
     doubles = backends(dead=RejectingBackend("dead"))
     publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=doubles)  # the dead letter is refused too
+    run_worker(backends=doubles, registry=EventRegistry())  # the dead letter is refused too
     publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=backends())
+    run_worker(backends=backends(), registry=EventRegistry())
     publisher.publish_event("order.paid", "/shop", {"reject": False})  # pending, not for "dead"
 
     out = StringIO()
@@ -220,7 +220,7 @@ def status_json() -> str:
 
 def test_the_admin_page_shows_where_the_event_was_dead_lettered(configured: None) -> None:
     row = publisher.publish_event("order.paid", "/shop", {"reject": True}, max_retries=0)
-    run_worker(backends=backends())
+    run_worker(backends=backends(), registry=EventRegistry())
     client = Client()
     client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
 
@@ -252,7 +252,7 @@ def test_a_row_requeued_with_its_retries_spent_fails_at_once(configured: None) -
     row = publisher.publish_event("order.paid", "/shop", {"reject": False}, max_retries=0)
     OutboxEvent.objects.filter(pk=row.pk).update(retry_count=1)  # not as retry_now() does
 
-    stats = run_worker(backends=doubles)
+    stats = run_worker(backends=doubles, registry=EventRegistry())
 
     row.refresh_from_db()
     assert (row.status, stats.failed, stats.dead_lettered) == (Status.FAILED, 1, 0)

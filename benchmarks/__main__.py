@@ -3,6 +3,7 @@
     python -m benchmarks                  # the full run (about 15 minutes on 2 cores)
     python -m benchmarks --smoke          # everything at a tiny size, for CI (no figure means much)
     python -m benchmarks --only redis     # one measurement (repeat --only for more)
+    python -m benchmarks --production     # the long production-shaped ones (longtx, load, ...)
     python -m benchmarks --compare main   # every figure of commit main and of this tree, together
 
 Uses DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS and RABBITMQ_URL when all are set, else
@@ -41,7 +42,15 @@ MEASUREMENTS = {
     "priority": "priority_burst",
     "scale-out": "scale_out",
     "memory": "memory",
+    "longtx": "long_transaction",
+    "load": "load_latency",
+    "scale-out-many": "many_workers",
+    "backlog": "backlog",
+    "cleanup": "cleanup",
 }
+#: The production-shaped measurements: too long for every run (docs/performance.md says how
+#: long), so they run with ``--production`` or when named with ``--only``.
+PRODUCTION = ("longtx", "load", "scale-out-many", "backlog", "cleanup")
 #: The measurements that raised, in this run.
 FAILED: list[str] = []
 DATABASES = {"default": "bench_outbox", "history": "bench_outbox_history"}
@@ -54,13 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
     if args.compare:
-        only = args.only or []
+        only = args.only or (list(PRODUCTION) if args.production else [])
         return compare(args.compare, only, smoke=scale == SMOKE, rounds=args.rounds or scale.rounds)
     if args.rounds:
         scale = replace(scale, rounds=args.rounds)
     started = time.monotonic()
     with running_services():
-        where, figures = _run(args.only or list(MEASUREMENTS), scale)
+        where, figures = _run(args.only or _default_names(args.production), scale)
     size = "smoke" if scale == SMOKE else "full"
     print(f"{where}; {size} run, {scale.rounds} round(s), {time.monotonic() - started:.0f} s\n")
     print(format_table(figures))
@@ -102,6 +111,13 @@ def _measure(name: str, scale: Scale) -> list[Figure]:
     return figures
 
 
+def _default_names(production: bool) -> list[str]:
+    """Return the measurements a run without ``--only`` makes."""
+    if production:
+        return list(PRODUCTION)
+    return [name for name in MEASUREMENTS if name not in PRODUCTION]
+
+
 def _setup_django() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     os.environ["BENCH_DATABASE"] = DATABASES["default"]
@@ -117,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--only", action="append", choices=list(MEASUREMENTS), help="run only NAME")
+    parser.add_argument(
+        "--production", action="store_true", help="run the production-shaped measurements only"
+    )
     parser.add_argument("--rounds", type=int, help="alternating rounds per ratio (default 3)")
     parser.add_argument(
         "--compare", metavar="REF", help="run commit REF's benchmarks and this tree's in turn"

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -24,6 +25,8 @@ from harness.polling import poll
 from .workload import EVENT_TYPE, SOURCE, payload
 
 OUTBOX_TABLE = "outbox_events"
+#: Rows per commit when a fill is large: a million-row transaction only makes the WAL bigger.
+FILL_CHUNK = 100_000
 #: The advisory lock a run holds on the database of ``DATABASE_URL`` ("bench" in ASCII).
 RUN_LOCK = 0x62656E6368
 #: Row ids as time-ordered as the package's UUIDv7 ids: the creation millisecond first.
@@ -32,6 +35,11 @@ _TIME_ORDERED_ID = (
     "substring(int8send((extract(epoch from {t}) * 1000)::bigint) from 3) from 1 for 6), "
     "6, 112 + floor(random() * 16)::int), 'hex')::uuid"
 )
+
+
+def time_ordered_id(at: str) -> str:
+    """Return SQL for a random UUID whose first 48 bits are the SQL time ``at`` in ms (UUIDv7)."""
+    return _TIME_ORDERED_ID.format(t=at)
 
 
 def database_url(name: str) -> str:
@@ -99,12 +107,14 @@ def fill_outbox(
     alias: str = "default",
     published: bool = False,
     event_types: Sequence[str] = (EVENT_TYPE,),
+    due_in: timedelta | None = None,
 ) -> None:
     """Add ``count`` workload events to the outbox of ``alias``, in one transaction.
 
-    The rows are due now (created up to ``count`` microseconds ago, in order), or already
-    ``published`` a day ago when ``published`` is true. They are shared out among
-    ``event_types``, each type's rows a copy of one the publisher wrote (routed as it routes).
+    The rows are due now (created up to ``count`` microseconds ago, in order), or ``due_in``
+    from now (pending, not due), or already ``published`` a day ago when ``published`` is true.
+    They are shared out among ``event_types``, each type's rows a copy of one the publisher
+    wrote (routed as it routes).
     """
     from django_broadcaster.models import OutboxEvent
     from django_broadcaster.publishers import publisher
@@ -114,7 +124,7 @@ def fill_outbox(
             share = count // len(event_types) + (index < count % len(event_types))
             template = publisher.publish_event(event_type, SOURCE, payload(), using=alias)
             columns = [field.column for field in OutboxEvent._meta.concrete_fields]
-            select = _cloned_columns(columns, share, published)
+            select = _cloned_columns(columns, share, published, due_in)
             with connections[alias].cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {OUTBOX_TABLE} ({', '.join(columns)}) SELECT {select} "
@@ -122,6 +132,25 @@ def fill_outbox(
                     [share, template.pk],
                 )
             OutboxEvent.objects.using(alias).filter(pk=template.pk).delete()
+
+
+def fill_and_vacuum(
+    connection: psycopg.Connection,
+    rows: int,
+    *,
+    published: bool = False,
+    due_in: timedelta | None = None,
+) -> float:
+    """Add ``rows`` events as :func:`fill_outbox` does, in commits of :data:`FILL_CHUNK`, then
+    ``VACUUM ANALYZE`` (as autovacuum would after them); return the seconds it all took.
+
+    ``connection`` is an autocommit connection to the default database.
+    """
+    started = time.perf_counter()
+    for start in range(0, rows, FILL_CHUNK):
+        fill_outbox(min(FILL_CHUNK, rows - start), published=published, due_in=due_in)
+    connection.execute(f"VACUUM ANALYZE {OUTBOX_TABLE}")
+    return time.perf_counter() - started
 
 
 def wait_until_none(
@@ -150,17 +179,22 @@ def count_rows(connection: psycopg.Connection, status: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _cloned_columns(columns: list[str], count: int, published: bool) -> str:
+def _cloned_columns(
+    columns: list[str], count: int, published: bool, due_in: timedelta | None = None
+) -> str:
     """Return the SELECT list that copies the template row ``t`` for row number ``g``."""
     offset = f"({count} - g) * interval '1 microsecond'"
     if published:
         offset = f"interval '1 day' + {offset}"
     overrides: Mapping[str, str] = {
-        "id": _TIME_ORDERED_ID.format(t=f"t.created_at - {offset}"),
+        "id": time_ordered_id(f"t.created_at - {offset}"),
         "created_at": f"t.created_at - {offset}",
         "scheduled_at": f"t.scheduled_at - {offset}",
         "time": f"t.time - {offset}",
     }
     if published:
         overrides = {**overrides, "status": "'published'", "published_at": "t.created_at"}
+    if due_in is not None:
+        ahead = f"interval '{due_in.total_seconds()} seconds'"
+        overrides = {**overrides, "scheduled_at": f"t.scheduled_at + {ahead} - {offset}"}
     return ", ".join(overrides.get(column, f"t.{column}") for column in columns)

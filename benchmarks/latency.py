@@ -14,7 +14,6 @@ import time
 from django.db import transaction
 
 from django_broadcaster.publishers import publisher
-from harness.polling import poll
 
 from . import stream
 from .database import empty_outbox
@@ -40,23 +39,13 @@ def publish_steadily(seconds: float) -> dict[str, float]:
     return committed
 
 
-def wait_for_entries(count: int) -> None:
-    """Wait until the stream holds ``count`` entries; raise ``TimeoutError`` after a minute."""
-    poll(
-        lambda: stream.length() >= count,
-        ARRIVAL_TIMEOUT_S,
-        f"{count} events in Redis",
-        detail=lambda: f"{stream.length()} of {count} events reached Redis",
-    )
-
-
 def measure(scale: Scale) -> list[Figure]:
     """Return the median and 99th percentile of commit-to-Redis latency."""
     empty_outbox()
     stream.reset()
     with running([current_worker(stream.redis_backends())]):
         committed = publish_steadily(scale.latency_s)
-        wait_for_entries(len(committed))
+        stream.wait_for_length(len(committed), ARRIVAL_TIMEOUT_S)
     arrived = stream.arrival_ms()
     latencies = [arrived[event_id] - at for event_id, at in committed.items()]
     cuts = statistics.quantiles(latencies, n=100)

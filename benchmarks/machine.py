@@ -40,3 +40,15 @@ def cores() -> int:
     run where the system puts them.
     """
     return os.cpu_count() or 1
+
+
+def process_cpu_seconds(pid: int, stat: str | None = None) -> float:
+    """Return the CPU time (user and system), in seconds, process ``pid`` has spent so far.
+
+    ``stat`` is the text of ``/proc/PID/stat``, read when not given. Raises ``OSError`` when
+    the process is gone or there is no ``/proc``.
+    """
+    text = Path(f"/proc/{pid}/stat").read_text() if stat is None else stat
+    # The command name, in parentheses, may hold spaces: the fields start after its ")".
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -17,6 +17,12 @@ class Scale:
     publish_events: int
     priority_backlog: int
     rounds: int
+    #: The production-shaped measurements (``--production``): see docs/performance.md.
+    longtx_events: int
+    longtx_hold_s: float
+    load_s: float
+    backlogs: tuple[int, ...]
+    cleanup_rows: int
 
 
 FULL = Scale(
@@ -28,6 +34,11 @@ FULL = Scale(
     publish_events=2_000,
     priority_backlog=50_000,
     rounds=3,
+    longtx_events=300_000,
+    longtx_hold_s=300.0,
+    load_s=60.0,
+    backlogs=(0, 200_000, 2_000_000),
+    cleanup_rows=5_000_000,
 )
 #: Everything runs, at sizes far too small for the figures to mean anything.
 SMOKE = Scale(
@@ -39,4 +50,9 @@ SMOKE = Scale(
     publish_events=100,
     priority_backlog=2_000,
     rounds=1,
+    longtx_events=20_000,
+    longtx_hold_s=30.0,
+    load_s=10.0,
+    backlogs=(0, 20_000, 100_000),
+    cleanup_rows=100_000,
 )

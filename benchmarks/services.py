@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "services"
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL")
@@ -74,6 +76,10 @@ def _restart_postgres_durable(run_dir: Path, database_url: str) -> None:
     postgres = shlex.split((data / "postmaster.opts").read_text())[0]
     port = str(urlsplit(database_url).port)
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {run_dir / 'pg'}"
+    with psycopg.connect(database_url, autocommit=True) as server:
+        row = server.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if row and row[0]:  # scripts/services preloads pg_stat_statements where the server has it
+        options += f" -c shared_preload_libraries={row[0]}"
     command = [str(Path(postgres).parent / "pg_ctl"), "-D", str(data), "-m", "fast", "-w"]
     command += ["-o", options, "-l", str(run_dir / "pg" / "server.log"), "restart"]
     if os.geteuid() == 0:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Final
 
 import redis
+
+from harness.polling import poll
 
 STREAM: Final = "bench-events"
 
@@ -33,6 +36,22 @@ def length() -> int:
     """Return how many entries the stream holds."""
     with client() as redis_client:
         return int(redis_client.xlen(STREAM))
+
+
+def wait_for_length(count: int, timeout_s: float) -> float:
+    """Poll every 5 ms until the stream holds ``count`` entries; return ``time.perf_counter()``.
+
+    Timing a drain by the stream rather than by the outbox keeps the polling off the database
+    being measured. Raises ``TimeoutError`` after ``timeout_s`` seconds.
+    """
+    poll(
+        lambda: length() >= count,
+        timeout_s,
+        f"{count} events in Redis",
+        every=0.005,
+        detail=lambda: f"{length()} of {count} events reached Redis",
+    )
+    return time.perf_counter()
 
 
 def arrival_ms() -> dict[str, int]:

@@ -22,7 +22,7 @@ class BroadcasterConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks, schema_checks  # noqa: F401  (registers the checks)
         from .conf import reset_on_setting_changed
         from .worker.eager import follow_setting
 

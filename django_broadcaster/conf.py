@@ -56,7 +56,10 @@ class BroadcasterSettings:
     cleanup_interval: timedelta = timedelta(hours=1)
     progress_interval: timedelta | None = timedelta(seconds=5)
     eager: bool = False
+    validate_data: bool = False
     routes: tuple[Any, ...] = ()  #: as written; :mod:`.routing` reads the rules
+    schemas: Any = None  #: ``SCHEMAS`` as written; :mod:`.schemas` reads it
+    asyncapi: Any = None  #: ``ASYNCAPI`` as written; :mod:`.asyncapi` reads it
 
 
 # Maps each key of the BROADCASTER dict to its field and the type its value must have.
@@ -78,10 +81,13 @@ SETTING_FIELDS: Final[Mapping[str, tuple[str, type]]] = {
     "CLEANUP_INTERVAL": ("cleanup_interval", timedelta),
     "PROGRESS_INTERVAL": ("progress_interval", timedelta),
     "EAGER": ("eager", bool),
+    "VALIDATE_DATA": ("validate_data", bool),
 }
 # WEBHOOK_RECEIVER is checked by the receiving view's module (django_broadcaster.receivers);
-# ROUTES by django_broadcaster.routing.
-KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {"BACKENDS", "WEBHOOK_RECEIVER", "ROUTES"}
+# ROUTES by django_broadcaster.routing; SCHEMAS by .schemas; ASYNCAPI by .asyncapi.
+KNOWN_KEYS: Final = frozenset(SETTING_FIELDS) | {
+    *("BACKENDS", "WEBHOOK_RECEIVER", "ROUTES", "SCHEMAS", "ASYNCAPI")
+}
 # Keys whose value must be more than zero.
 POSITIVE_KEYS: Final = frozenset(
     {
@@ -114,6 +120,8 @@ def get_settings() -> BroadcasterSettings:
     return BroadcasterSettings(
         backends=_backend_configs(backends_setting()),
         routes=tuple(routes) if isinstance(routes, list | tuple) else routes,
+        schemas=raw.get("SCHEMAS"),
+        asyncapi=raw.get("ASYNCAPI"),
         **values,
     )
 

@@ -33,10 +33,11 @@ from .outbox.bulk import insert_rows
 from .outbox.deliveries import route_to_handlers
 from .outbox.models import DestinationState, OutboxEvent, keep_encoding, new_event_id, outbox_field
 from .registry import event_registry
-from .routing import apply_route
+from .routing import apply_route, route_for
 from .signals import event_created
 from .telemetry import current_trace_extensions
 from .typed import to_cloud_event
+from .validation import check_data
 
 _published: ContextVar[int] = ContextVar("django_broadcaster_published", default=0)
 MAX_DATA_DEPTH: Final = 500  #: How deep data may nest arrays and objects, alike everywhere.
@@ -120,22 +121,12 @@ class Publisher(AsyncPublishing):
 
         Its class names the type and may give a ``source`` (``source`` overrides it); its fields
         are the data (:mod:`.typed`). Else as :meth:`publish_event`; ``TypeError`` if it is neither.
+        With ``VALIDATE_DATA`` on, data that breaks the class's JSON Schema raises ``InvalidEvent``.
         """
-        event = to_cloud_event(
-            typed_event,
-            source=source,
-            subject=subject,
-            dataschema=dataschema,
-            extensions=extensions,
-        )
-        return self.publish_cloud_event(
-            event,
-            scheduled_at=scheduled_at,
-            max_retries=max_retries,
-            backends=backends,
-            priority=priority,
-            using=using,
-        )
+        attributes = {"source": source, "subject": subject, "dataschema": dataschema}
+        event = to_cloud_event(typed_event, extensions=extensions, **attributes)
+        options = scheduled_at, max_retries, backends, priority
+        return self._save(_build_row(event, *options, type(typed_event)), using)
 
     def publish_cloud_event(
         self,
@@ -149,6 +140,9 @@ class Publisher(AsyncPublishing):
     ) -> OutboxEvent:
         """Write ``cloud_event`` like :meth:`publish_event`; a set ``id`` must be a UUID."""
         row = _build_row(cloud_event, scheduled_at, max_retries, backends, priority)
+        return self._save(row, using)
+
+    def _save(self, row: OutboxEvent, using: str | None) -> OutboxEvent:
         row.save(force_insert=True, using=using or router.db_for_write(OutboxEvent))
         _published.set(_published.get() + 1)
         event_created.send(sender=OutboxEvent, event=row)
@@ -185,12 +179,17 @@ def _build_row(
     max_retries: int | None,
     backends: Sequence[str] | None,
     priority: int | None,
+    typed: type | None = None,
 ) -> OutboxEvent:
-    """Return the unsaved row for ``event``, routed, with the trace context, its own copy of the
-    data and the data's JSON; raise :class:`InvalidEvent` naming any problem."""
+    """Return the unsaved row for ``event`` (of the class ``typed``, if any): routed, validated,
+    with the trace context, its own copy of the data and its JSON; raise :class:`InvalidEvent`."""
     config = get_settings()
-    if config.routes:  # without rules there is nothing to look up
-        event, backends, max_retries, priority = apply_route(event, backends, max_retries, priority)
+    route = route_for(event, config) if config.routes else None  # no rules, nothing to look up
+    if route is not None:
+        options = apply_route(route, event, backends, max_retries, priority)
+        event, backends, max_retries, priority = options
+    if route.validates(config.validate_data) if route else config.validate_data:
+        check_data(event, typed, route)  # jsonschema is imported by the first check
     text, data = encoded_copy(event.data, max_size=config.max_data_size)
     aliases = None if backends is None else checked_aliases(backends, config.backends)
     _check_lengths(event)

@@ -4,11 +4,11 @@
 a ``*`` glob, or a list of them) and/or ``WHEN`` (a predicate on the event, or its dotted path)
 say what it matches; ``BACKENDS`` lists the aliases that get those events; ``MAX_RETRIES``,
 ``PRIORITY``, ``EXPIRES_AFTER`` and the backoff (``RETRY_BASE_DELAY``, ``RETRY_MAX_DELAY``) are
-their defaults; ``DEAD_LETTER`` names where they go when they fail (:mod:`.dead_letters`).
-The first rule that matches an event decides (as Celery's ``task_routes`` does); an event no
-rule matches goes to every backend. The publisher asks :func:`route_for` once, so the row
-records exactly the destinations it needs, and an argument of the call (``backends=``,
-``max_retries=``, ...) wins over the route's.
+their defaults, ``VALIDATE_DATA`` turns :mod:`.validation` on or off for them, and
+``DEAD_LETTER`` names where they go when they fail (:mod:`.dead_letters`). The first rule that
+matches an event decides (as Celery's ``task_routes`` does); an event no rule matches goes to
+every backend. The publisher asks :func:`route_for` once, so the row records exactly the
+destinations it needs, and an argument of the call (``backends=``, ...) wins over the route's.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .globs import covers, matches, overlap
 #: The keys a rule may have; ``BACKENDS`` and one of ``TYPES`` or ``WHEN`` are required.
 KEYS: Final = frozenset(
     {"TYPES", "WHEN", "BACKENDS", "MAX_RETRIES", "PRIORITY", "EXPIRES_AFTER"}
-    | {"RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "DEAD_LETTER"}
+    | {"RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "VALIDATE_DATA", "DEAD_LETTER"}
 )
 Predicate = Callable[[CloudEvent], bool]
 
@@ -53,12 +53,17 @@ class Route:
     retry_base_delay: timedelta | None = None
     retry_max_delay: timedelta | None = None
     dead_letter: str | None = None  #: the backend alias its failed events go to
+    validate_data: bool | None = None
 
     def matches(self, event: CloudEvent) -> bool:
         """Return whether this rule takes ``event``."""
         if self.types and not any(matches(pattern, event.event_type) for pattern in self.types):
             return False
         return self.when is None or bool(self.when(event))
+
+    def validates(self, default: bool) -> bool:
+        """Return whether its events' data is validated: its ``VALIDATE_DATA``, else ``default``."""
+        return default if self.validate_data is None else self.validate_data
 
     @property
     def defaults(self) -> str:
@@ -140,6 +145,8 @@ def _policy_problems(rule: Mapping[str, Any]) -> list[str]:
     priority = rule.get("PRIORITY", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
         problems.append("PRIORITY must be an int from -100 to 100")
+    if not isinstance(rule.get("VALIDATE_DATA", False), bool):
+        problems.append("VALIDATE_DATA must be True or False")
     for key in ("EXPIRES_AFTER", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY"):
         value = rule.get(key, timedelta(1))
         if not isinstance(value, timedelta) or value <= timedelta(0):
@@ -178,6 +185,7 @@ def _route(number: int, rule: Mapping[str, Any]) -> Route:
         retry_base_delay=rule.get("RETRY_BASE_DELAY"),
         retry_max_delay=rule.get("RETRY_MAX_DELAY"),
         dead_letter=rule.get("DEAD_LETTER"),
+        validate_data=rule.get("VALIDATE_DATA"),
     )
 
 
@@ -215,21 +223,18 @@ def configured_routes(config: BroadcasterSettings | None = None) -> tuple[Route,
 
 
 def apply_route(
+    route: Route,
     event: CloudEvent,
     backends: Sequence[str] | None,
     max_retries: int | None,
     priority: int | None,
 ) -> tuple[CloudEvent, Sequence[str] | None, int | None, int | None]:
     """Return ``event``, ``backends``, ``max_retries`` and ``priority`` with what the call left
-    out (``None``) taken from the event's route; unchanged when no rule takes it.
+    out (``None``) taken from ``route``, the event's (:func:`route_for`).
 
     The route's ``EXPIRES_AFTER``, counted from the event's time (else now), becomes the
-    event's ``expirytime`` unless it has one. Raises ``BroadcasterImproperlyConfigured`` when
-    ``ROUTES`` is malformed.
+    event's ``expirytime`` unless it has one.
     """
-    route = route_for(event)
-    if route is None:
-        return event, backends, max_retries, priority
     if route.expires_after is not None and "expirytime" not in event.extensions:
         expiry = (event.time or timezone.now()) + route.expires_after
         extensions = {**event.extensions, "expirytime": format_timestamp(expiry)}

@@ -134,6 +134,8 @@ BROADCASTER = {
     ],
     # The receiving view at /webhooks/ (shop_project/urls.py) accepts what this secret signed.
     "WEBHOOK_RECEIVER": {"SECRETS": [SHOP_WEBHOOK_SECRET]},
+    # `manage.py outbox_asyncapi` describes the chosen backends' channels (docs/asyncapi.md).
+    "ASYNCAPI": {"TITLE": "Shop events", "VERSION": "1.0.0"},
 }
 
 LOGGING = {

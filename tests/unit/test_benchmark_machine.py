@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from benchmarks.machine import busy_cpu_seconds, cores
+from benchmarks.machine import busy_cpu_seconds, cores, process_cpu_seconds
 
 # user nice system idle iowait irq softirq steal guest guest_nice
 STAT = "cpu  100 20 30 5000 700 4 6 800 50 0\ncpu0 50 10 15 2500 350 2 3 400 25 0\n"
@@ -49,3 +49,13 @@ def test_cores_count_every_cpu_even_when_this_process_is_pinned_to_one() -> None
         assert cores() == online_cpus()  # the services still run on all of them
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+def test_a_process_s_cpu_time_is_its_user_and_system_time() -> None:
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    stat = "4242 (python -m x) S 1 4242 4242 0 -1 4194304 900 0 3 0 250 50 7 1 20 0 3 0\n"
+    assert process_cpu_seconds(4242, stat) == pytest.approx(300 / os.sysconf("SC_CLK_TCK"))
+
+
+def test_this_process_s_cpu_time_is_read_from_proc() -> None:
+    assert process_cpu_seconds(os.getpid()) > 0

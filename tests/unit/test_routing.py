@@ -54,16 +54,20 @@ def test_the_call_wins_over_the_route_and_the_route_fills_the_rest() -> None:
     rule = {"TYPES": "order.*", "BACKENDS": ["orders"], "MAX_RETRIES": 9, "PRIORITY": 7}
     with routed({**rule, "EXPIRES_AFTER": timedelta(hours=1)}):
         event = CloudEvent("order.paid", "/shop")
-        routed_event, backends, retries, priority = apply_route(event, None, None, None)
+        route = route_for(event)
+        assert route is not None
+        routed_event, backends, retries, priority = apply_route(route, event, None, None, None)
         assert (backends, retries, priority) == (("orders",), 9, 7)
         assert routed_event.expires_at is not None
-        assert apply_route(event, ["audit"], 2, -5)[1:] == (["audit"], 2, -5)
+        assert apply_route(route, event, ["audit"], 2, -5)[1:] == (["audit"], 2, -5)
 
 
 def test_an_events_own_expiry_wins_over_the_routes() -> None:
     with routed({"TYPES": "order.*", "BACKENDS": [], "EXPIRES_AFTER": timedelta(hours=1)}):
         event = CloudEvent("order.paid", "/s", extensions={"expirytime": "2030-01-01T00:00:00Z"})
-        assert apply_route(event, None, None, None)[0] is event
+        route = route_for(event)
+        assert route is not None
+        assert apply_route(route, event, None, None, None)[0] is event
 
 
 def test_malformed_routes_fail_the_publish_too() -> None:

@@ -27,6 +27,8 @@
 - ``django_broadcaster.E051``: a rule of ``ROUTES`` names a backend alias that is not configured.
 - ``django_broadcaster.E052``: a rule of ``ROUTES`` can never match: earlier rules take every
   type it names (the first matching rule wins).
+- ``django_broadcaster.E060`` to ``E063`` and ``W060``: a ``DEAD_LETTER`` is malformed, unknown,
+  its own, chained or mixed with ordinary events (:func:`.dead_letters.check_messages`).
 
 The command checks cover every :class:`~.commands.Command` class defined in an installed app's
 module and imported by the time the checks run (its ``handlers`` module, its models, the URLconf
@@ -56,6 +58,7 @@ from .conf import (
     settings_errors,
     time_zone_errors,
 )
+from .dead_letters import check_messages as dead_letter_messages
 from .registry import EventRegistry, event_registry
 from .routing import overlapping_rules, parse_routes, shadowed_rules, unknown_aliases
 from .typed import event_type_of
@@ -111,11 +114,19 @@ def _route_messages(raw: object) -> list[CheckMessage]:
     found += [(message, "E051") for message in unknown_aliases(routes, backends_setting())]
     found += [(message, "E052") for message in shadowed_rules(routes)]
     found += [(message, "W050") for message in overlapping_rules(routes)]
-    hint = "See Routing in the django-broadcaster documentation."
+    found += dead_letter_messages(backends_setting(), routes)
     return [
-        (Error if code[0] == "E" else Warning)(message, hint=hint, id=f"django_broadcaster.{code}")
+        (Error if code[0] == "E" else Warning)(
+            message, hint=_ROUTE_HINTS[code[1:3]], id=f"django_broadcaster.{code}"
+        )
         for message, code in found
     ]
+
+
+_ROUTE_HINTS = {
+    "05": "See Routing in the django-broadcaster documentation.",
+    "06": "See Dead letters in the django-broadcaster documentation.",
+}
 
 
 @register()

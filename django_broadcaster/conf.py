@@ -20,16 +20,18 @@ from .exceptions import BroadcasterImproperlyConfigured
 
 SETTING_NAME: Final = "BROADCASTER"
 LEGACY_SETTING_NAME: Final = "OUTBOX_PUBLISHERS"
-BACKEND_KEYS: Final = frozenset({"BACKEND", "OPTIONS"})
+BACKEND_KEYS: Final = frozenset({"BACKEND", "OPTIONS", "DEAD_LETTER"})
 
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """One entry of ``BACKENDS``: the alias, the backend class's dotted path and its options."""
+    """One entry of ``BACKENDS``: the alias, the backend class's dotted path, its options, and
+    the alias its failed events go to (``DEAD_LETTER``, checked by :mod:`.dead_letters`)."""
 
     alias: str
     backend: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    dead_letter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def backend_shape_errors() -> list[str]:
         unknown = sorted(set(config) - BACKEND_KEYS)
         if unknown:
             errors.append(
-                f"{where} has unknown keys {unknown}; only BACKEND and OPTIONS are allowed."
+                f"{where} has unknown keys {unknown}; only {sorted(BACKEND_KEYS)} are allowed."
             )
         if not isinstance(config.get("BACKEND"), str):
             errors.append(f"{where} needs BACKEND, the dotted path of a backend class.")
@@ -217,10 +219,17 @@ def _value_errors(key: str, value: object, expected: type) -> list[str]:
 def _backend_configs(backends: Mapping[str, Any]) -> dict[str, BackendConfig]:
     return {
         alias: BackendConfig(
-            alias=alias, backend=config["BACKEND"], options=dict(config.get("OPTIONS", {}))
+            alias=alias,
+            backend=config["BACKEND"],
+            options=dict(config.get("OPTIONS", {})),
+            dead_letter=_alias_or_none(config.get("DEAD_LETTER")),
         )
         for alias, config in backends.items()
     }
+
+
+def _alias_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None  # else E060 says what is wrong
 
 
 def reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:

@@ -101,3 +101,11 @@ def missing_library(user: str, package: str, extra: str) -> BroadcasterImproperl
     return BroadcasterImproperlyConfigured(
         f"{user} needs the {package} package: pip install 'django-broadcaster[{extra}]'."
     )
+
+
+def describe(error: BaseException) -> str:
+    """Return how a destination's ``error`` is written down: its class's name, a colon, its text.
+
+    :func:`~django_broadcaster.outbox.deliveries.error_kind` reads the class back from it.
+    """
+    return f"{type(error).__name__}: {error}"

@@ -4,9 +4,10 @@
 a ``*`` glob, or a list of them) and/or ``WHEN`` (a predicate on the event, or its dotted path)
 say what it matches; ``BACKENDS`` lists the aliases that get those events; ``MAX_RETRIES``,
 ``PRIORITY``, ``EXPIRES_AFTER`` and the backoff (``RETRY_BASE_DELAY``, ``RETRY_MAX_DELAY``) are
-their defaults, and ``VALIDATE_DATA`` turns :mod:`.validation` on or off for them. The first rule
-that matches an event decides (as Celery's ``task_routes`` does); an event no rule matches goes
-to every backend. The publisher asks :func:`route_for` once, so the row records exactly the
+their defaults, ``VALIDATE_DATA`` turns :mod:`.validation` on or off for them, and
+``DEAD_LETTER`` names where they go when they fail (:mod:`.dead_letters`). The first rule that
+matches an event decides (as Celery's ``task_routes`` does); an event no rule matches goes to
+every backend. The publisher asks :func:`route_for` once, so the row records exactly the
 destinations it needs, and an argument of the call (``backends=``, ...) wins over the route's.
 """
 
@@ -28,7 +29,7 @@ from .globs import covers, matches, overlap
 #: The keys a rule may have; ``BACKENDS`` and one of ``TYPES`` or ``WHEN`` are required.
 KEYS: Final = frozenset(
     {"TYPES", "WHEN", "BACKENDS", "MAX_RETRIES", "PRIORITY", "EXPIRES_AFTER"}
-    | {"RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "VALIDATE_DATA"}
+    | {"RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "VALIDATE_DATA", "DEAD_LETTER"}
 )
 Predicate = Callable[[CloudEvent], bool]
 
@@ -51,6 +52,7 @@ class Route:
     expires_after: timedelta | None = None
     retry_base_delay: timedelta | None = None
     retry_max_delay: timedelta | None = None
+    dead_letter: str | None = None  #: the backend alias its failed events go to
     validate_data: bool | None = None
 
     def matches(self, event: CloudEvent) -> bool:
@@ -72,6 +74,7 @@ class Route:
             ("expires after", self.expires_after),
             ("backoff from", self.retry_base_delay),
             ("backoff up to", self.retry_max_delay),
+            ("dead letters to", self.dead_letter),
         ]
         return ", ".join(f"{name} {value}" for name, value in named if value is not None)
 
@@ -148,6 +151,8 @@ def _policy_problems(rule: Mapping[str, Any]) -> list[str]:
         value = rule.get(key, timedelta(1))
         if not isinstance(value, timedelta) or value <= timedelta(0):
             problems.append(f"{key} must be a positive timedelta")
+    if not isinstance(rule.get("DEAD_LETTER", "x"), str) or rule.get("DEAD_LETTER") == "":
+        problems.append("DEAD_LETTER must be a backend alias (a non-empty string)")
     return problems
 
 
@@ -179,6 +184,7 @@ def _route(number: int, rule: Mapping[str, Any]) -> Route:
         expires_after=rule.get("EXPIRES_AFTER"),
         retry_base_delay=rule.get("RETRY_BASE_DELAY"),
         retry_max_delay=rule.get("RETRY_MAX_DELAY"),
+        dead_letter=rule.get("DEAD_LETTER"),
         validate_data=rule.get("VALIDATE_DATA"),
     )
 

@@ -219,15 +219,17 @@ class OutboxEventAdmin(ModelAdmin):
             return format_html("<p>{}</p>", "No destination is configured for this event.")
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (s.destination, s.state, s.attempts, s.at.isoformat() if s.at else "", s.error)
+                + (s.dead_letter,)
                 for s in states
             ),
         )
         return format_html(
             "<table><thead><tr><th>destination</th><th>state</th><th>attempts</th>"
-            "<th>last attempt</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>last attempt</th><th>last error</th><th>dead letter to</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
             rows,
         )
 

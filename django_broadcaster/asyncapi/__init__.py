@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from ..backends import create_backend
 from ..conf import SETTING_NAME, BroadcasterSettings, get_settings
+from ..dead_letters import dead_letter_aliases
 from ..exceptions import BroadcasterImproperlyConfigured
 from ..globs import matches
 from ..routing import Route, configured_routes
@@ -57,15 +58,17 @@ def document(config: BroadcasterSettings | None = None) -> dict[str, Any]:
         "operations": {},
         "components": {"schemas": schemas, "messages": {}},
     }
+    # A dead-letter backend is not one of "every backend": it gets dead letters only.
+    ordinary = [a for a in config.backends if a not in dead_letter_aliases(config)]
     for alias, backend_config in config.backends.items():
         channel = describe(create_backend(backend_config))
         if channel is not None:
             chosen = [
                 e
                 for e in events
-                if e.event_type and alias in reaching(e.event_type, routes, config.backends)
+                if e.event_type and alias in reaching(e.event_type, routes, ordinary)
             ]
-            if _others_reach(alias, routes, config.backends):
+            if _others_reach(alias, routes, ordinary):
                 chosen.append(EventInfo("other", None, ANY_DATA, "/my-service"))
             _add_channel(found, _key(alias), channel, chosen)
     return found

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..commands import COMMANDS, is_command_type
 from ..conf import get_settings
+from ..dead_letters import dead_letter_aliases
 from ..events import CloudEvent, format_timestamp, parse_timestamp
 from ..exceptions import InvalidEvent
 from ..predicates import choose
@@ -33,13 +34,15 @@ from .models import DestinationEntry, DestinationState, OutboxEvent, Status
 class Destination:
     """A backend alias or handler name, and the event types it takes (``None``: every type).
 
-    ``listed`` says that the handler has a predicate: it is bound for the events that list it.
+    ``listed`` says that the handler has a predicate: it is bound for the events that list it;
+    ``letters_only`` that the backend is a dead-letter one, so not among "every backend".
     """
 
     name: str
     is_backend: bool
     event_types: frozenset[str] | None = None
     listed: bool = False
+    letters_only: bool = False
 
     @property
     def kind(self) -> str:
@@ -60,11 +63,14 @@ class DeliveryState:
     attempts: int = 0
     error: str = ""
     at: datetime | None = None
+    dead_letter: str = ""  #: the alias its failure went on to, if it did
 
 
 def configured_destinations(registry: EventRegistry | None = None) -> list[Destination]:
     """Return the configured backends, then the handlers of ``registry`` (default: global)."""
-    backends = [Destination(alias, is_backend=True) for alias in get_settings().backends]
+    config = get_settings()
+    letters_only = dead_letter_aliases(config)
+    backends = [Destination(a, True, letters_only=a in letters_only) for a in config.backends]
     registry = registry or event_registry
     handlers = [
         Destination(name, is_backend=False, event_types=types, listed=name in registry.predicates)
@@ -76,7 +82,8 @@ def configured_destinations(registry: EventRegistry | None = None) -> list[Desti
 def bound_for(destination: Destination) -> Q:
     """Return the condition on outbox rows: the event should go to ``destination``."""
     if destination.is_backend:
-        return Q(backends__isnull=True) | Q(delivery__has_key=destination.name)
+        named = Q(delivery__has_key=destination.name)
+        return named if destination.letters_only else Q(backends__isnull=True) | named
     listed = Q(delivery__has_key=destination.name) if destination.listed else Q()
     if destination.event_types is None:  # every event but commands
         return (~Q(event_type__in=sorted(COMMANDS)) if COMMANDS else Q()) & listed
@@ -101,6 +108,8 @@ NOT_REACHED = (str(DestinationState.REJECTED), str(DestinationState.UNAVAILABLE)
 
 def wants(row: OutboxEvent, destination: Destination) -> bool:
     """Return whether ``row`` should go to ``destination`` (:func:`bound_for`, in Python)."""
+    if destination.is_backend and destination.letters_only:
+        return destination.name in (row.backends or ())
     if destination.is_backend:
         return row.wants_backend(destination.name)
     if destination.listed and destination.name not in (row.delivery or {}):
@@ -131,6 +140,7 @@ def _state(row: OutboxEvent, name: str, entry: DestinationEntry | None) -> Deliv
         attempts=entry.get("attempts", 0),
         error=entry.get("error", ""),
         at=None if at is None else parse_timestamp(at),
+        dead_letter=entry.get("dead_letter", ""),
     )
 
 

@@ -3,7 +3,8 @@
 :func:`outbox_status` runs six queries: counts by status; over the pending rows only (a partial
 index holds them), the due events and the lag, overall and by destination, and the reasons the
 tried ones wait; the events in flight; the most common failures and, in one aggregate, each
-destination's backlog. :func:`lags` runs the lag's query alone, for the worker's progress line.
+destination's backlog; with ``DEAD_LETTER`` set, a seventh counts the dead letters. :func:`lags`
+runs the lag's query alone, for the worker's progress line.
 
 The *lag* is how long the oldest unfinished event has waited to reach every destination it
 needs, deferred, retried or in flight alike: from its ``scheduled_at`` while the worker has
@@ -23,6 +24,7 @@ from django.db.models import Aggregate, Case, Count, F, Min, Q, QuerySet, When
 from django.utils import timezone
 
 from ..registry import EventRegistry
+from .dead_letters import DeadLetterCount, dead_letter_counts
 from .deliveries import Destination, awaiting, configured_destinations
 from .models import OutboxEvent, Status
 
@@ -56,7 +58,8 @@ class OutboxStatus:
     its destinations up, keeps it around a poll interval. ``oldest_due_at`` is when the oldest
     due event (pending, its time come, held by no worker) became due. ``waiting_reasons`` says
     why the pending events that were tried wait: a destination unavailable (what failed), or a
-    rejection whose retry is to come.
+    rejection whose retry is to come. ``dead_letters`` counts the failures sent on to a
+    ``DEAD_LETTER``, per destination.
     """
 
     now: datetime
@@ -68,6 +71,7 @@ class OutboxStatus:
     destinations: list[DestinationStatus]
     waiting_since: datetime | None = None
     waiting_reasons: list[FailureReason] = field(default_factory=list)
+    dead_letters: list[DeadLetterCount] = field(default_factory=list)
 
     @property
     def lag(self) -> timedelta | None:
@@ -115,6 +119,7 @@ def outbox_status(
         destinations=[replace(d, lag=lags[d.name]) for d in _backlogs(destinations)],
         waiting_since=pending["since"],
         waiting_reasons=_top_reasons(_pending().exclude(last_error=""), top),
+        dead_letters=dead_letter_counts(_failing(destinations)),
     )
 
 
@@ -136,6 +141,13 @@ def waiting_since() -> Case:
     """Return when an unfinished row began to wait (see the module)."""
     # last_error stays empty until the worker records an attempt that did not finish.
     return Case(When(last_error="", then=F("scheduled_at")), default=F("created_at"))
+
+
+def _failing(destinations: Sequence[Destination]) -> list[str]:
+    """Return the destinations whose failures may have dead letters: none without DEAD_LETTER."""
+    if not any(destination.letters_only for destination in destinations):
+        return []
+    return [destination.name for destination in destinations if not destination.letters_only]
 
 
 def _pending() -> QuerySet[OutboxEvent]:

@@ -36,8 +36,7 @@ class Status(models.TextChoices):
 
 
 class DestinationState(models.TextChoices):
-    """Where an event stands with one destination: not tried yet, accepted, refused (a retry
-    spent) or not reached (no retry spent)."""
+    """Where an event stands with one destination (``rejected`` spends a retry, not the rest)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -47,12 +46,13 @@ class DestinationState(models.TextChoices):
 
 class DestinationEntry(TypedDict, total=False):
     """One destination's entry in ``OutboxEvent.delivery``: its state, the deliveries tried there,
-    why the last failed, and when it ended (RFC 3339, UTC)."""
+    why the last failed, when it ended (RFC 3339, UTC), and the alias of its dead letter."""
 
     state: str
     attempts: int
     error: str
     at: str
+    dead_letter: str
 
 
 _stamp_lock = threading.Lock()

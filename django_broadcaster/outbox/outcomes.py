@@ -26,6 +26,7 @@ from ..exceptions import LeaseLost
 from ..retry import decide
 from ..routing import retry_backoff
 from ..signals import event_failed, event_published
+from .dead_letters import settle
 from .leases import ClaimedEvent, atomic_unless_one_statement
 from .models import (
     RELEASED,
@@ -69,7 +70,8 @@ class Outcome:
     @property
     def complete(self) -> bool:
         """Return whether every destination now has the event."""
-        return not self.errors and not self.unavailable and not self.expired
+        done = not self.errors and not self.unavailable and not self.expired
+        return done and self.row.retry_count <= self.row.max_retries  # else dead letters went
 
     def defer(self, until: datetime, destination: str, reason: str, tried: bool = True) -> None:
         """Note that ``destination`` was unavailable, so the row waits until ``until``."""
@@ -107,6 +109,7 @@ class Tally:
     deferred: int = 0
     failed: int = 0
     expired: int = 0
+    dead_lettered: int = 0
 
     @property
     def handled(self) -> int:
@@ -154,11 +157,6 @@ class Record:
                 leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
         _send_signals(self.complete, self.failed)
         return self.tally
-
-
-def record(outcomes: Sequence[Outcome], token: UUID, config: BroadcasterSettings) -> Tally:
-    """Decide and write what ``outcomes`` (of rows leased under ``token``) make of their rows."""
-    return prepare(outcomes, token, config).write()
 
 
 def prepare(outcomes: Sequence[Outcome], token: UUID, config: BroadcasterSettings) -> Record:
@@ -285,7 +283,7 @@ def _unfinished_row(
         row.status = Status.FAILED
     else:
         row.scheduled_at = decision.retry_at
-    return row, decision.result
+    return row, settle(row, claimed, outcome.errors, decision.result, config)
 
 
 def _send_signals(

@@ -22,7 +22,8 @@ from django.utils import timezone
 from ..backends.base import BaseBackend
 from ..bus import publish_returned
 from ..conf import BroadcasterSettings
-from ..exceptions import BackendUnavailable, HandlerBusy
+from ..dead_letters import dead_letter_aliases
+from ..exceptions import BackendUnavailable, HandlerBusy, describe
 from ..outbox.leases import ClaimedEvent
 from ..outbox.outcomes import Outcome, record_handler_success
 from ..publishers import published_so_far
@@ -30,6 +31,7 @@ from ..registry import EventRegistry
 from ..retry import CircuitBreaker, is_last_attempt
 from ..stopping import MAIN_THREAD_SIGNALS
 from ..telemetry import delivery_span
+from .letters import letter_calls
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +120,15 @@ class Call:
 class Courier:
     """Carry batches to one backend on a stage of its own, one call at a time, with a breaker."""
 
-    def __init__(self, backend: BaseBackend, breaker: CircuitBreaker) -> None:
+    def __init__(self, backend: BaseBackend, breaker: CircuitBreaker, for_all: bool = True) -> None:
         self.backend, self.breaker, self.alias = backend, breaker, backend.alias
+        self.for_all = for_all  # False: a dead-letter backend; rows for "every backend" skip it
         self._stage = Stage(f"broadcaster-{backend.alias}", depth=1)
         self._late: Call | None = None
         self._last_call_ended = timezone.now()
+
+    def takes(self, row: ClaimedEvent) -> bool:
+        return self.alias in row.backends if row.backends is not None else self.for_all
 
     def start(self, events: Sequence[Any]) -> Call:
         """Start sending ``events``, or decide at once that the backend cannot take them now."""
@@ -200,8 +206,9 @@ def couriers_for(
 ) -> dict[str, Courier]:
     """Return a courier for each backend, with a breaker and deadline from ``config``."""
     delays = (config.breaker_base_delay, config.breaker_max_delay, config.send_deadline)
+    letters_only = dead_letter_aliases(config)
     return {
-        alias: Courier(backend, CircuitBreaker(alias, *delays))
+        alias: Courier(backend, CircuitBreaker(alias, *delays), alias not in letters_only)
         for alias, backend in backends.items()
     }
 
@@ -216,43 +223,40 @@ def deliver(
 
     Every backend's share goes out at once, on its courier's stage, while the handlers run, each
     given ``handler_timeout``; then each verdict is awaited until its backend's deadline. Expired
-    rows go nowhere (and come back ``expired``).
+    rows go nowhere (and come back ``expired``); rows past their retries, to their dead letters.
     """
     now = timezone.now()
-    outcomes = [Outcome(row, list(row.delivered), expired=_expired(row, now)) for row in rows]
-    live = [outcome for outcome in outcomes if not outcome.expired]
+    outcomes = [
+        Outcome(row, list(row.delivered), expired=bool(row.expires_at and row.expires_at <= now))
+        for row in rows
+    ]
+    live = [o for o in outcomes if not o.expired and o.row.retry_count <= o.row.max_retries]
     with delivery_span([outcome.event for outcome in live]):
-        calls = []
+        calls = letter_calls(outcomes, couriers) if len(live) < len(outcomes) else []
         for alias, courier in couriers.items():
-            pending = [o for o in live if alias not in o.delivered and o.row.wants_backend(alias)]
-            if pending:
-                calls.append((courier, courier.start([o.event for o in pending]), pending))
+            share = [(o, alias) for o in live if alias not in o.delivered and courier.takes(o.row)]
+            if share:
+                calls.append((courier, courier.start([o.event for o, _ in share]), share))
         for outcome in (o for o in live if registry.handlers_for(o.event.event_type)):
             inside = functools.partial(_followups_recorded, outcome)
             for name, error in registry.call_handlers(
                 outcome.event, listing=outcome.row, inside=inside, timeout=handler_timeout
             ):
                 _note_handler(outcome, name, error)
-        for courier, call, pending in calls:
-            _apply_verdict(courier.alias, courier.finish(call), pending)
+        for courier, call, share in calls:
+            _apply_verdict(courier.finish(call), share)
     return outcomes
 
 
-def _expired(row: ClaimedEvent, now: datetime) -> bool:
-    return row.expires_at is not None and row.expires_at <= now
-
-
-def _apply_verdict(alias: str, verdict: Verdict, outcomes: list[Outcome]) -> None:
-    if verdict.unavailable_until is not None:
-        for outcome in outcomes:
-            outcome.defer(verdict.unavailable_until, alias, verdict.reason, verdict.tried)
-        return
-    for outcome in outcomes:
+def _apply_verdict(verdict: Verdict, share: Sequence[tuple[Outcome, str]]) -> None:
+    for outcome, name in share:
         error = verdict.error_for(outcome.event.id or "")
-        if error is None:
-            outcome.delivered.append(alias)
+        if verdict.unavailable_until is not None:
+            outcome.defer(verdict.unavailable_until, name, verdict.reason, verdict.tried)
+        elif error is None:
+            outcome.delivered.append(name)
         else:
-            outcome.errors[alias] = _describe(error)
+            outcome.errors[name] = describe(error)
 
 
 @contextlib.contextmanager
@@ -269,18 +273,14 @@ def _note_handler(outcome: Outcome, handler: str, error: BaseException | None) -
         outcome.delivered.append(handler)
         return
     if isinstance(error, HandlerBusy):  # not called: no retry spent
-        outcome.defer(error.until, handler, _describe(error), tried=False)
+        outcome.defer(error.until, handler, describe(error), tried=False)
         return
-    outcome.errors[handler] = why = _describe(error)
+    outcome.errors[handler] = why = describe(error)
     last = is_last_attempt(outcome.row.retry_count, outcome.row.max_retries)
     level, when = (logging.ERROR, "; no retry left") if last else (logging.WARNING, "")
     logger.log(
         level, "Handler %s failed on %s%s: %s", handler, outcome.event.id, when, why, exc_info=error
     )
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def _run(future: Future[T], job: Callable[[], T]) -> None:

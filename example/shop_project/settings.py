@@ -105,7 +105,12 @@ def chosen_backends(names: str) -> dict[str, dict[str, object]]:
 _CHOSEN = chosen_backends(os.environ.get("SHOP_BROADCASTER", "console"))
 
 BROADCASTER = {
-    "BACKENDS": _CHOSEN,
+    # Orders that a backend refuses for good are printed here as dead letters: the event with
+    # why it failed (docs/dead-letters.md). A dead-letter backend gets nothing else.
+    "BACKENDS": {
+        **_CHOSEN,
+        "dead_letters": {"BACKEND": "django_broadcaster.backends.ConsoleBackend"},
+    },
     # How long an idle worker waits before looking for due events again (the default).
     "POLL_INTERVAL": timedelta(seconds=1),
     # The first rule an event matches chooses its backends and defaults; an event no rule
@@ -118,8 +123,14 @@ BROADCASTER = {
             "PRIORITY": 50,
             "EXPIRES_AFTER": timedelta(hours=1),
         },
-        # Orders are worth more patience with a refusing broker than the default 5 retries.
-        {"TYPES": "order.*", "BACKENDS": list(_CHOSEN), "MAX_RETRIES": 10},
+        # Orders are worth more patience with a refusing broker than the default 5 retries;
+        # after the last, they go to the dead letters.
+        {
+            "TYPES": "order.*",
+            "BACKENDS": list(_CHOSEN),
+            "MAX_RETRIES": 10,
+            "DEAD_LETTER": "dead_letters",
+        },
     ],
     # The receiving view at /webhooks/ (shop_project/urls.py) accepts what this secret signed.
     "WEBHOOK_RECEIVER": {"SECRETS": [SHOP_WEBHOOK_SECRET]},

@@ -42,6 +42,7 @@ LAYERS = [
         "handler_names",
         "globs",
         "routing",
+        "dead_letters",
         "schemas",
         "validation",
         "fingerprints",

@@ -248,3 +248,12 @@ def test_the_command_names_a_settings_problem() -> None:
         pytest.raises(CommandError, match="unknown key 'TITEL'"),
     ):
         call_command("outbox_asyncapi")
+
+
+def test_a_dead_letter_channel_gets_no_ordinary_event() -> None:
+    backends = {**BACKENDS, "orders": {**BACKENDS["orders"], "DEAD_LETTER": "audit"}}
+    with override_settings(BROADCASTER={"BACKENDS": backends}):
+        found = document()
+    assert set(found["channels"]["orders"]["messages"]) == {"other"}
+    assert found["channels"]["audit"]["messages"] == {}
+    assert errors(found) == []

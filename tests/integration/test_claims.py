@@ -14,7 +14,7 @@ from django_broadcaster.conf import get_settings
 from django_broadcaster.formats import to_structured_json
 from django_broadcaster.outbox import leases
 from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
-from django_broadcaster.outbox.outcomes import record
+from django_broadcaster.outbox.outcomes import prepare
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
 from django_broadcaster.worker.delivery import couriers_for, deliver
@@ -60,10 +60,10 @@ def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record() -> 
     backends = create_backends()
     couriers = couriers_for(backends, get_settings())
     late = deliver(dead.rows, couriers, EventRegistry())
-    record(late, dead.token, get_settings())  # the zombie's outcome is ignored
+    prepare(late, dead.token, get_settings()).write()  # the zombie's outcome is ignored
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 0
 
-    record(deliver(alive.rows, couriers, EventRegistry()), alive.token, get_settings())
+    prepare(deliver(alive.rows, couriers, EventRegistry()), alive.token, get_settings()).write()
     assert OutboxEvent.objects.filter(status=Status.PUBLISHED).count() == 3
     assert not OutboxEvent.objects.exclude(**RELEASED).exists()  # no lease left
 

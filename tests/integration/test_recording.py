@@ -13,7 +13,7 @@ from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
 from django_broadcaster.outbox import leases
 from django_broadcaster.outbox.leases import Claim
-from django_broadcaster.outbox.outcomes import Outcome, mark_published, record
+from django_broadcaster.outbox.outcomes import Outcome, mark_published, prepare
 from django_broadcaster.publishers import publisher
 from tests.factories import delivered_to
 
@@ -65,7 +65,7 @@ def test_a_batch_that_all_went_well_is_one_statement_without_a_transaction() -> 
     claim = claimed(3)
     outcomes = [Outcome(row=row, delivered=["a"]) for row in claim.rows]
     with statements_seen() as seen:
-        summary = record(outcomes, claim.token, get_settings())
+        summary = prepare(outcomes, claim.token, get_settings()).write()
     assert summary.published == 3
     assert seen == [(True, 0)]
 
@@ -79,7 +79,7 @@ def test_several_writes_share_one_transaction() -> None:
         Outcome(row=third, delivered=["a"], errors={"b": "refused"}),
     ]
     with statements_seen() as seen:
-        summary = record(outcomes, claim.token, get_settings())
+        summary = prepare(outcomes, claim.token, get_settings()).write()
     assert (summary.published, summary.retried) == (2, 1)
     assert [autocommit for autocommit, _ in seen] == [False, False, False]
     assert OutboxEvent.objects.get(pk=third.pk).last_error == "b: refused"
@@ -89,5 +89,5 @@ def test_a_record_in_a_callers_transaction_runs_in_a_savepoint() -> None:
     claim = claimed(1)
     outcomes = [Outcome(row=claim.rows[0], delivered=["a"])]
     with transaction.atomic(), statements_seen() as seen:
-        record(outcomes, claim.token, get_settings())
+        prepare(outcomes, claim.token, get_settings()).write()
     assert seen == [(False, 1)]

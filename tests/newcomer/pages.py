@@ -20,8 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The pages run as written, in this order, the quickstart first: every other page starts from
-#: the project it leaves. routing.md joins once it exists.
-RUN_AS_WRITTEN = ("quickstart.md", "events.md", "handlers.md", "testing.md", "routing.md")
+#: the project it leaves.
+RUN_AS_WRITTEN = (
+    "quickstart.md",
+    "events.md",
+    "handlers.md",
+    "testing.md",
+    "routing.md",
+    "dead-letters.md",
+)
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 WHOLE_FILE = re.compile(r"# (?P<path>[\w./-]+\.\w+)")
 AT_THE_END = re.compile(r"# at the end of (?P<path>[\w./-]+\.\w+)")

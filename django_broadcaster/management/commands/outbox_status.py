@@ -101,8 +101,26 @@ def render(status: OutboxStatus) -> str:
                 status.top_failures,
                 "Failures",
             ),
+            *_dead_letters(status),
         ]
     )
+
+
+def _dead_letters(status: OutboxStatus) -> list[str]:
+    """Return the dead-letter section, or nothing when no failure went to a dead letter."""
+    if not status.dead_letters:
+        return []
+    width = max(len(f"{d.destination} -> {d.dead_letter}") for d in status.dead_letters)
+    return [
+        "",
+        "Dead letters (failed events sent on), by destination:",
+        f"  {'':<{width}} {'sent':>9} {'to send':>9} {'refused':>9}",
+        *(
+            f"  {f'{d.destination} -> {d.dead_letter}':<{width}} "
+            f"{d.sent:>9,} {d.to_send:>9,} {d.refused:>9,}"
+            for d in status.dead_letters
+        ),
+    ]
 
 
 def _counts(status: OutboxStatus) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from django.utils.module_loading import import_string
@@ -36,6 +37,7 @@ DEFAULTS: Final = {"TITLE": "Events", "VERSION": "1.0.0"}
 COMPONENT_REFS: Final = "#/components/schemas/{model}"
 _NOT_A_KEY: Final = re.compile(r"[^A-Za-z0-9._-]")
 ANY_DATA: Final = {"description": "Any JSON value: the type has no typed event class."}
+OTHER: Final = EventInfo("other", None, ANY_DATA, "/my-service")
 
 
 def document(config: BroadcasterSettings | None = None) -> dict[str, Any]:
@@ -59,18 +61,23 @@ def document(config: BroadcasterSettings | None = None) -> dict[str, Any]:
         "components": {"schemas": schemas, "messages": {}},
     }
     # A dead-letter backend is not one of "every backend": it gets dead letters only.
-    ordinary = [a for a in config.backends if a not in dead_letter_aliases(config)]
+    letters = dead_letter_aliases(config)
+    ordinary = [a for a in config.backends if a not in letters]
     for alias, backend_config in config.backends.items():
         channel = describe(create_backend(backend_config))
-        if channel is not None:
+        if channel is None:
+            continue
+        if alias in letters:
+            chosen = _dead_letters(alias, events, routes, config, ordinary)
+        else:
             chosen = [
                 e
                 for e in events
                 if e.event_type and alias in reaching(e.event_type, routes, ordinary)
             ]
             if _others_reach(alias, routes, ordinary):
-                chosen.append(EventInfo("other", None, ANY_DATA, "/my-service"))
-            _add_channel(found, _key(alias), channel, chosen)
+                chosen.append(OTHER)
+        _add_channel(found, _key(alias), channel, chosen)
     return found
 
 
@@ -87,6 +94,56 @@ def reaching(event_type: str, routes: Sequence[Route], aliases: Collection[str])
         if route.when is None:
             return found
     return found | set(aliases)
+
+
+def _dead_letters(
+    alias: str,
+    events: Sequence[EventInfo],
+    routes: Sequence[Route],
+    config: BroadcasterSettings,
+    aliases: Collection[str],
+) -> list[EventInfo]:
+    """Return the dead letters that may reach the dead-letter backend ``alias``.
+
+    An event's rule's ``DEAD_LETTER`` wins over those of the backends it reaches, as in
+    :func:`..dead_letters.dead_letter_for`; any type may be dead-lettered into ``alias`` when a
+    backend naming it takes types no rule names exactly, or a rule naming it matches by glob.
+    """
+    feeding = {a for a, backend in config.backends.items() if backend.dead_letter == alias}
+    chosen = [
+        replace(event, key=f"deadletter.{event.key}", dead_letter=True)
+        for event in events
+        if event.event_type and alias in _dead_letters_of(event.event_type, routes, config, aliases)
+    ]
+    globbed = any(
+        r.dead_letter == alias and (not r.types or any("*" in p for p in r.types)) for r in routes
+    )
+    if globbed or any(_others_reach(a, routes, aliases) for a in feeding):
+        chosen.append(replace(OTHER, key="deadletter.other", dead_letter=True))
+    return chosen
+
+
+def _dead_letters_of(
+    event_type: str, routes: Sequence[Route], config: BroadcasterSettings, aliases: Collection[str]
+) -> set[str]:
+    """Return the dead-letter aliases an event of ``event_type`` may end in by ``routes``."""
+    found: set[str] = set()
+    for route in routes:
+        if route.types and not any(matches(p, event_type) for p in route.types):
+            continue
+        found |= (
+            {route.dead_letter}
+            if route.dead_letter
+            else _backends_dead_letters(route.backends, config)
+        )
+        if route.when is None:
+            return found
+    return found | _backends_dead_letters(aliases, config)
+
+
+def _backends_dead_letters(aliases: Collection[str], config: BroadcasterSettings) -> set[str]:
+    named = (config.backends[a].dead_letter for a in aliases if a in config.backends)
+    return {alias for alias in named if alias}
 
 
 def _others_reach(alias: str, routes: Sequence[Route], aliases: Collection[str]) -> bool:

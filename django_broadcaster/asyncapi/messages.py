@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..dead_letters import ATTEMPTS, DESTINATION, ERROR, REASON
 from ..formats import STRUCTURED_CONTENT_TYPE
 
 #: The prefix of the binary mode's attribute headers, by channel kind.
@@ -35,6 +36,13 @@ ATTRIBUTES: Final[dict[str, dict[str, Any]]] = {
     "tracestate": _TEXT,
 }
 REQUIRED: Final = ("specversion", "id", "source", "type", "time")
+#: The extensions a dead letter adds (:mod:`...dead_letters`), all of them always.
+DEAD_LETTER_ATTRIBUTES: Final[dict[str, dict[str, Any]]] = {
+    REASON: {"enum": ["retriesexhausted", "rejected"], "description": "why it failed"},
+    DESTINATION: {**_TEXT, "description": "the backend alias or handler where it failed"},
+    ATTEMPTS: {"type": ["integer", "string"], "description": "deliveries tried there"},
+    ERROR: {**_TEXT, "description": "the last error there, one line"},
+}
 #: The Standard Webhooks headers every webhook request carries.
 WEBHOOK_HEADERS: Final = {
     "webhook-id": {**_TEXT, "description": "the event's id, or batch- and a digest of them"},
@@ -55,6 +63,7 @@ class EventInfo:
     source: str  #: a source for the examples
     example: Any = None  #: example data, when the schema gives one
     typed: bool = False
+    dead_letter: bool = False  #: the event as a dead letter: with the failure's extensions
 
 
 def message(kind: str, mode: str, event: EventInfo) -> dict[str, Any]:
@@ -78,21 +87,31 @@ def message(kind: str, mode: str, event: EventInfo) -> dict[str, Any]:
         found["bindings"] = {"kafka": {"key": key, "bindingVersion": "0.5.0"}}
     if not event.typed:
         found["summary"] = "Untyped: the data may be any JSON value."
+    if event.dead_letter:
+        found["summary"] = "A dead letter: the event as it was, and why it failed."
     found["examples"] = [_example(kind, mode, event)]
     return found
 
 
 def envelope_schema(event: EventInfo) -> dict[str, Any]:
     """Return the schema of ``event`` in the CloudEvents JSON format (structured mode)."""
-    properties = {**ATTRIBUTES, "datacontenttype": _TEXT, "data": event.schema}
+    properties = {**_attribute_schemas(event), "datacontenttype": _TEXT, "data": event.schema}
     if event.event_type is not None:
         properties["type"] = {"const": event.event_type}
-    return {"type": "object", "properties": properties, "required": list(REQUIRED)}
+    return {"type": "object", "properties": properties, "required": _required(event)}
+
+
+def _attribute_schemas(event: EventInfo) -> dict[str, dict[str, Any]]:
+    return {**ATTRIBUTES, **DEAD_LETTER_ATTRIBUTES} if event.dead_letter else ATTRIBUTES
+
+
+def _required(event: EventInfo) -> list[str]:
+    return [*REQUIRED, *(DEAD_LETTER_ATTRIBUTES if event.dead_letter else ())]
 
 
 def _binary_headers(kind: str, event: EventInfo) -> dict[str, Any]:
     prefix = PREFIXES[kind]
-    headers = {prefix + name: schema for name, schema in ATTRIBUTES.items()}
+    headers = {prefix + name: schema for name, schema in _attribute_schemas(event).items()}
     if event.event_type is not None:
         headers[prefix + "type"] = {"const": event.event_type}
     if kind != "amqp":  # AMQP's content type is a property of the message, not a header
@@ -111,7 +130,8 @@ def _headers(kind: str, headers: dict[str, Any]) -> dict[str, Any]:
         headers = {**headers, **WEBHOOK_HEADERS}
     required = [name for name in headers if name.startswith("webhook-")]
     if kind in PREFIXES and f"{PREFIXES[kind]}id" in headers:
-        required += [PREFIXES[kind] + name for name in REQUIRED]
+        named = (PREFIXES[kind] + name for name in (*REQUIRED, *DEAD_LETTER_ATTRIBUTES))
+        required += [name for name in named if name in headers]
     schema: dict[str, Any] = {"type": "object", "properties": headers}
     return {**schema, "required": required} if required else schema
 
@@ -133,13 +153,17 @@ def _stream_entry(event: EventInfo) -> dict[str, Any]:
 
 
 def _attributes(event: EventInfo) -> dict[str, Any]:
-    return {
+    found: dict[str, Any] = {
         "specversion": "1.0",
         "id": EXAMPLE_ID,
         "source": event.source,
         "type": event.event_type or "example.happened",
         "time": EXAMPLE_TIME,
     }
+    if event.dead_letter:
+        found |= {REASON: "retriesexhausted", DESTINATION: "orders", ATTEMPTS: 6}
+        found[ERROR] = "EventRejected: the broker refused the event"
+    return found
 
 
 def _example(kind: str, mode: str, event: EventInfo) -> dict[str, Any]:

@@ -250,10 +250,27 @@ def test_the_command_names_a_settings_problem() -> None:
         call_command("outbox_asyncapi")
 
 
-def test_a_dead_letter_channel_gets_no_ordinary_event() -> None:
-    backends = {**BACKENDS, "orders": {**BACKENDS["orders"], "DEAD_LETTER": "audit"}}
-    with override_settings(BROADCASTER={"BACKENDS": backends}):
+def test_a_dead_letter_channel_lists_the_dead_letters_of_what_fails_into_it() -> None:
+    # order.* fails into dead (the backends' DEAD_LETTER), the invoice rule into parked (its own).
+    backends = {
+        **BACKENDS,
+        "orders": {**BACKENDS["orders"], "DEAD_LETTER": "dead"},
+        "stream": {**BACKENDS["stream"], "DEAD_LETTER": "dead"},
+        "dead": {**BACKENDS["audit"], "OPTIONS": {**BACKENDS["audit"]["OPTIONS"], "topic": "dlq"}},
+        "parked": {**BACKENDS["rabbit"], "OPTIONS": {**BACKENDS["rabbit"]["OPTIONS"]}},
+    }
+    routes = [ROUTES[0], {**ROUTES[1], "DEAD_LETTER": "parked"}]
+    settings = {"BACKENDS": backends, "ROUTES": routes, "ASYNCAPI": ASYNCAPI}
+    with override_settings(BROADCASTER=settings):
         found = document()
-    assert set(found["channels"]["orders"]["messages"]) == {"other"}
-    assert found["channels"]["audit"]["messages"] == {}
+    assert set(found["channels"]["orders"]["messages"]) == {"order.placed", "other"}
+    dead = channel_messages(found, "dead")
+    assert set(dead) == {"deadletter.order.placed", "deadletter.other"}  # no ordinary event
+    envelope = dead["deadletter.order.placed"]["payload"]  # structured mode
+    assert envelope["properties"]["type"] == {"const": "order.placed"}
+    assert set(envelope["required"]) >= {"deadletterreason", "deadletterdest", "deadletterattempts"}
+    parked = channel_messages(found, "parked")
+    assert set(parked) == {"deadletter.invoice.sent", "deadletter.user.created"}
+    headers = parked["deadletter.invoice.sent"]["headers"]  # binary mode
+    assert {"cloudEvents_deadletterdest", "cloudEvents_deadlettererror"} <= set(headers["required"])
     assert errors(found) == []

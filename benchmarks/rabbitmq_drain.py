@@ -143,7 +143,7 @@ def measure(scale: Scale) -> list[Figure]:
             "RabbitMQ drain, 1 worker, confirms",
             rates["current"],
             "ev/s",
-            goal=Goal(">=", 10_000, "issue 23"),
+            goal=Goal(">=", 10_000, "measured"),  # issue 23
         ),
         Figure(
             "RabbitMQ drain vs raw ceiling", rates["current"], "ev/s", rates["ceiling"], "raw loop"

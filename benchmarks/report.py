@@ -22,6 +22,11 @@ class Goal:
     value: float
     on: Literal["measured", "ratio"] = "ratio"
 
+    def __post_init__(self) -> None:
+        # benchmarks/ is not type-checked; a goal that names anything else is never judged.
+        if self.comparison not in _COMPARISONS or self.on not in ("measured", "ratio"):
+            raise ValueError(f"a goal compares with >=, <= or <, on measured or ratio: {self}")
+
     def met(self, figure: Figure) -> bool | None:
         """Return whether ``figure`` meets the goal (``None`` when it has no ratio to judge)."""
         value = figure.measured if self.on == "measured" else figure.ratio

@@ -27,12 +27,7 @@ def add_common_arguments(parser: CommandParser, *, group: bool = True) -> None:
     """
     if group:
         parser.add_argument("--group", required=True, help="The consumer group to join.")
-    parser.add_argument(
-        "--registry",
-        metavar="DOTTED_PATH",
-        help="The EventRegistry whose handlers get the events "
-        "(default: django_broadcaster.registry.consumer_registry).",
-    )
+    add_registry_argument(parser)
     parser.add_argument(
         "--batch-size", type=int, default=100, metavar="N", help="Messages per fetch (100)."
     )
@@ -121,6 +116,16 @@ def run(
     stats = consumer.run()
     if verbosity:
         command.stdout.write(f"{str(stats).capitalize()}.")
+
+
+def add_registry_argument(parser: CommandParser) -> None:
+    """Add ``--registry``, read by :func:`registry_option`: the consumers' and the replay's."""
+    parser.add_argument(
+        "--registry",
+        metavar="DOTTED_PATH",
+        help="The EventRegistry whose handlers get the events "
+        "(default: django_broadcaster.registry.consumer_registry).",
+    )
 
 
 def registry_option(path: str | None) -> EventRegistry | None:

@@ -14,7 +14,7 @@ from ...exceptions import BroadcasterImproperlyConfigured
 from ...registry import EventRegistry
 from ..migrated import require_migrated
 from ..selection import add_selection_arguments, confirmed, time_range
-from ._consuming import registry_option
+from ._consuming import add_registry_argument, registry_option
 
 
 class Command(BaseCommand):
@@ -26,12 +26,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--type", dest="event_type", metavar="TYPE", help="Only this type.")
-        parser.add_argument(
-            "--registry",
-            metavar="DOTTED.PATH",
-            help="The EventRegistry whose handlers run "
-            "(default: django_broadcaster.registry.consumer_registry).",
-        )
+        add_registry_argument(parser)
         add_selection_arguments(parser, when="dead letters received", doing="replay")
 
     def handle(self, *args: Any, **options: Any) -> None:

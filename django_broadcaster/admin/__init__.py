@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -23,7 +22,6 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator
 
 from ..conf import get_settings
 from ..outbox.deliveries import configured_destinations, delivery_states
@@ -31,13 +29,10 @@ from ..outbox.models import OutboxEvent, OutboxEventQuerySet, Status
 from ..routing import parse_routes
 from .chart import chart
 from .dashboard import dashboard
-from .failures import failure_urls
+from .failures import error_start, failure_urls, has_model_permission
 from .filters import DestinationFilter, FailureFilter, NotDeliveredFilter
 from .inbox import InboxEntryAdmin as InboxEntryAdmin  # registers the inbox's admin
 from .outbox_groups import OutboxGroups
-
-#: How many characters of an event's last error the list shows.
-ERROR_SHOWN = 60
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[OutboxEvent]
@@ -150,11 +145,11 @@ class OutboxEventAdmin(ModelAdmin):
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         """Return whether the user may retry events: the model's ``change`` permission."""
-        return self._has_model_permission(request, "change")
+        return has_model_permission(request, self.opts, "change")
 
     def has_discard_permission(self, request: HttpRequest) -> bool:
         """Return whether the user may discard events: the model's ``delete`` permission."""
-        return self._has_model_permission(request, "delete")
+        return has_model_permission(request, self.opts, "delete")
 
     def get_search_results(
         self, request: HttpRequest, queryset: Any, search_term: str
@@ -200,11 +195,7 @@ class OutboxEventAdmin(ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, obj: OutboxEvent) -> SafeString:
         """Return the start of ``last_error``; the whole text shows on pointing at it."""
-        return format_html(
-            '<span class="broadcaster-error" title="{}">{}</span>',
-            obj.last_error,
-            Truncator(obj.last_error).chars(ERROR_SHOWN),
-        )
+        return error_start(obj.last_error)
 
     @admin.display(description="data")
     def pretty_data(self, obj: OutboxEvent) -> SafeString:
@@ -261,10 +252,6 @@ class OutboxEventAdmin(ModelAdmin):
             + ("." if deleted == selected else "; published and in-flight events were kept."),
             level,
         )
-
-    def _has_model_permission(self, request: HttpRequest, action: str) -> bool:
-        codename = get_permission_codename(action, self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
 
 def _moment(value: datetime) -> SafeString:

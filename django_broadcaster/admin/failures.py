@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.options import Options
@@ -22,9 +23,27 @@ from django.forms import Media
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from ..fingerprints import FailureGroup, is_fingerprint
+
+#: How many characters of an error the lists show.
+ERROR_SHOWN = 60
+
+
+def error_start(error: str) -> SafeString:
+    """Return the start of ``error`` for a list; the whole text shows on pointing at it."""
+    shown = Truncator(error).chars(ERROR_SHOWN)
+    return format_html('<span class="broadcaster-error" title="{}">{}</span>', error, shown)
+
+
+def has_model_permission(request: HttpRequest, opts: Options[Any], action: str) -> bool:
+    """Return whether the user has the model's ``action`` permission (``change``, ...)."""
+    codename = get_permission_codename(action, opts)
+    return bool(request.user.has_perm(f"{opts.app_label}.{codename}"))
 
 
 class GroupedAdmin(Protocol):

@@ -14,19 +14,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.http import HttpRequest
 from django.urls import URLPattern
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator
 
 from ..consumers.base import default_registry
 from ..consumers.inbox import InboxEntry, InboxEntryQuerySet, InboxStatus
 from ..consumers.replay import Replayed, dead_letter_groups, in_dead_letter_group, replay
 from ..exceptions import BroadcasterImproperlyConfigured
 from ..fingerprints import FailureGroup
-from .failures import GroupActions, failure_urls
+from .failures import GroupActions, error_start, failure_urls, has_model_permission
 from .filters import FailureFilter
 
 if TYPE_CHECKING:
@@ -104,8 +101,7 @@ class InboxEntryAdmin(InboxAdminBase):
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         """Return whether the user may replay dead letters: the model's ``change`` permission."""
-        codename = get_permission_codename("change", self.opts)
-        return bool(request.user.has_perm(f"{self.opts.app_label}.{codename}"))
+        return has_model_permission(request, self.opts, "change")
 
     def has_discard_permission(self, request: HttpRequest) -> bool:
         """Return ``False``: a dead letter is what keeps its event from being handled again."""
@@ -114,8 +110,7 @@ class InboxEntryAdmin(InboxAdminBase):
     @admin.display(description="error")
     def short_error(self, obj: InboxEntry) -> SafeString:
         """Return the start of the error; the whole text shows on pointing at it."""
-        shown = Truncator(obj.error).chars(60)
-        return format_html('<span class="broadcaster-error" title="{}">{}</span>', obj.error, shown)
+        return error_start(obj.error)
 
     @admin.action(description="Replay selected dead letters", permissions=["retry"])
     def replay_selected(self, request: HttpRequest, queryset: InboxEntryQuerySet) -> None:

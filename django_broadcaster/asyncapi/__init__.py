@@ -82,18 +82,26 @@ def document(config: BroadcasterSettings | None = None) -> dict[str, Any]:
 
 
 def reaching(event_type: str, routes: Sequence[Route], aliases: Collection[str]) -> set[str]:
-    """Return the aliases an event of ``event_type`` may go to by ``routes``.
+    """Return the aliases an event of ``event_type`` may go to by ``routes``."""
+    rules, unrouted = _rules_for(event_type, routes)
+    found = {alias for route in rules for alias in route.backends}
+    return (found | set(aliases)) if unrouted else found
+
+
+def _rules_for(event_type: str, routes: Sequence[Route]) -> tuple[list[Route], bool]:
+    """Return the rules that may take an event of ``event_type``, in order, and whether it may
+    be taken by none (and so go to every backend).
 
     A rule with ``WHEN`` may or may not take the event, so the rules after it count too.
     """
-    found: set[str] = set()
+    taking = []
     for route in routes:
         if route.types and not any(matches(p, event_type) for p in route.types):
             continue
-        found.update(route.backends)
+        taking.append(route)
         if route.when is None:
-            return found
-    return found | set(aliases)
+            return taking, False
+    return taking, True
 
 
 def _dead_letters(
@@ -127,18 +135,12 @@ def _dead_letters_of(
     event_type: str, routes: Sequence[Route], config: BroadcasterSettings, aliases: Collection[str]
 ) -> set[str]:
     """Return the dead-letter aliases an event of ``event_type`` may end in by ``routes``."""
+    rules, unrouted = _rules_for(event_type, routes)
     found: set[str] = set()
-    for route in routes:
-        if route.types and not any(matches(p, event_type) for p in route.types):
-            continue
-        found |= (
-            {route.dead_letter}
-            if route.dead_letter
-            else _backends_dead_letters(route.backends, config)
-        )
-        if route.when is None:
-            return found
-    return found | _backends_dead_letters(aliases, config)
+    for route in rules:
+        own = {route.dead_letter} if route.dead_letter else None
+        found |= own or _backends_dead_letters(route.backends, config)
+    return (found | _backends_dead_letters(aliases, config)) if unrouted else found
 
 
 def _backends_dead_letters(aliases: Collection[str], config: BroadcasterSettings) -> set[str]:

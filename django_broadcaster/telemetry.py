@@ -15,13 +15,16 @@ event's type or id):
 - ``broadcaster_destination_lag_seconds{destination}``: the same for the events bound for each
   configured backend and handler (0 when none waits).
 
-Without the libraries every function here does nothing.
+The outcome names themselves are :class:`Tally`'s fields, so that the log lines, the metrics
+and the worker's totals count the same things. Without the libraries every function here does
+nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .events import CloudEvent
@@ -79,6 +82,39 @@ def delivery_span(events: Sequence[CloudEvent]) -> Iterator[None]:
         "outbox deliver", links=links, attributes={"messaging.batch.message_count": len(events)}
     ):
         yield
+
+
+@dataclass
+class Tally:
+    """How many events ended each way: in one batch, or over a worker's run.
+
+    Its fields are the outcome names everywhere (log lines, metrics, the worker's totals).
+    """
+
+    published: int = 0
+    retried: int = 0
+    deferred: int = 0
+    failed: int = 0
+    expired: int = 0
+    dead_lettered: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Return how many events ended in any way."""
+        return sum(self.as_dict().values())
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counts by outcome name."""
+        return {f.name: getattr(self, f.name) for f in fields(Tally)}
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{count} {name}" for name, count in self.as_dict().items() if count)
+        return counts or "no events"
+
+    def add(self, other: Tally) -> None:
+        """Add ``other``'s counts to these."""
+        for name, count in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + count)
 
 
 def count_batch(outcomes: Mapping[str, int]) -> None:

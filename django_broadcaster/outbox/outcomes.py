@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from ..exceptions import LeaseLost
 from ..retry import decide
 from ..routing import retry_backoff
 from ..signals import event_failed, event_published
+from ..telemetry import Tally
 from .dead_letters import settle
 from .leases import ClaimedEvent, atomic_unless_one_statement
 from .models import (
@@ -95,39 +96,6 @@ class Outcome:
             tried = name not in self.untried
             entries[name] = _entry(prior, name, DestinationState.UNAVAILABLE, at, why, tried)
         return entries
-
-
-@dataclass
-class Tally:
-    """How many events ended each way: in one batch, or over a worker's run.
-
-    Its fields are the outcome names everywhere (log lines, metrics, the worker's totals).
-    """
-
-    published: int = 0
-    retried: int = 0
-    deferred: int = 0
-    failed: int = 0
-    expired: int = 0
-    dead_lettered: int = 0
-
-    @property
-    def handled(self) -> int:
-        """Return how many events ended in any way."""
-        return sum(self.as_dict().values())
-
-    def as_dict(self) -> dict[str, int]:
-        """Return the counts by outcome name."""
-        return {f.name: getattr(self, f.name) for f in fields(Tally)}
-
-    def __str__(self) -> str:
-        counts = ", ".join(f"{count} {name}" for name, count in self.as_dict().items() if count)
-        return counts or "no events"
-
-    def add(self, other: Tally) -> None:
-        """Add ``other``'s counts to these."""
-        for name, count in other.as_dict().items():
-            setattr(self, name, getattr(self, name) + count)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
 from ..outbox.leases import Claim, claim, release
 from ..outbox.models import OutboxEvent
-from ..outbox.outcomes import Record, Tally, prepare
+from ..outbox.outcomes import Record, prepare
 from ..outbox.retention import PeriodicCleanup
 from ..registry import EventRegistry, event_registry
 from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
+from ..telemetry import Tally
 from .delivery import Stage, T, couriers_for, deliver, stop_signals_held
 from .progress import ProgressReport, destinations
 from .wakeup import Wakeup

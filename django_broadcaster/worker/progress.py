@@ -12,8 +12,8 @@ from django.db import DatabaseError
 from .. import telemetry
 from ..handler_names import HANDLER_PREFIX
 from ..outbox.health import lags
-from ..outbox.outcomes import Tally
 from ..registry import EventRegistry
+from ..telemetry import Tally
 
 logger = logging.getLogger(__name__)
 

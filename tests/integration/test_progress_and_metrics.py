@@ -20,9 +20,9 @@ from django.utils import timezone
 from django_broadcaster import telemetry as metrics
 from django_broadcaster.conf import get_settings
 from django_broadcaster.models import OutboxEvent, Status
-from django_broadcaster.outbox.outcomes import Tally
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
+from django_broadcaster.telemetry import Tally
 from django_broadcaster.worker import Worker
 from django_broadcaster.worker.progress import ProgressReport
 

@@ -76,6 +76,7 @@ class OutageDrill:
     published_during: int
     worst_lag_s: float
     quiet_slices: int
+    longest_silence_s: float
     caught_up_s: float
     exit_code: int
     run: Process
@@ -104,7 +105,8 @@ class OutageDrill:
             label,
             f"{outage_s:.0f} s; {len(self.ids)} events at 100/s; {self.healthy} got "
             f"{self.published_during} events published meanwhile, worst lag "
-            f"{self.worst_lag_s:.1f} s, {self.quiet_slices} silent {SLICE_S:.0f}-s slices",
+            f"{self.worst_lag_s:.1f} s, {self.quiet_slices} silent {SLICE_S:.0f}-s slices, "
+            f"longest silence {self.longest_silence_s:.1f} s",
         )
         report(
             label,
@@ -144,6 +146,13 @@ def quiet_slices(reader: DestinationReader, start: float, end: float) -> int:
     return sum(1 for a, b in pairwise(edges) if not any(a <= t < b for t in arrivals))
 
 
+def longest_silence(reader: DestinationReader, start: float, end: float) -> float:
+    """Return the longest stretch of [start, end) in which no new event arrived."""
+    arrivals = sorted(t for i in set(reader.ids) if (t := reader.arrived(i)) is not None)
+    moments = [start, *(t for t in arrivals if start < t < end), end]
+    return max(b - a for a, b in pairwise(moments))
+
+
 def conclude(
     run: Process,
     feed: SteadyPublisher,
@@ -163,6 +172,7 @@ def conclude(
         "published_during": published_during,
         "worst_lag_s": worst_lag_s,
         "quiet_slices": quiet_slices(healthy, *window),
+        "longest_silence_s": longest_silence(healthy, *window),
         "caught_up_s": caught_up_s,
         "exit_code": run.stop(),
         "run": run,

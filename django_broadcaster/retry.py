@@ -5,6 +5,7 @@
   backed-off moment, and a call that ends late lengthens how long it is waited for;
 - :func:`decide`: what an outbox event that did not reach every destination becomes: retried
   later (a rejection spends a retry), deferred (an outage spends none) or failed;
+  :func:`held_until`: how long an event waits that a paused backend was not even called for;
 - :class:`RetryPolicy`: how often a consumer retries a failing event before it is a dead letter.
 
 Retries are decided by what happened (refused, or unreachable), never by an error's text.
@@ -123,6 +124,23 @@ def _pause(backoff: timedelta, error: BaseException) -> timedelta:
     """Return ``backoff``, or longer if ``error`` says the destination asked for longer."""
     asked = getattr(error, "retry_after", None)
     return max(backoff, asked) if isinstance(asked, timedelta) else backoff
+
+
+#: How many of the longest pauses an event waits past a paused backend's trial when the backend
+#: was not even called for it. Held, the pile is not claimed and deferred again at every trial,
+#: ahead of newer events that healthy destinations wait for; it is woken as soon as the backend
+#: takes an event again (:mod:`django_broadcaster.outbox.waiting`), and comes back by itself in
+#: case no worker saw that.
+HELD_PAUSES = 4
+
+
+def held_until(trial: datetime, cap: timedelta) -> datetime:
+    """Return when an event that a paused backend was not called for is due by itself.
+
+    That is ``HELD_PAUSES`` times the longest pause ``cap`` (``BREAKER_MAX_DELAY``) after the
+    backend's ``trial``, the moment its breaker lets a call through.
+    """
+    return trial + cap * HELD_PAUSES
 
 
 #: What became of an event after an attempt that did not reach every destination.

@@ -23,7 +23,8 @@ from django.utils import timezone
 from ..conf import BroadcasterSettings
 from ..events import CloudEvent, format_timestamp
 from ..exceptions import LeaseLost
-from ..retry import decide
+from ..handler_names import HANDLER_PREFIX
+from ..retry import decide, held_until
 from ..routing import retry_backoff
 from ..signals import event_failed, event_published
 from ..telemetry import Tally
@@ -37,6 +38,7 @@ from .models import (
     Status,
     outbox_field,
 )
+from .waiting import wake
 
 #: A row's ``delivery``: each destination's entry, by name.
 Delivery = Mapping[str, DestinationEntry]
@@ -74,6 +76,26 @@ class Outcome:
         done = not self.errors and not self.unavailable and not self.expired
         return done and self.row.retry_count <= self.row.max_retries  # else dead letters went
 
+    @property
+    def newly_delivered(self) -> list[str]:
+        """Return the destinations that took the event in this attempt."""
+        return self.delivered[len(self.row.delivered) :]
+
+    @property
+    def came_back(self) -> list[str]:
+        """Return the destinations that took the event now, having been unavailable to it."""
+        prior, unavailable = self.row.delivery, str(DestinationState.UNAVAILABLE)
+        return [n for n in self.newly_delivered if prior.get(n, {}).get("state") == unavailable]
+
+    @property
+    def held(self) -> bool:
+        """Return whether only paused backends, not even called, stand between the event and done.
+
+        The row then waits past their trial, until one is back (:mod:`.waiting`).
+        """
+        paused = {name for name in self.untried if not name.startswith(HANDLER_PREFIX)}
+        return bool(self.unavailable) and not self.errors and self.unavailable.keys() <= paused
+
     def defer(self, until: datetime, destination: str, reason: str, tried: bool = True) -> None:
         """Note that ``destination`` was unavailable, so the row waits until ``until``."""
         self.deferred_until = max(until, self.deferred_until or until)
@@ -88,7 +110,7 @@ class Outcome:
         """
         prior = self.row.delivery
         entries = dict(prior)
-        for name in [*self.delivered[len(self.row.delivered) :], *reached_now]:
+        for name in [*self.newly_delivered, *reached_now]:
             entries[name] = _entry(prior, name, DestinationState.DELIVERED, at)
         for name, why in self.errors.items():
             entries[name] = _entry(prior, name, DestinationState.REJECTED, at, why)
@@ -108,6 +130,7 @@ class Record:
     unfinished: list[tuple[Outcome, OutboxEvent]]
     failed: list[tuple[Outcome, OutboxEvent]]  # the unfinished rows that end failed
     tally: Tally
+    back: frozenset[str] = frozenset()  # backends this batch found back: wake their waiting rows
 
     def write(self) -> Tally:
         """Run the writes, then send the signals; return :attr:`tally`.
@@ -123,6 +146,8 @@ class Record:
             if self.unfinished:
                 leased = OutboxEvent.objects.using(database).filter(lease_token=self.token)
                 leased.bulk_update([row for _, row in self.unfinished], UNFINISHED_FIELDS)
+        if self.back:
+            wake(self.back, self.now, database)
         _send_signals(self.complete, self.failed)
         return self.tally
 
@@ -142,7 +167,8 @@ def prepare(outcomes: Sequence[Outcome], token: UUID, config: BroadcasterSetting
             setattr(tally, result, getattr(tally, result) + 1)
             unfinished.append((outcome, row))
     failed = [(o, row) for o, row in unfinished if row.status == Status.FAILED]
-    return Record(token, now, complete, unfinished, failed, tally)
+    back = frozenset(name for outcome in outcomes for name in outcome.came_back)
+    return Record(token, now, complete, unfinished, failed, tally, back)
 
 
 def mark_published(
@@ -237,11 +263,14 @@ def _unfinished_row(
     problems = {**outcome.unavailable, **outcome.errors}
     row.last_error = "; ".join(f"{destination}: {why}" for destination, why in problems.items())
     base, cap = retry_backoff(outcome.event, config)
+    until = outcome.deferred_until
+    if until is not None and outcome.held:
+        until = held_until(until, config.breaker_max_delay)
     decision = decide(
         rejected=bool(outcome.errors),
         retry_count=claimed.retry_count,
         max_retries=claimed.max_retries,
-        unavailable_until=outcome.deferred_until,
+        unavailable_until=until,
         now=now,
         base=base,
         cap=cap,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 import psycopg
@@ -93,14 +93,17 @@ class ExplainedClaim:
     plan: str
 
 
-def explain_claim(limit: int, alias: str = "default") -> ExplainedClaim:
-    """Run one claim of ``limit`` under ``EXPLAIN (ANALYZE, BUFFERS)`` and roll it back.
+def explain_claim(
+    limit: int, alias: str = "default", floor: datetime | None = None
+) -> ExplainedClaim:
+    """Run one claim of ``limit`` (from ``floor``, if any, as a worker's claim ahead does) under
+    ``EXPLAIN (ANALYZE, BUFFERS)`` and roll it back.
 
     The statement is the package's own, caught from a real claim (also rolled back), and runs
     with the claim's planner settings.
     """
     with CaptureQueriesContext(connections[alias]) as queries, _rolled_back(alias):
-        claim(limit, _LEASE, using=alias)
+        claim(limit, _LEASE, using=alias, floor=floor)
     sql = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith(CLAIM_PREFIX))
     with _rolled_back(alias), connections[alias].cursor() as cursor:
         cursor.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")

@@ -17,6 +17,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
 
 from . import stream
 from .claim_statistics import (
@@ -26,6 +29,7 @@ from .claim_statistics import (
     explain_claim,
 )
 from .database import (
+    OUTBOX_TABLE,
     connect,
     database_name,
     empty_outbox,
@@ -50,6 +54,7 @@ class Outcome:
     rate: float
     claims: ClaimStatistics
     explained_buffers: int
+    floored_buffers: int  # the same claim from the floor, as a worker's claim ahead
 
 
 @contextmanager
@@ -92,8 +97,9 @@ def run_case(scale: Scale, *, held: bool) -> Outcome:
             wait_until_none(poll, ("pending",), DRAIN_TIMEOUT_S)  # the last outcomes recorded
         fill_outbox(EXPLAINED_BATCH * 10)
         explained = explain_claim(EXPLAINED_BATCH)
+        floored = explain_claim(EXPLAINED_BATCH, floor=_earliest_pending(poll))
     _check_delivered(scale.longtx_events + timed_events)
-    return Outcome(timed_events / seconds, claims, explained.buffers)
+    return Outcome(timed_events / seconds, claims, explained.buffers, floored.buffers)
 
 
 def measure(scale: Scale) -> list[Figure]:
@@ -135,7 +141,23 @@ def measure(scale: Scale) -> list[Figure]:
             free.explained_buffers,
             ref,
         ),
+        Figure(
+            f"EXPLAIN claim ahead of {EXPLAINED_BATCH} from the floor, long transaction",
+            held.floored_buffers,
+            "buffers",
+            free.floored_buffers,
+            ref,
+        ),
     ]
+
+
+def _earliest_pending(connection: psycopg.Connection) -> datetime:
+    """Return the earliest ``scheduled_at`` of a pending row: the floor of a drain's claims."""
+    row = connection.execute(
+        f"SELECT min(scheduled_at) FROM {OUTBOX_TABLE} WHERE status = 'pending'"
+    ).fetchone()
+    assert row is not None and row[0] is not None
+    return row[0]
 
 
 def _check_delivered(count: int) -> None:

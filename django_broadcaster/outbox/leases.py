@@ -3,7 +3,8 @@
 A claim moves rows out of the due set until ``leased_until`` and stamps a ``lease_token``, which
 every later write of the worker must present: a row reaches at most one worker per lease.
 Concurrent workers pass each other by (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A claim is one
-``UPDATE ... RETURNING`` where the database has it, else a select and a compare-and-set.
+``UPDATE ... RETURNING`` where the database has it, else a select and a compare-and-set
+(:mod:`.selected_leases`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from django.utils import timezone
 
 from ..events import CloudEvent
 from .models import (
-    EVENT_FIELDS,
     RELEASED,
     DestinationEntry,
     OutboxEvent,
@@ -32,13 +32,12 @@ from .models import (
     outbox_field,
     wants_backend,
 )
+from .selected_leases import CLAIMED_FIELDS, lease_in_two_steps
 
-#: The columns a worker needs to deliver a row and record what happened to it.
-CLAIMED_FIELDS: Final = (
-    *EVENT_FIELDS, "expires_at", "backends", "delivery", "retry_count", "max_retries"
-)  # fmt: skip
-#: A time no claim runs at, compiled into the claim statement in place of the current time.
-_STAND_IN: Final = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+#: Times no claim runs at, compiled into the claim statement in place of the current time and
+#: of the floor.
+_NOW: Final = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+_FLOOR: Final = datetime(1999, 1, 1, tzinfo=dt_timezone.utc)
 #: Databases whose UPDATE can return the rows it changed.
 UPDATE_RETURNING_VENDORS: Final = frozenset({"postgresql", "sqlite"})
 
@@ -61,6 +60,7 @@ class ClaimedEvent:
     retry_count: int
     max_retries: int
     expires_at: datetime | None
+    scheduled_at: datetime
 
     def wants_backend(self, alias: str) -> bool:
         """Return whether the publisher wanted this event sent to backend ``alias``."""
@@ -74,23 +74,33 @@ class Claim:
     token: uuid.UUID
     rows: list[ClaimedEvent]
 
+    def earliest_scheduled(self) -> datetime | None:
+        """Return the earliest ``scheduled_at`` among the rows, ``None`` if there are none."""
+        return min((row.scheduled_at for row in self.rows), default=None)
+
 
 def claim(
-    limit: int, lease: timedelta, using: str | None = None, *, ids: Collection[uuid.UUID] = ()
+    limit: int,
+    lease: timedelta,
+    using: str | None = None,
+    *,
+    ids: Collection[uuid.UUID] = (),
+    floor: datetime | None = None,
 ) -> Claim:
     """Lease up to ``limit`` claimable rows of the outbox for ``lease``; return them, oldest first.
 
-    ``using`` is the database alias (default: the router's choice for writes); ``ids``, when
-    given, limits the claim to those rows (eager delivery). The caller records the outcomes with
-    the claim's token before the lease ends (:mod:`.outcomes`), or the rows are claimable again.
+    ``using`` is the database alias (default: the router's choice for writes). ``ids`` limits
+    the claim to those rows (eager delivery); ``floor``, to rows scheduled at or after it
+    (:mod:`.floors`). The caller records the outcomes with the claim's token before the lease
+    ends (:mod:`.outcomes`), or the rows are claimable again.
     """
     database = using or router.db_for_write(OutboxEvent)
     token = uuid.uuid4()
     now = timezone.now()
     one_statement = not ids and connections[database].vendor in UPDATE_RETURNING_VENDORS
-    lease_rows = _lease_returning if one_statement else functools.partial(_lease_in_two_steps, ids)
+    lease_rows = _lease_returning if one_statement else functools.partial(lease_in_two_steps, ids)
     with atomic_unless_one_statement(database, 1 if one_statement else 2):
-        values = lease_rows(database, limit, now, token, now + lease)
+        values = lease_rows(database, limit, now, token, now + lease, floor)
     rows = [_claimed(row, token) for row in values]
     return Claim(token, sorted(rows, key=lambda row: row.pk))  # UUIDv7 ids: publish order
 
@@ -118,13 +128,19 @@ def atomic_unless_one_statement(database: str, statements: int) -> AbstractConte
 
 
 def _lease_returning(
-    database: str, limit: int, now: datetime, token: uuid.UUID, leased_until: datetime
+    database: str,
+    limit: int,
+    now: datetime,
+    token: uuid.UUID,
+    leased_until: datetime,
+    floor: datetime | None,
 ) -> list[dict[str, Any]]:
     """Lease the rows in one statement; return the leased rows' values by field name."""
-    statement = _claim_statement(database, limit)
+    statement = _claim_statement(database, limit, floor is not None)
     connection = connections[database]
-    at_now = outbox_field("leased_until").get_db_prep_value(now, connection)
-    picking = [at_now if at in statement.now_at else v for at, v in enumerate(statement.params)]
+    prep = functools.partial(outbox_field("scheduled_at").get_db_prep_value, connection=connection)
+    at = {_NOW: prep(now), _FLOOR: prep(floor)}
+    picking = [at[stand_in] if stand_in else v for stand_in, v in statement.params]
     lease_token = outbox_field("lease_token").get_db_prep_value(token, connection)
     lease_end = outbox_field("leased_until").get_db_prep_value(leased_until, connection)
     with connection.cursor() as cursor, _in_index_order(cursor):
@@ -167,24 +183,24 @@ _READ_INDEX_ORDER: Final = (
 
 class _Statement(NamedTuple):
     sql: str
-    params: tuple[Any, ...]
-    now_at: frozenset[int]  # where in ``params`` the current time goes
+    params: tuple[tuple[datetime | None, Any], ...]  # each with the stand-in it is, if any
 
 
-@functools.lru_cache(maxsize=16)
-def _claim_statement(database: str, limit: int) -> _Statement:
+@functools.lru_cache(maxsize=32)
+def _claim_statement(database: str, limit: int, floored: bool) -> _Statement:
     """Return the one-statement claim for ``database`` and ``limit``, compiled once.
 
-    Compiling costs more than running: it is compiled with a stand-in time, whose places among
-    the parameters are noted for each claim's current time.
+    Compiling costs more than running: it is compiled with stand-in times, whose places among
+    the parameters are noted for each claim's current time and floor.
     """
     connection = connections[database]
-    due = OutboxEvent.objects.using(database).claimable(_STAND_IN)
+    due = OutboxEvent.objects.using(database).claimable(_NOW)
+    due = due.filter(scheduled_at__gte=_FLOOR) if floored else due
     picked = due.select_for_update(skip_locked=True).values("pk")[:limit]
     with transaction.atomic(using=database):  # Django compiles FOR UPDATE only inside one
         picked_sql, params = picked.query.get_compiler(using=database).as_sql()
-    stand_in = outbox_field("scheduled_at").get_db_prep_value(_STAND_IN, connection)
-    now_at = frozenset(position for position, value in enumerate(params) if value == stand_in)
+    prep = functools.partial(outbox_field("scheduled_at").get_db_prep_value, connection=connection)
+    stand_ins = [(prep(time), time) for time in (_NOW, _FLOOR)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(outbox_field(name).column)) for name in CLAIMED_FIELDS)
     # A materialized CTE picks once, so a claim never leases more than ``limit`` rows; the ids
@@ -199,28 +215,8 @@ def _claim_statement(database: str, limit: int) -> _Statement:
         f"SET {quote('lease_token')} = %s, {quote('leased_until')} = %s "
         f"WHERE {quote('id')} {picked_ids} RETURNING {columns}"
     )
-    return _Statement(sql, tuple(params), now_at)
-
-
-def _lease_in_two_steps(
-    ids: Collection[uuid.UUID],
-    database: str,
-    limit: int,
-    now: datetime,
-    token: uuid.UUID,
-    leased_until: datetime,
-) -> list[dict[str, Any]]:
-    """Select rows (of ``ids`` if any), then lease those still due (a compare-and-set); return
-    their values by name."""
-    outbox = OutboxEvent.objects.using(database)
-    due = outbox.claimable(now).filter(pk__in=ids) if ids else outbox.claimable(now)
-    due = due.select_for_update(skip_locked=True)
-    ids = list(due.values_list("pk", flat=True)[:limit])
-    if not ids:
-        return []
-    outbox.due(now).filter(pk__in=ids).update(lease_token=token, leased_until=leased_until)
-    leased = outbox.filter(pk__in=ids, lease_token=token)
-    return list(leased.values(*CLAIMED_FIELDS))
+    marked = ((next((t for v, t in stand_ins if p == v), None), p) for p in params)
+    return _Statement(sql, tuple(marked))
 
 
 def _decoded(database: str, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -297,4 +293,5 @@ def _claimed(row: dict[str, Any], token: uuid.UUID) -> ClaimedEvent:
         retry_count=row["retry_count"],
         max_retries=row["max_retries"],
         expires_at=row["expires_at"],
+        scheduled_at=row["scheduled_at"],
     )

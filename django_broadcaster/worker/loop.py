@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from django.db import DatabaseError, close_old_connections, connections, router
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils import timezone
 from .. import telemetry
 from ..backends import BaseBackend, create_backends
 from ..conf import BroadcasterSettings, get_settings
+from ..outbox.floors import Floor
 from ..outbox.leases import Claim, claim, release
 from ..outbox.models import OutboxEvent
 from ..outbox.outcomes import Record, prepare
@@ -29,7 +29,7 @@ from ..retry import CircuitBreaker, backoff_delay
 from ..stopping import GracefulStop, StopNow
 from ..telemetry import Tally
 from .delivery import Stage, T, couriers_for, deliver, stop_signals_held
-from .progress import ProgressReport, destinations
+from .progress import ProgressReport, WorkerStats, destinations
 from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
@@ -38,13 +38,6 @@ logger = logging.getLogger(__name__)
 BURST_DATABASE_ATTEMPTS = 3
 #: How long closing waits for a stage's thread to close its database connection.
 CLOSE_WAIT_S = 5.0
-
-
-@dataclass
-class WorkerStats(Tally):
-    """Running totals since the worker started: the outcomes, and the batches that had work."""
-
-    batches: int = 0
 
 
 class Worker:
@@ -81,6 +74,7 @@ class Worker:
         self._database: Stage | None = None  # claims ahead and records: made on first use
         self._in_line, self._resting = Stage("broadcaster-in-line", 0), True
         self._ahead: Future[Claim] | None = None  # the next batch, claimed during this one
+        self._floor = Floor()  # where claims ahead start reading the due index
         self._unwritten: Record | None = None  # handed to the record stage, not yet written
         self._writing: Future[Tally] | None = None
         self._stopping = threading.Event()
@@ -187,7 +181,7 @@ class Worker:
             return Tally()
         full = len(batch.rows) >= self.config.batch_size
         if full and not self._stopping.is_set():
-            self._ahead, self._resting = database.submit(self._claim), False
+            self._ahead, self._resting = database.submit(lambda: self._claim(batch)), False
         try:
             outcomes = deliver(
                 batch.rows, self.couriers, self.registry, self.config.handler_timeout
@@ -219,8 +213,12 @@ class Worker:
             self._database = Stage("broadcaster-database", 2 * overlap)
         return self._database
 
-    def _claim(self) -> Claim:
-        return _reconnecting(lambda: claim(self.config.batch_size, self.config.lease_duration))
+    def _claim(self, in_hand: Claim | None = None) -> Claim:
+        """Claim a batch in line, or ahead (from the floor) while ``in_hand`` is delivered."""
+        limit, lease = self.config.batch_size, self.config.lease_duration
+        if in_hand is None:
+            return _reconnecting(lambda: claim(limit, lease))
+        return _reconnecting(lambda: self._floor.claim_ahead(limit, lease, in_hand))
 
     def _rest(self, database: Stage) -> None:
         """Close the database thread's connection when a drain that used it ends."""

@@ -1,11 +1,12 @@
 """What the worker tells its operator: what it delivers to, at start-up; then delivery rate and
-lag, every few seconds that saw a change."""
+lag, every few seconds that saw a change; and its running totals."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import DatabaseError
 
@@ -16,6 +17,13 @@ from ..registry import EventRegistry
 from ..telemetry import Tally
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats(Tally):
+    """Running totals since the worker started: the outcomes, and the batches that had work."""
+
+    batches: int = 0
 
 
 def destinations(backends: Iterable[str], registry: EventRegistry) -> str:

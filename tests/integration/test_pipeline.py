@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_broadcaster.backends.base import BaseBackend, Rejections
 from django_broadcaster.conf import get_settings
 from django_broadcaster.events import CloudEvent
-from django_broadcaster.outbox import leases
+from django_broadcaster.outbox import floors, leases
 from django_broadcaster.outbox.models import RELEASED, OutboxEvent, Status
 from django_broadcaster.publishers import publisher
 from django_broadcaster.registry import EventRegistry
@@ -303,13 +303,14 @@ def test_a_failed_claim_ahead_is_logged_and_claimed_again_in_line(
     publish(4)
     claims: list[str] = []
 
-    def fail_the_claim_ahead(*args: Any) -> Any:
+    def fail_the_claim_ahead(*args: Any, **kwargs: Any) -> Any:
         claims.append(threading.current_thread().name)
         if len(claims) == 2:
             raise DatabaseError("the server closed the connection")
-        return leases.claim(*args)
+        return leases.claim(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "claim", fail_the_claim_ahead)
+    monkeypatch.setattr(loop, "claim", fail_the_claim_ahead)  # in line
+    monkeypatch.setattr(floors, "claim", fail_the_claim_ahead)  # ahead, from the floor
     worker = make_worker(2, backends={})
     worker.run_once()
     assert worker.run_once().published == 2

@@ -25,6 +25,7 @@ def outcome(delivery: dict[str, Any] | None = None, delivered: tuple[str, ...] =
         retry_count=0,
         max_retries=3,
         expires_at=None,
+        scheduled_at=timezone.now(),
     )
     return Outcome(row, list(delivered))
 

@@ -123,11 +123,14 @@ def test_refused_events_reach_their_dead_letters_through_an_outage(
     for row in rows.values():
         assert row.retry_count == MAX_RETRIES + 1  # the outage spent nothing
         assert row.delivery["dead-letter:redis"]["state"] == "delivered"
-        assert row.delivery["dead-letter:redis"]["attempts"] >= 2
         assert row.delivery["dead-letter:kafka"] == {
             **row.delivery["dead-letter:kafka"],
             "attempts": 1,
         }
+    # The first letter's call failed and it kept making the trials; letters that came while the
+    # breaker was open were held, not called for, and woken when Redis was back.
+    attempts = [row.delivery["dead-letter:redis"]["attempts"] for row in rows.values()]
+    assert min(attempts) >= 1 and max(attempts) >= 2, attempts
     # The other type went everywhere it should, once, on its first attempt, and to no dead letter.
     assert set(OutboxEvent.objects.filter(pk__in=good).values_list("status", "retry_count")) == {
         (Status.PUBLISHED, 0)

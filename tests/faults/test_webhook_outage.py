@@ -67,8 +67,9 @@ def gaps_between_bursts(times: list[float]) -> list[float]:
 
 
 def received_once(receiver: Process, ids: list[str]) -> None:
-    # The receiver prints before it answers, but its output reaches us through a reader thread.
-    poll(lambda: len(sdk_received(receiver)) >= len(ids), 10, "the receiver's lines")
+    # The receiver prints before it answers, but its output reaches us through a reader thread,
+    # which a busy machine can hold back for seconds (10 s was not enough once on 2 busy cores).
+    poll(lambda: len(sdk_received(receiver)) >= len(ids), 30, "the receiver's lines")
     received = [line.split()[1] for line in sdk_received(receiver)]
     assert sorted(received) == sorted(ids), "each event received exactly once"
 

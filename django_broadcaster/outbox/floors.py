@@ -59,8 +59,8 @@ class Floor:
         if in_hand is not self._last:
             self._started(in_hand)
         bound = self.bound()
-        if bound is None:  # this claim walks the whole index
-            self._started(None)
+        if bound is None:  # this claim walks the whole index; the floor stays under in_hand
+            self._started(in_hand)
         batch = claim(limit, lease, floor=bound)
         self._last = batch
         if (earliest := batch.earliest_scheduled()) is not None:
@@ -74,8 +74,9 @@ class Floor:
             return None
         return min(self._earliest)
 
-    def _started(self, walked: Claim | None) -> None:
+    def _started(self, in_hand: Claim) -> None:
+        """Start the floor again under ``in_hand``, as a walk of the whole index does."""
         self._walked_at = self._clock()
         self._earliest.clear()
-        if walked is not None and (earliest := walked.earliest_scheduled()) is not None:
+        if (earliest := in_hand.earliest_scheduled()) is not None:
             self._earliest.append(earliest)

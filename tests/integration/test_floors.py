@@ -80,7 +80,7 @@ def test_the_floor_is_under_the_last_two_claims_and_lapses_after_walk_every() ->
     clock.now = 1.0
     assert floor.bound() is None  # time for a walk of the whole index
     floor.claim_ahead(1, LEASE, second)  # that walk: row 5
-    assert floor.bound() == scheduled[5]
+    assert floor.bound() == scheduled[4]  # still under the batch in hand
 
 
 def test_a_batch_claimed_in_line_starts_the_floor_again() -> None:
@@ -166,6 +166,26 @@ def test_the_next_event_of_a_key_in_the_batch_before_is_not_below_the_floor() ->
     assert pks(ahead) == {x2.pk, x3.pk}  # k2 waits for k1
     finish(k1, x1)
     assert pks(floor.claim_ahead(2, LEASE, ahead)) == {k2.pk, x4.pk}
+
+
+def test_after_a_walk_ahead_the_floor_is_still_under_the_batch_in_hand() -> None:
+    # The walk ahead finds a key's next event held back by the batch in hand; the claim after it
+    # must still see that event.
+    clock = Clock()
+    floor = Floor(walk_every=timedelta(seconds=1), clock=clock)
+    x1, x2 = publish_at(70, 65)
+    k1, k2 = publish_at(60, 50, key="k")
+    x3, x4, x5, x6 = publish_at(58, 45, 40, 35)
+    walked = leases.claim(2, LEASE)
+    assert pks(walked) == {x1.pk, x2.pk}
+    in_hand = floor.claim_ahead(2, LEASE, walked)
+    assert pks(in_hand) == {k1.pk, x3.pk}
+    finish(x1, x2)
+    clock.now = 1.0
+    ahead = floor.claim_ahead(2, LEASE, in_hand)  # a walk: k2 waits for k1
+    assert pks(ahead) == {x4.pk, x5.pk}
+    finish(k1, x3)
+    assert pks(floor.claim_ahead(2, LEASE, ahead)) == {k2.pk, x6.pk}
 
 
 @pytest.mark.postgres
